@@ -1,0 +1,43 @@
+# layerns: build, test, demo and benchmark entry points.
+# Java 25 (Temurin) is the build JDK; Maven 3.8 runs on it too.
+JAVA_HOME ?= $(firstword $(wildcard /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/temurin-25-jdk*))
+export JAVA_HOME
+export PATH := $(JAVA_HOME)/bin:$(PATH)
+
+# Go-built binaries (etcd, kube-apiserver, kube-controller-manager, kubectl,
+# csi-sanity) are cached here and reused while present.
+LAYERNS_CACHE ?= $(CURDIR)/.cache
+export LAYERNS_CACHE
+
+MVN ?= mvn -B -ntp -Dlayerns.cache=$(LAYERNS_CACHE)
+
+.PHONY: all build test crds deps controlplane fmt demo bench clean
+
+all: build
+
+## deps: install the machine packages the tests need (as root, Debian).
+deps:
+	hack/install-deps.sh
+
+## controlplane: build etcd, kube-apiserver, kube-controller-manager, kubectl into $(LAYERNS_CACHE)/bin.
+controlplane:
+	hack/build-controlplane.sh
+
+## build: compile, format and package every module (no tests).
+build:
+	$(MVN) -DskipTests -DskipITs install
+
+## crds: regenerate the CRDs from the Java types into crds/.
+crds:
+	$(MVN) -DskipTests -DskipITs -pl api -am install
+	cp api/target/classes/META-INF/fabric8/*.layerns.io-v1.yml crds/
+
+## test: every test, unit (*Test) and integration (*IT), on a real control plane.
+test: deps controlplane
+	$(MVN) install
+
+fmt:
+	$(MVN) spotless:apply
+
+clean:
+	$(MVN) clean

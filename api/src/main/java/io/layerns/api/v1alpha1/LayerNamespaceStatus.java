@@ -1,0 +1,38 @@
+package io.layerns.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.kubernetes.api.model.Condition;
+import java.util.List;
+
+/** What the operator observed of a pool of nodes; written by the operator only. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record LayerNamespaceStatus(
+    @JsonPropertyDescription("The metadata.generation of the spec this status describes.")
+        Long observedGeneration,
+    @JsonPropertyDescription("Names of the member nodes, sorted.") List<String> nodes,
+    @JsonPropertyDescription("Number of member nodes.") Integer nodeCount,
+    @JsonPropertyDescription("Number of member nodes whose agent reports Ready.")
+        Integer readyNodes,
+    @JsonPropertyDescription("Ready member nodes over all member nodes, for example 2/3.")
+        String nodeSummary,
+    @JsonPropertyDescription("Number of distinct layers held or owned in this namespace.")
+        Integer layerCount,
+    @JsonPropertyDescription("Bytes stored on all member nodes together, counting every copy.")
+        Long storedBytes,
+    @JsonPropertyDescription("Bytes of the distinct layers, counting each layer once.")
+        Long uniqueBytes,
+    @JsonPropertyDescription("storedBytes in binary units, for example 1.5Gi.") String storedSize,
+    @JsonPropertyDescription("uniqueBytes in binary units, for example 512Mi.") String uniqueSize,
+    @JsonPropertyDescription(
+            "Bytes the nodes would store if each kept its own copy of every layer it holds or"
+                + " uses, divided by storedBytes, with two decimals.")
+        String dedupRatio,
+    @JsonPropertyDescription("Layers with fewer Present copies than spec.replicas.")
+        Integer underReplicatedLayers,
+    @JsonPropertyDescription("Layers with no copy left and no source to fetch them from.")
+        Integer lostLayers,
+    @JsonPropertyDescription(
+            "Latest observations: Ready, NodesConflict (a node selected by more than one"
+                + " namespace), Replicated, NoCapacity.")
+        List<Condition> conditions) {}

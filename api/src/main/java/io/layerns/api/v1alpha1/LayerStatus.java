@@ -1,0 +1,30 @@
+package io.layerns.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.kubernetes.api.model.Condition;
+import java.util.List;
+
+/** Where a layer's copies are and who uses them; written by the operator. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record LayerStatus(
+    @JsonPropertyDescription("The metadata.generation of the spec this status describes.")
+        Long observedGeneration,
+    @JsonPropertyDescription("The LayerNamespace this layer belongs to.") String namespace,
+    @JsonPropertyDescription("Compressed size in binary units, for example 12Mi.") String size,
+    @JsonPropertyDescription("Nodes that hold a copy, with the copy's state, sorted by node.")
+        List<LayerHolder> holders,
+    @JsonPropertyDescription("Number of Present copies.") Integer copies,
+    @JsonPropertyDescription(
+            "Nodes that must keep a copy: the placement decision, spec.replicas of them.")
+        List<String> owners,
+    @JsonPropertyDescription("Owners as a comma-separated list, for kubectl get.")
+        String ownerSummary,
+    @JsonPropertyDescription("Published volumes that use this layer, per node that mounts them.")
+        List<LayerReference> references,
+    @JsonPropertyDescription("Number of published volumes that use this layer.")
+        Integer referenceCount,
+    @JsonPropertyDescription(
+            "Available (a Present copy exists), Replicated (copies reach spec.replicas), Lost, and"
+                + " Ready.")
+        List<Condition> conditions) {}

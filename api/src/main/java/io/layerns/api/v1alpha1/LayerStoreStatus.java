@@ -1,0 +1,27 @@
+package io.layerns.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.kubernetes.api.model.Condition;
+import java.util.List;
+
+/** What a node holds and serves; written by that node's agent only. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record LayerStoreStatus(
+    @JsonPropertyDescription("The metadata.generation of the spec the agent last acted on.")
+        Long observedGeneration,
+    @JsonPropertyDescription("Where this node exports its store to peers.")
+        StoreEndpoints endpoints,
+    @JsonPropertyDescription("Bytes this node may use for layers.") Long capacityBytes,
+    @JsonPropertyDescription("Bytes this node's layers take.") Long usedBytes,
+    @JsonPropertyDescription("capacityBytes in binary units.") String capacitySize,
+    @JsonPropertyDescription("usedBytes in binary units.") String usedSize,
+    @JsonPropertyDescription("Number of layers in spec.layers.") Integer assignedLayers,
+    @JsonPropertyDescription("Number of layers held in state Present.") Integer heldLayers,
+    @JsonPropertyDescription("Layers on this node's disk, with their state, sorted by digest.")
+        List<HeldLayer> layers,
+    @JsonPropertyDescription("Volumes published on this node and the layers they use.")
+        List<PublishedVolume> volumes,
+    @JsonPropertyDescription("Number of volumes published on this node.") Integer volumeCount,
+    @JsonPropertyDescription("Ready (the agent serves and its exports are up), and failures.")
+        List<Condition> conditions) {}

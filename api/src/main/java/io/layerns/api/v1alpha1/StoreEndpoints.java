@@ -1,0 +1,16 @@
+package io.layerns.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+
+/** Where a node exports its store, read-only, to its peers. */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public record StoreEndpoints(
+    @JsonPropertyDescription(
+            "Base URL of the HTTP export serving blobs and manifests under OCI Distribution"
+                + " paths, for example http://10.0.0.5:7443.")
+        String http,
+    @JsonPropertyDescription("host:port of the read-only SFTP export of the layer directories.")
+        String sftp,
+    @JsonPropertyDescription("host:path of the read-only NFSv4 export of the layer directories.")
+        String nfs) {}
