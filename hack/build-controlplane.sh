@@ -10,7 +10,7 @@ bin="$cache/bin"
 mkdir -p "$bin"
 export GOFLAGS=-mod=mod
 
-k8s_version="$(awk '/^require k8s.io\/kubernetes/ {print $3}' "$repo/tools/controlplane/kubernetes/go.mod")"
+k8s_version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$repo/tools/controlplane/kubernetes/go.mod")"
 
 build() { # build <module dir> <binary name> <package> [ldflags]
   local dir="$1" name="$2" pkg="$3" ldflags="${4:-}"
@@ -25,6 +25,7 @@ build() { # build <module dir> <binary name> <package> [ldflags]
   echo "controlplane: built $name in $((SECONDS - start))s"
 }
 
+[[ -n "$k8s_version" ]] || { echo "controlplane: no k8s.io/kubernetes version in go.mod" >&2; exit 1; }
 version_flags="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$k8s_version" | cut -d. -f2)"
 build "$repo/tools/controlplane/etcd" etcd go.etcd.io/etcd/server/v3
 build "$repo/tools/controlplane/kubernetes" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$version_flags"
