@@ -10,7 +10,8 @@ import java.util.List;
 public record LayerStatus(
     @JsonPropertyDescription("The metadata.generation of the spec this status describes.")
         Long observedGeneration,
-    @JsonPropertyDescription("The LayerNamespace this layer belongs to.") String namespace,
+    @JsonPropertyDescription("The LayerNamespaces whose nodes hold, own or use this layer.")
+        List<String> namespaces,
     @JsonPropertyDescription("Compressed size in binary units, for example 12Mi.") String size,
     @JsonPropertyDescription("Nodes that hold a copy, with the copy's state, sorted by node.")
         List<LayerHolder> holders,

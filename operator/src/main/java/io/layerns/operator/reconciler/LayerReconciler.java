@@ -1,0 +1,176 @@
+package io.layerns.operator.reconciler;
+
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.layerns.api.v1alpha1.CrdConstants;
+import io.layerns.api.v1alpha1.Layer;
+import io.layerns.api.v1alpha1.LayerNamespace;
+import io.layerns.api.v1alpha1.LayerStatus;
+import io.layerns.api.v1alpha1.LayerStore;
+import io.layerns.operator.status.Conditions;
+import io.layerns.operator.status.EventRecorder;
+import io.layerns.operator.status.LayerAggregator;
+import io.layerns.operator.status.StoreViews;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps each Layer's status true from the stores that hold, own or use it. A change to one node's
+ * store wakes only the Layers whose digests it names now or named before, and a status is written
+ * only when it changed, so a store update costs O(changed layers) writes.
+ */
+@ControllerConfiguration(name = "layer")
+public class LayerReconciler implements Reconciler<Layer> {
+  private static final Logger LOG = LoggerFactory.getLogger(LayerReconciler.class);
+  private static final String BY_DIGEST = "byDigest";
+
+  private final EventRecorder events;
+  private final Clock clock;
+  private final Duration cleanupGrace;
+
+  /** Digests each store named at its last event, so that a digest it drops is woken too. */
+  private final Map<String, Set<String>> lastDigestsByStore = new ConcurrentHashMap<>();
+
+  public LayerReconciler(EventRecorder events, Clock clock, Duration cleanupGrace) {
+    this.events = events;
+    this.clock = clock;
+    this.cleanupGrace = cleanupGrace;
+  }
+
+  @Override
+  public UpdateControl<Layer> reconcile(Layer layer, Context<Layer> ctx) {
+    String digest = layer.getSpec().digest();
+    List<LayerStore> stores = stores(ctx).byIndex(BY_DIGEST, digest);
+    Map<String, Integer> replicas = new HashMap<>();
+    namespaces(ctx)
+        .list()
+        .forEach(
+            ns ->
+                replicas.put(
+                    ns.getMetadata().getName(), LayerNamespaceReconciler.replicas(ns.getSpec())));
+    boolean hasSource = layer.getSpec().sources() != null && !layer.getSpec().sources().isEmpty();
+    Instant now = clock.instant();
+    LayerStatus previous = layer.getStatus();
+    LayerStatus status =
+        LayerAggregator.compute(
+            digest,
+            stores,
+            replicas,
+            hasSource,
+            previous,
+            layer.getMetadata().getGeneration(),
+            now);
+
+    if (unused(status) && !hasSource) {
+      Duration orphaned =
+          Conditions.since(status.conditions(), LayerAggregator.AVAILABLE)
+              .map(since -> Duration.between(since, now))
+              .orElse(Duration.ZERO);
+      if (orphaned.compareTo(cleanupGrace) >= 0) {
+        LOG.info(
+            "deleting Layer {}: no holder, owner or user for {}",
+            layer.getMetadata().getName(),
+            orphaned);
+        ctx.getClient().resource(layer).delete();
+        return UpdateControl.noUpdate();
+      }
+    }
+    recordLoss(layer, previous, status);
+    UpdateControl<Layer> control;
+    if (status.equals(previous)) {
+      control = UpdateControl.noUpdate();
+    } else {
+      layer.setStatus(status);
+      control = UpdateControl.patchStatus(layer);
+    }
+    if (unused(status) && !hasSource) {
+      control.rescheduleAfter(cleanupGrace.plusSeconds(1));
+    }
+    return control;
+  }
+
+  @Override
+  public List<EventSource<?, Layer>> prepareEventSources(EventSourceContext<Layer> ctx) {
+    var stores =
+        new InformerEventSource<>(
+            InformerEventSourceConfiguration.from(LayerStore.class, Layer.class)
+                .withSecondaryToPrimaryMapper(this::layersNamedBy)
+                .build(),
+            ctx);
+    stores.addIndexers(Map.of(BY_DIGEST, s -> List.copyOf(StoreViews.digests(s))));
+    // A replicas change re-evaluates the layers that namespace uses.
+    var namespaces =
+        new InformerEventSource<>(
+            InformerEventSourceConfiguration.from(LayerNamespace.class, Layer.class)
+                .withSecondaryToPrimaryMapper(
+                    ns ->
+                        ctx.getPrimaryCache()
+                            .list(
+                                l ->
+                                    l.getStatus() != null
+                                        && l.getStatus().namespaces() != null
+                                        && l.getStatus()
+                                            .namespaces()
+                                            .contains(ns.getMetadata().getName()))
+                            .map(ResourceID::fromResource)
+                            .collect(Collectors.toSet()))
+                .build(),
+            ctx);
+    return List.of(stores, namespaces);
+  }
+
+  private Set<ResourceID> layersNamedBy(LayerStore store) {
+    Set<String> now = StoreViews.digests(store);
+    Set<String> before = lastDigestsByStore.put(store.getMetadata().getName(), now);
+    Set<ResourceID> out = new java.util.HashSet<>();
+    now.forEach(d -> out.add(new ResourceID(CrdConstants.layerName(d))));
+    if (before != null) {
+      before.forEach(d -> out.add(new ResourceID(CrdConstants.layerName(d))));
+    }
+    return out;
+  }
+
+  private void recordLoss(Layer layer, LayerStatus previous, LayerStatus status) {
+    boolean lostNow = Conditions.isTrue(status.conditions(), LayerAggregator.LOST);
+    boolean lostBefore =
+        previous != null && Conditions.isTrue(previous.conditions(), LayerAggregator.LOST);
+    if (lostNow && !lostBefore) {
+      events.warning(
+          layer,
+          "LayerLost",
+          "No node holds layer " + layer.getSpec().digest() + " and no registry source is known.");
+    }
+  }
+
+  private static boolean unused(LayerStatus status) {
+    return status.holders().isEmpty() && status.owners().isEmpty() && status.referenceCount() == 0;
+  }
+
+  @SuppressWarnings("unchecked")
+  private static InformerEventSource<LayerStore, Layer> stores(Context<Layer> ctx) {
+    return (InformerEventSource<LayerStore, Layer>)
+        ctx.eventSourceRetriever().getEventSourceFor(LayerStore.class);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static InformerEventSource<LayerNamespace, Layer> namespaces(Context<Layer> ctx) {
+    return (InformerEventSource<LayerNamespace, Layer>)
+        ctx.eventSourceRetriever().getEventSourceFor(LayerNamespace.class);
+  }
+}

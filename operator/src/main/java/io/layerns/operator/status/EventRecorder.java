@@ -1,0 +1,88 @@
+package io.layerns.operator.status;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.ObjectReferenceBuilder;
+import io.fabric8.kubernetes.api.model.events.v1.EventBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.time.Clock;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
+import java.util.UUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Records Kubernetes events on layerns objects, the way an admin sees them in {@code kubectl
+ * describe} and {@code kubectl get events}. Events of cluster-scoped objects live in "default", as
+ * for Nodes.
+ */
+public final class EventRecorder {
+  private static final Logger LOG = LoggerFactory.getLogger(EventRecorder.class);
+  private static final String NAMESPACE = "default";
+  private static final String CONTROLLER = "layerns.io/operator";
+
+  private final KubernetesClient client;
+  private final Clock clock;
+  private final String instance;
+
+  public EventRecorder(KubernetesClient client, Clock clock, String instance) {
+    this.client = client;
+    this.clock = clock;
+    this.instance = instance;
+  }
+
+  public void normal(HasMetadata about, String reason, String note) {
+    record(about, "Normal", reason, note);
+  }
+
+  public void warning(HasMetadata about, String reason, String note) {
+    record(about, "Warning", reason, note);
+  }
+
+  private void record(HasMetadata about, String type, String reason, String note) {
+    LOG.info(
+        "event {} {} {}/{}: {}",
+        type,
+        reason,
+        about.getKind(),
+        about.getMetadata().getName(),
+        note);
+    var event =
+        new EventBuilder()
+            .withNewMetadata()
+            .withName(
+                about.getMetadata().getName() + "." + UUID.randomUUID().toString().substring(0, 8))
+            .withNamespace(NAMESPACE)
+            .endMetadata()
+            .withEventTime(
+                new io.fabric8.kubernetes.api.model.MicroTime(
+                    DateTimeFormatter.ISO_INSTANT.format(
+                        ZonedDateTime.now(clock).truncatedTo(ChronoUnit.MICROS))))
+            .withType(type)
+            .withReason(reason)
+            .withNote(note)
+            .withAction(reason)
+            .withReportingController(CONTROLLER)
+            .withReportingInstance(instance)
+            .withRegarding(
+                new ObjectReferenceBuilder()
+                    .withApiVersion(about.getApiVersion())
+                    .withKind(about.getKind())
+                    .withName(about.getMetadata().getName())
+                    .withUid(about.getMetadata().getUid())
+                    .build())
+            .build();
+    try {
+      client.events().v1().events().inNamespace(NAMESPACE).resource(event).create();
+    } catch (KubernetesClientException e) {
+      // An event is a courtesy: failing to record one must not fail the reconcile.
+      LOG.warn(
+          "could not record event {} on {}: {}",
+          reason,
+          about.getMetadata().getName(),
+          e.getMessage());
+    }
+  }
+}

@@ -1,0 +1,165 @@
+package io.layerns.operator.status;
+
+import io.fabric8.kubernetes.api.model.Condition;
+import io.layerns.api.v1alpha1.CopyState;
+import io.layerns.api.v1alpha1.HeldLayer;
+import io.layerns.api.v1alpha1.LayerNamespaceStatus;
+import io.layerns.api.v1alpha1.LayerStore;
+import java.time.Instant;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SortedSet;
+import java.util.TreeSet;
+import java.util.function.Predicate;
+
+/** Computes a LayerNamespace's status figures from its member nodes' stores: a pure function. */
+public final class NamespaceAggregator {
+  public static final String NODES_CONFLICT = "NodesConflict";
+  public static final String REPLICATED = "Replicated";
+
+  private NamespaceAggregator() {}
+
+  /** What the aggregation needs to know about the namespace and its members. */
+  public record Input(
+      Long generation,
+      int replicas,
+      SortedSet<String> members,
+      List<String> conflictingNodes,
+      Predicate<String> nodeReady,
+      Collection<LayerStore> memberStores,
+      Set<String> digestsWithSource,
+      LayerNamespaceStatus previous) {}
+
+  public static LayerNamespaceStatus compute(Input in, Instant now) {
+    Map<String, Long> sizeOf = new HashMap<>();
+    Map<String, Integer> present = new HashMap<>();
+    Set<String> fetching = new HashSet<>();
+    SortedSet<String> known = new TreeSet<>();
+    long stored = 0;
+    long naive = 0;
+    int ready = 0;
+
+    for (LayerStore store : in.memberStores()) {
+      for (HeldLayer held : StoreViews.held(store)) {
+        long size = held.size() == null ? 0 : held.size();
+        sizeOf.merge(held.digest(), size, Math::max);
+        if (held.state() == CopyState.Present) {
+          present.merge(held.digest(), 1, Integer::sum);
+          stored += size;
+        } else if (held.state() == CopyState.Fetching) {
+          fetching.add(held.digest());
+        }
+      }
+      known.addAll(StoreViews.digests(store));
+    }
+    for (LayerStore store : in.memberStores()) {
+      // What this node would keep without layerns: its own copy of everything it holds or uses.
+      Set<String> own = new HashSet<>();
+      StoreViews.held(store).stream()
+          .filter(h -> h.state() == CopyState.Present)
+          .forEach(h -> own.add(h.digest()));
+      StoreViews.usedDigests(store).forEach(own::add);
+      naive += own.stream().mapToLong(d -> sizeOf.getOrDefault(d, 0L)).sum();
+      if (in.nodeReady().test(StoreViews.node(store)) && StoreViews.agentReady(store)) {
+        ready++;
+      }
+    }
+    long unique = present.keySet().stream().mapToLong(d -> sizeOf.getOrDefault(d, 0L)).sum();
+    int underReplicated = 0;
+    int lost = 0;
+    for (String digest : known) {
+      int copies = present.getOrDefault(digest, 0);
+      if (copies < in.replicas()) {
+        underReplicated++;
+      }
+      if (copies == 0 && !fetching.contains(digest) && !in.digestsWithSource().contains(digest)) {
+        lost++;
+      }
+    }
+
+    int nodeCount = in.members().size();
+    List<Condition> conditions = in.previous() == null ? null : in.previous().conditions();
+    boolean conflict = !in.conflictingNodes().isEmpty();
+    conditions =
+        Conditions.set(
+            conditions,
+            NODES_CONFLICT,
+            conflict,
+            conflict ? "SelectedByOtherNamespace" : "NoConflict",
+            conflict
+                ? "Nodes selected by more than one LayerNamespace belong to none until the"
+                    + " selectors are fixed: "
+                    + String.join(", ", in.conflictingNodes())
+                    + "."
+                : "Every selected node belongs to this namespace only.",
+            in.generation(),
+            now);
+    conditions =
+        Conditions.set(
+            conditions,
+            REPLICATED,
+            underReplicated == 0,
+            underReplicated == 0 ? "EnoughCopies" : "UnderReplicated",
+            underReplicated == 0
+                ? "Every layer has " + in.replicas() + " Present copies or more."
+                : underReplicated + " layers have fewer than " + in.replicas() + " Present copies.",
+            in.generation(),
+            now);
+    String notReadyReason = readyReason(nodeCount, ready, lost, conflict);
+    conditions =
+        Conditions.set(
+            conditions,
+            Conditions.READY,
+            notReadyReason == null,
+            notReadyReason == null ? "AllNodesReady" : notReadyReason,
+            readyMessage(notReadyReason, nodeCount, ready, lost),
+            in.generation(),
+            now);
+
+    return new LayerNamespaceStatus(
+        in.generation(),
+        List.copyOf(in.members()),
+        nodeCount,
+        ready,
+        ready + "/" + nodeCount,
+        known.size(),
+        stored,
+        unique,
+        ByteSizes.format(stored),
+        ByteSizes.format(unique),
+        ByteSizes.ratio(naive, stored),
+        underReplicated,
+        lost,
+        conditions);
+  }
+
+  private static String readyReason(int nodes, int ready, int lost, boolean conflict) {
+    if (nodes == 0) {
+      return "NoMemberNodes";
+    }
+    if (conflict) {
+      return "NodesConflict";
+    }
+    if (lost > 0) {
+      return "LayersLost";
+    }
+    return ready < nodes ? "NodesNotReady" : null;
+  }
+
+  private static String readyMessage(String reason, int nodes, int ready, int lost) {
+    if (reason == null) {
+      return "All " + nodes + " member nodes are ready.";
+    }
+    return switch (reason) {
+      case "NoMemberNodes" -> "No node matches spec.nodeSelector.";
+      case "NodesConflict" -> "Some selected nodes are claimed by another namespace.";
+      case "LayersLost" ->
+          lost + " layers have no copy left and no source; see kubectl get layers.";
+      default -> ready + " of " + nodes + " member nodes are ready.";
+    };
+  }
+}

@@ -1,0 +1,70 @@
+package io.layerns.operator.status;
+
+import io.layerns.api.v1alpha1.AssignedLayer;
+import io.layerns.api.v1alpha1.HeldLayer;
+import io.layerns.api.v1alpha1.LayerStore;
+import io.layerns.api.v1alpha1.PublishedVolume;
+import io.layerns.api.v1alpha1.VolumeLayer;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+
+/** Null-safe reads of a LayerStore's spec and status, which may be partly unset. */
+public final class StoreViews {
+  private StoreViews() {}
+
+  public static String node(LayerStore store) {
+    return store.getSpec() != null && store.getSpec().nodeName() != null
+        ? store.getSpec().nodeName()
+        : store.getMetadata().getName();
+  }
+
+  public static String namespace(LayerStore store) {
+    return store.getSpec() == null ? null : store.getSpec().namespace();
+  }
+
+  public static List<HeldLayer> held(LayerStore store) {
+    return store.getStatus() == null || store.getStatus().layers() == null
+        ? List.of()
+        : store.getStatus().layers();
+  }
+
+  public static List<AssignedLayer> assigned(LayerStore store) {
+    return store.getSpec() == null || store.getSpec().layers() == null
+        ? List.of()
+        : store.getSpec().layers();
+  }
+
+  public static List<PublishedVolume> volumes(LayerStore store) {
+    return store.getStatus() == null || store.getStatus().volumes() == null
+        ? List.of()
+        : store.getStatus().volumes();
+  }
+
+  public static List<VolumeLayer> layersOf(PublishedVolume volume) {
+    return volume.layers() == null ? List.of() : volume.layers();
+  }
+
+  /** Every digest the store holds, is assigned, or has a published volume read. */
+  public static Set<String> digests(LayerStore store) {
+    Set<String> out = new TreeSet<>();
+    held(store).forEach(l -> out.add(l.digest()));
+    assigned(store).forEach(l -> out.add(l.digest()));
+    volumes(store).stream()
+        .flatMap(v -> layersOf(v).stream())
+        .map(VolumeLayer::digest)
+        .forEach(out::add);
+    return out;
+  }
+
+  /** Digests read by this store's published volumes, whoever holds them. */
+  public static Stream<String> usedDigests(LayerStore store) {
+    return volumes(store).stream().flatMap(v -> layersOf(v).stream()).map(VolumeLayer::digest);
+  }
+
+  public static boolean agentReady(LayerStore store) {
+    return store.getStatus() != null
+        && Conditions.isTrue(store.getStatus().conditions(), Conditions.READY);
+  }
+}

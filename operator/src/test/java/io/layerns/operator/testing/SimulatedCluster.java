@@ -1,0 +1,113 @@
+package io.layerns.operator.testing;
+
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.NodeConditionBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.layerns.api.v1alpha1.CopyState;
+import io.layerns.api.v1alpha1.HeldLayer;
+import io.layerns.api.v1alpha1.LayerStore;
+import io.layerns.api.v1alpha1.LayerStoreStatus;
+import io.layerns.api.v1alpha1.PublishedVolume;
+import io.layerns.api.v1alpha1.StoreEndpoints;
+import io.layerns.operator.status.Conditions;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Nodes and node agents simulated on a real API server: Node objects with a Ready condition, and
+ * agents that write their LayerStore status as the real agent does (status subresource, their own
+ * field manager).
+ */
+public final class SimulatedCluster {
+  private final KubernetesClient client;
+
+  public SimulatedCluster(KubernetesClient client) {
+    this.client = client;
+  }
+
+  public Node addNode(String name, Map<String, String> labels) {
+    Node node =
+        client
+            .nodes()
+            .resource(
+                new NodeBuilder()
+                    .withNewMetadata()
+                    .withName(name)
+                    .withLabels(labels)
+                    .endMetadata()
+                    .build())
+            .create();
+    node.setStatus(
+        new io.fabric8.kubernetes.api.model.NodeStatusBuilder()
+            .withConditions(
+                new NodeConditionBuilder()
+                    .withType("Ready")
+                    .withStatus("True")
+                    .withReason("KubeletReady")
+                    .withLastTransitionTime(Instant.now().toString())
+                    .build())
+            .build());
+    return client.nodes().resource(node).updateStatus();
+  }
+
+  public LayerStore awaitStore(String node) {
+    return await("LayerStore " + node)
+        .atMost(Duration.ofSeconds(60))
+        .until(() -> client.resources(LayerStore.class).withName(node).get(), s -> s != null);
+  }
+
+  /** The node's agent reports what it holds and which volumes it publishes. */
+  public void report(String node, List<HeldLayer> layers, List<PublishedVolume> volumes) {
+    LayerStore store = awaitStore(node);
+    long used =
+        layers.stream()
+            .filter(l -> l.state() == CopyState.Present)
+            .mapToLong(HeldLayer::size)
+            .sum();
+    store.setStatus(
+        new LayerStoreStatus(
+            store.getMetadata().getGeneration(),
+            new StoreEndpoints("http://127.0.1.1:7443", null, null),
+            100L << 30,
+            used,
+            null,
+            null,
+            store.getSpec().layers() == null ? 0 : store.getSpec().layers().size(),
+            (int) layers.stream().filter(l -> l.state() == CopyState.Present).count(),
+            layers,
+            volumes,
+            volumes.size(),
+            Conditions.set(
+                null, Conditions.READY, true, "Serving", "Agent serving.", null, Instant.now())));
+    store.getMetadata().setManagedFields(null);
+    store
+        .getMetadata()
+        .setResourceVersion(null); // last writer wins, as for the one agent of a node
+    client.resource(store).patchStatus();
+  }
+
+  public static HeldLayer present(String digest, long size) {
+    return new HeldLayer(
+        digest, size, "application/vnd.oci.image.layer.v1.tar+gzip", CopyState.Present, null);
+  }
+
+  public static HeldLayer present(String digest, long size, String source) {
+    return new HeldLayer(
+        digest, size, "application/vnd.oci.image.layer.v1.tar+gzip", CopyState.Present, source);
+  }
+
+  /** A digest made from a readable seed, for tests. */
+  public static String digest(String seed) {
+    try {
+      var md = java.security.MessageDigest.getInstance("SHA-256");
+      return "sha256:" + java.util.HexFormat.of().formatHex(md.digest(seed.getBytes()));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}
