@@ -5,20 +5,22 @@ package io.layerns.operator.placement;
  * already asked of the node, so one pass does not pile new copies onto a nearly full node.
  */
 final class CapacityLedger {
-  private final Membership membership;
-  private final long[] reserved;
+  private final long[] remaining;
 
   CapacityLedger(Membership membership) {
-    this.membership = membership;
-    this.reserved = new long[membership.size()];
+    this.remaining = new long[membership.size()];
+    for (int member = 0; member < remaining.length; member++) {
+      remaining[member] = membership.member(member).freeBytes();
+    }
   }
 
   boolean fits(int member, long sizeBytes) {
-    long free = membership.member(member).freeBytes();
-    return free == Member.UNLIMITED || free - reserved[member] >= sizeBytes;
+    return remaining[member] >= sizeBytes;
   }
 
   void reserve(int member, long sizeBytes) {
-    reserved[member] += sizeBytes;
+    if (remaining[member] != Member.UNLIMITED) {
+      remaining[member] = Math.max(0, remaining[member] - sizeBytes);
+    }
   }
 }

@@ -217,12 +217,14 @@ final class LayerPlacement {
       if (marks[member] == stamp || membership.availability(member) != Availability.Ready) {
         continue;
       }
-      if (!ledger.fits(member, layer.sizeBytes())) {
-        selection.roomShort = true;
+      long weight = Rendezvous.weight(layerHash, membership.nodeHash(member));
+      // Cheapest test first. Skipping a full node unseen here is harmless: a full top-k list
+      // means the layer got its owners, so whether some node lacked room no longer matters.
+      if (best.size() == wanted && weight <= best.get(wanted - 1).weight()) {
         continue;
       }
-      long weight = Rendezvous.weight(layerHash, membership.nodeHash(member));
-      if (best.size() == wanted && weight <= best.get(wanted - 1).weight()) {
+      if (!ledger.fits(member, layer.sizeBytes())) {
+        selection.roomShort = true;
         continue;
       }
       var candidate = new Candidate(member, Candidate.ANY, false, weight, null);
