@@ -1,0 +1,353 @@
+package io.layerns.operator.placement;
+
+import io.layerns.api.v1alpha1.CopyState;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Decides one layer after another within one decision: chooses owners, then sorts every other copy
+ * into kept or dropped. Not thread-safe; one instance per decision.
+ */
+final class LayerPlacement {
+  private final Membership membership;
+  private final Policy policy;
+  private final Instant now;
+  private final CapacityLedger ledger;
+  // marks[member] == stamp: the member is already a candidate of the current layer.
+  private final int[] marks;
+  private int stamp;
+
+  LayerPlacement(Membership membership) {
+    this.membership = membership;
+    this.policy = membership.policy();
+    this.now = membership.now();
+    this.ledger = new CapacityLedger(membership);
+    this.marks = new int[membership.size()];
+  }
+
+  LayerDecision decide(LayerState layer) {
+    stamp++;
+    long layerHash = Rendezvous.hash(layer.digest());
+    Map<String, Holder> holders = holdersByNode(layer);
+    Set<String> inUse = new HashSet<>();
+    for (Reference reference : layer.references()) {
+      inUse.add(reference.readsFrom());
+    }
+
+    boolean lost = !hasDataOnAMember(layer) && !layer.hasSource();
+    var selection = new OwnerSelection();
+    if (!lost) {
+      selection = selectOwners(layer, layerHash, holders);
+      for (Candidate owner : selection.owners) {
+        if (!owner.costsNoFetch()) {
+          ledger.reserve(owner.member(), layer.sizeBytes());
+        }
+      }
+    }
+    List<Candidate> owners = selection.owners;
+    int presentOwners = 0;
+    for (Candidate owner : owners) {
+      if (owner.holdsPresent() && membership.availability(owner.member()) == Availability.Ready) {
+        presentOwners++;
+      }
+    }
+
+    var ownerNames = new ArrayList<String>(owners.size());
+    var assignments = new ArrayList<Assignment>();
+    List<Candidate> peers = null;
+    for (Candidate owner : owners) {
+      String node = membership.member(owner.member()).name();
+      ownerNames.add(node);
+      if (owner.holdsPresent()) {
+        assignments.add(keep(node, layer, Reason.Owner, null));
+      } else {
+        if (peers == null) {
+          peers = presentPeers(layer, layerHash);
+        }
+        assignments.add(
+            new Assignment(
+                node,
+                layer.digest(),
+                layer.sizeBytes(),
+                Reason.Owner,
+                true,
+                peerNames(peers, owner.member()),
+                layer.hasSource(),
+                null));
+      }
+    }
+
+    var drops = new ArrayList<Drop>();
+    boolean replicated = presentOwners >= policy.replicas();
+    for (Holder holder : layer.holders()) {
+      int member = membership.indexOf(holder.node());
+      // A node that is no longer a member has no store spec to write; its copy is out of reach.
+      if (member < 0 || isOwner(owners, member)) {
+        continue;
+      }
+      boolean used = inUse.contains(holder.node());
+      Instant idleSince = used ? null : holder.idleSince() == null ? now : holder.idleSince();
+      Reason keepFor = keepReason(holder, member, used, idleSince, replicated);
+      if (keepFor == null) {
+        drops.add(new Drop(holder.node(), layer.digest(), holder.state()));
+      } else {
+        assignments.add(keep(holder.node(), layer, keepFor, idleSince));
+      }
+    }
+    assignments.sort(Comparator.comparing(Assignment::node));
+    drops.sort(Comparator.comparing(Drop::node));
+
+    LayerHealth health =
+        lost
+            ? LayerHealth.Lost
+            : replicated
+                ? LayerHealth.Replicated
+                : owners.size() < policy.replicas() && selection.roomShort
+                    ? LayerHealth.NoCapacity
+                    : LayerHealth.UnderReplicated;
+    return new LayerDecision(
+        layer.digest(),
+        ownerNames,
+        assignments,
+        drops,
+        health,
+        message(health, layer, owners.size(), presentOwners));
+  }
+
+  /** Null when the copy may be dropped now; otherwise why it must stay. */
+  private Reason keepReason(
+      Holder holder, int member, boolean used, Instant idleSince, boolean replicated) {
+    if (membership.availability(member) != Availability.Ready) {
+      return Reason.NodeNotReady;
+    }
+    if (used) {
+      return Reason.InUse;
+    }
+    if (holder.state() == CopyState.Failed) {
+      return null;
+    }
+    if (Duration.between(idleSince, now).compareTo(policy.evictionGrace()) < 0) {
+      return Reason.GracePeriod;
+    }
+    if (!holder.hasData()) {
+      return null;
+    }
+    // Make before break: a copy with data goes only once every owner has a Present copy.
+    return replicated ? null : Reason.AwaitingReplacement;
+  }
+
+  private OwnerSelection selectOwners(
+      LayerState layer, long layerHash, Map<String, Holder> holders) {
+    var previous = new HashSet<>(layer.previousOwners());
+    var mounting = new HashSet<String>();
+    for (Reference reference : layer.references()) {
+      mounting.add(reference.node());
+    }
+    var candidates = new ArrayList<Candidate>();
+    for (Holder holder : layer.holders()) {
+      addCandidate(candidates, holder.node(), layerHash, holders, previous, mounting);
+    }
+    for (String node : layer.previousOwners()) {
+      addCandidate(candidates, node, layerHash, holders, previous, mounting);
+    }
+    for (String node : mounting) {
+      addCandidate(candidates, node, layerHash, holders, previous, mounting);
+    }
+    candidates.sort(Candidate.BEST_FIRST);
+
+    var selection = new OwnerSelection();
+    int replicas = policy.replicas();
+    for (Candidate candidate : candidates) {
+      if (candidate.tier() > Candidate.FAILED) {
+        selection.offer(candidate, replicas, layer.sizeBytes());
+      }
+    }
+    if (selection.owners.size() < replicas) {
+      selection.owners.addAll(
+          bestOfTheRest(layer, layerHash, replicas - selection.size(), selection));
+    }
+    for (Candidate candidate : candidates) {
+      if (candidate.tier() == Candidate.FAILED) {
+        selection.offer(candidate, replicas, layer.sizeBytes());
+      }
+    }
+    selection.owners.sort(Comparator.comparingInt(Candidate::member));
+    return selection;
+  }
+
+  private void addCandidate(
+      List<Candidate> candidates,
+      String node,
+      long layerHash,
+      Map<String, Holder> holders,
+      Set<String> previous,
+      Set<String> mounting) {
+    int member = membership.indexOf(node);
+    if (member < 0 || marks[member] == stamp) {
+      return;
+    }
+    marks[member] = stamp;
+    boolean previousOwner = previous.contains(node);
+    Availability availability = membership.availability(member);
+    // A NotReady node keeps what it owned until the timeout, but takes nothing new.
+    boolean eligible =
+        availability == Availability.Ready
+            || (availability == Availability.NotReady && previousOwner);
+    if (!eligible) {
+      return;
+    }
+    Holder holder = holders.get(node);
+    int tier = Candidate.tierOf(holder, previousOwner, mounting.contains(node));
+    long weight = Rendezvous.weight(layerHash, membership.nodeHash(member));
+    candidates.add(new Candidate(member, tier, previousOwner, weight, holder));
+  }
+
+  /** The highest-weight Ready members with room among those with no tie to the layer. */
+  private List<Candidate> bestOfTheRest(
+      LayerState layer, long layerHash, int wanted, OwnerSelection selection) {
+    var best = new ArrayList<Candidate>(wanted + 1);
+    for (int member = 0; member < membership.size(); member++) {
+      if (marks[member] == stamp || membership.availability(member) != Availability.Ready) {
+        continue;
+      }
+      long weight = Rendezvous.weight(layerHash, membership.nodeHash(member));
+      // Cheapest test first. Skipping a full node unseen here is harmless: a full top-k list
+      // means the layer got its owners, so whether some node lacked room no longer matters.
+      if (best.size() == wanted && weight <= best.get(wanted - 1).weight()) {
+        continue;
+      }
+      if (!ledger.fits(member, layer.sizeBytes())) {
+        selection.roomShort = true;
+        continue;
+      }
+      var candidate = new Candidate(member, Candidate.ANY, false, weight, null);
+      int at = 0;
+      while (at < best.size() && best.get(at).weight() >= weight) {
+        at++;
+      }
+      best.add(at, candidate);
+      if (best.size() > wanted) {
+        best.removeLast();
+      }
+    }
+    for (Candidate candidate : best) {
+      marks[candidate.member()] = stamp;
+    }
+    return best;
+  }
+
+  /** Ready holders of a Present copy, best first, for fetchers to read from. */
+  private List<Candidate> presentPeers(LayerState layer, long layerHash) {
+    var peers = new ArrayList<Candidate>();
+    for (Holder holder : layer.holders()) {
+      int member = membership.indexOf(holder.node());
+      if (member >= 0
+          && holder.state() == CopyState.Present
+          && membership.availability(member) == Availability.Ready) {
+        long weight = Rendezvous.weight(layerHash, membership.nodeHash(member));
+        peers.add(new Candidate(member, Candidate.PRESENT, false, weight, holder));
+      }
+    }
+    peers.sort(Candidate.BEST_FIRST);
+    return peers;
+  }
+
+  private List<String> peerNames(List<Candidate> peers, int fetcher) {
+    var names = new ArrayList<String>(Placement.MAX_PEERS);
+    for (Candidate peer : peers) {
+      if (names.size() == Placement.MAX_PEERS) {
+        break;
+      }
+      if (peer.member() != fetcher) {
+        names.add(membership.member(peer.member()).name());
+      }
+    }
+    return names;
+  }
+
+  private boolean hasDataOnAMember(LayerState layer) {
+    for (Holder holder : layer.holders()) {
+      if (holder.hasData() && membership.availability(holder.node()) != Availability.Departed) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static boolean isOwner(List<Candidate> owners, int member) {
+    for (Candidate owner : owners) {
+      if (owner.member() == member) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static Map<String, Holder> holdersByNode(LayerState layer) {
+    Map<String, Holder> byNode = HashMap.newHashMap(layer.holders().size());
+    for (Holder holder : layer.holders()) {
+      byNode.put(holder.node(), holder);
+    }
+    return byNode;
+  }
+
+  private static Assignment keep(String node, LayerState layer, Reason reason, Instant idleSince) {
+    return new Assignment(
+        node, layer.digest(), layer.sizeBytes(), reason, false, List.of(), false, idleSince);
+  }
+
+  private String message(LayerHealth health, LayerState layer, int owners, int presentOwners) {
+    int replicas = policy.replicas();
+    return switch (health) {
+      case Replicated -> "";
+      case Lost ->
+          "No member node holds layer "
+              + layer.digest()
+              + " and it has no known source; re-import the image that contains it.";
+      case NoCapacity ->
+          "Only "
+              + owners
+              + " of "
+              + replicas
+              + " wanted nodes can hold "
+              + layer.sizeBytes()
+              + " more bytes; raise nodeCapacity, free space, or add member nodes.";
+      case UnderReplicated ->
+          presentOwners
+              + " of "
+              + replicas
+              + " copies are Present on Ready owners; "
+              + (owners < replicas
+                  ? "the namespace has only " + owners + " eligible nodes."
+                  : "the others are being fetched.");
+    };
+  }
+
+  /** The owners chosen so far, and whether a node was passed over for lack of room. */
+  private final class OwnerSelection {
+    final List<Candidate> owners = new ArrayList<>();
+    boolean roomShort;
+
+    int size() {
+      return owners.size();
+    }
+
+    void offer(Candidate candidate, int replicas, long sizeBytes) {
+      if (owners.size() >= replicas) {
+        return;
+      }
+      if (candidate.needsRoom() && !ledger.fits(candidate.member(), sizeBytes)) {
+        roomShort = true;
+        return;
+      }
+      owners.add(candidate);
+    }
+  }
+}
