@@ -216,7 +216,8 @@ public final class LayerStore implements AutoCloseable {
 
   /**
    * Stores a layer blob and unpacks it in one pass over {@code content}, as a download arrives.
-   * Both the blob and the layer become visible only when both digests match.
+   * Both the blob and the layer become visible only when both digests match. When the layer is
+   * already unpacked, only a missing blob is stored.
    *
    * @throws LayerRefusedException when the layer is unsafe, corrupt, too large or mismatched
    */
@@ -226,7 +227,10 @@ public final class LayerStore implements AutoCloseable {
     l.lock();
     try {
       Optional<StoredLayer> existing = layer(digest);
-      if (existing.isPresent() && hasBlob(digest)) {
+      if (existing.isPresent()) {
+        if (!hasBlob(digest)) {
+          putBlob(digest, content);
+        }
         return existing.get();
       }
       Path blobWork = Files.createTempFile(tmp, "blob-", "");

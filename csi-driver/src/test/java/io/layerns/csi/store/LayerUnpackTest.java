@@ -164,6 +164,35 @@ class LayerUnpackTest {
   }
 
   @Test
+  void binaryXattrValuesAreKeptByteForByte() throws IOException {
+    byte[] binary = {(byte) 0xff, 0, (byte) 0x80, 'y', '\n'};
+    TestLayer layer =
+        TestLayer.of(
+            new RawTar()
+                .pax(java.util.Map.of("SCHILY.xattr.user.binary", binary))
+                .file("f", "x")
+                .build(),
+            LayerCompression.GZIP);
+
+    Path root = unpack(layer, "import").directory();
+
+    assertThat(io.layerns.csi.store.posix.Posix.lgetxattr(root.resolve("f"), "user.binary"))
+        .hasValueSatisfying(v -> assertThat(v).containsExactly(binary));
+  }
+
+  @Test
+  void importingALayerWhoseBlobWasDeletedStoresTheBlobAgain() throws IOException {
+    TestLayer layer = new TarBuilder().file("f", "x", 0644).layer(LayerCompression.GZIP);
+    StoredLayer first = unpack(layer, "import");
+    store.deleteBlob(layer.digest());
+
+    StoredLayer again = unpack(layer, "import");
+
+    assertThat(again).isEqualTo(first);
+    assertThat(store.hasBlob(layer.digest())).isTrue();
+  }
+
+  @Test
   void unpackingTheSameLayerTwiceReturnsTheStoredOne() throws IOException {
     TestLayer layer = new TarBuilder().file("f", "x", 0644).layer(LayerCompression.ZSTD);
 

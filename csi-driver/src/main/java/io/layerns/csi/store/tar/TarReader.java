@@ -133,14 +133,10 @@ public final class TarReader {
     }
     TarEntry.Type type = type(flag, name);
     long size = pax.containsKey("size") ? decimal(pax.get("size"), "size") : headerSize;
-    if (type == TarEntry.Type.REGULAR) {
-      remaining = size;
-      padding = (BLOCK - size % BLOCK) % BLOCK;
-    } else {
-      // Go's archive/tar treats these types as header-only whatever their size field says; the
-      // size still decides where the next header starts.
-      remaining = size;
-      padding = (BLOCK - size % BLOCK) % BLOCK;
+    remaining = size;
+    padding = (BLOCK - size % BLOCK) % BLOCK;
+    if (type != TarEntry.Type.REGULAR) {
+      // Only regular files have content to unpack; whatever else a size covers is skipped here.
       size = 0;
       skipContent();
     }
