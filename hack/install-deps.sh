@@ -2,7 +2,7 @@
 # Installs the Debian packages that the tests and the demo use, once per machine.
 set -euo pipefail
 
-packages=(maven)
+packages=(maven umoci)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

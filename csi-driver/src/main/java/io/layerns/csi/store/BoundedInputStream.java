@@ -1,0 +1,62 @@
+package io.layerns.csi.store;
+
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+
+/** Fails once more than a given number of bytes were read: the defence against bombs. */
+final class BoundedInputStream extends FilterInputStream {
+  /** More bytes than allowed. */
+  static final class LimitExceeded extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    LimitExceeded(long limit) {
+      super("uncompressed size exceeds the limit of " + limit + " bytes (decompression bomb?)");
+    }
+  }
+
+  private final long limit;
+  private long count;
+
+  BoundedInputStream(InputStream in, long limit) {
+    super(in);
+    this.limit = limit;
+  }
+
+  @Override
+  public int read() throws IOException {
+    int b = super.read();
+    if (b >= 0) {
+      count(1);
+    }
+    return b;
+  }
+
+  @Override
+  public int read(byte[] b, int off, int len) throws IOException {
+    // Ask for one byte past the limit at most, so that a bomb is caught without reading it.
+    int n = super.read(b, off, (int) Math.min(len, limit - count + 1));
+    if (n > 0) {
+      count(n);
+    }
+    return n;
+  }
+
+  @Override
+  public long skip(long n) throws IOException {
+    // Skipped bytes are read, so that they count and reach the digest above.
+    byte[] scratch = new byte[(int) Math.max(1, Math.min(n, 8192))];
+    return Math.max(0, read(scratch, 0, scratch.length));
+  }
+
+  long count() {
+    return count;
+  }
+
+  private void count(int n) throws LimitExceeded {
+    count += n;
+    if (count > limit) {
+      throw new LimitExceeded(limit);
+    }
+  }
+}

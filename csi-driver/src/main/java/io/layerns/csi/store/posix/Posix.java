@@ -1,0 +1,234 @@
+package io.layerns.csi.store.posix;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout.PathElement;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Linux calls that java.nio lacks (mknod, xattrs of any namespace, lchown, chmod with setuid and
+ * sticky bits, no-follow timestamps, symlinks with an exact target, syncfs), through the Foreign
+ * Function and Memory API.
+ */
+public final class Posix {
+  private static final int AT_FDCWD = -100;
+  private static final int AT_SYMLINK_NOFOLLOW = 0x100;
+  private static final int S_IFCHR = 0020000;
+  private static final int O_RDONLY_DIRECTORY_CLOEXEC = 0200000 | 02000000;
+  private static final int ENODATA = 61;
+  private static final int XATTR_BUFFER = 64 * 1024;
+
+  private static final Linker LINKER = Linker.nativeLinker();
+  private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+  private static final VarHandle ERRNO = CAPTURE.varHandle(PathElement.groupElement("errno"));
+
+  private static final MethodHandle MKNOD =
+      downcall("mknod", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG));
+  private static final MethodHandle LSETXATTR =
+      downcall(
+          "lsetxattr",
+          FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT));
+  private static final MethodHandle LGETXATTR =
+      downcall("lgetxattr", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
+  private static final MethodHandle LLISTXATTR =
+      downcall("llistxattr", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
+  private static final MethodHandle LCHOWN =
+      downcall("lchown", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+  private static final MethodHandle CHMOD =
+      downcall("chmod", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle SYMLINK =
+      downcall("symlink", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+  private static final MethodHandle UTIMENSAT =
+      downcall("utimensat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+  private static final MethodHandle OPEN =
+      downcall("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle SYNCFS =
+      downcall("syncfs", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+  private static final MethodHandle CLOSE =
+      downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+
+  private Posix() {}
+
+  /** Creates an overlayfs whiteout: a character device with device number 0/0. */
+  public static void mknodWhiteout(Path path) throws IOException {
+    call("mknod", path, (a, e) -> (int) MKNOD.invokeExact(e, cString(a, path), S_IFCHR, 0L));
+  }
+
+  /** Sets an extended attribute of any namespace on the path itself, never on a link target. */
+  public static void lsetxattr(Path path, String name, byte[] value) throws IOException {
+    call(
+        "lsetxattr " + name,
+        path,
+        (a, e) ->
+            (int)
+                LSETXATTR.invokeExact(
+                    e,
+                    cString(a, path),
+                    a.allocateFrom(name),
+                    bytes(a, value),
+                    (long) value.length,
+                    0));
+  }
+
+  /** Reads an extended attribute of the path itself; empty when it is not set. */
+  public static Optional<byte[]> lgetxattr(Path path, String name) throws IOException {
+    byte[][] result = new byte[1][];
+    call(
+        "lgetxattr " + name,
+        path,
+        (a, e) -> {
+          MemorySegment buf = a.allocate(XATTR_BUFFER);
+          long n =
+              (long)
+                  LGETXATTR.invokeExact(
+                      e, cString(a, path), a.allocateFrom(name), buf, 0L + XATTR_BUFFER);
+          if (n < 0) {
+            return errno(e) == ENODATA ? 0 : -1;
+          }
+          result[0] = buf.asSlice(0, n).toArray(JAVA_BYTE);
+          return 0;
+        });
+    return Optional.ofNullable(result[0]);
+  }
+
+  /** Lists the extended attribute names of the path itself. */
+  public static List<String> llistxattr(Path path) throws IOException {
+    List<String> names = new ArrayList<>();
+    call(
+        "llistxattr",
+        path,
+        (a, e) -> {
+          MemorySegment buf = a.allocate(XATTR_BUFFER);
+          long n = (long) LLISTXATTR.invokeExact(e, cString(a, path), buf, 0L + XATTR_BUFFER);
+          if (n < 0) {
+            return -1;
+          }
+          byte[] all = buf.asSlice(0, n).toArray(JAVA_BYTE);
+          int start = 0;
+          for (int i = 0; i < all.length; i++) {
+            if (all[i] == 0) {
+              names.add(new String(all, start, i - start, StandardCharsets.UTF_8));
+              start = i + 1;
+            }
+          }
+          return 0;
+        });
+    return names;
+  }
+
+  /** Changes owner and group of the path itself, never of a link target. */
+  public static void lchown(Path path, long uid, long gid) throws IOException {
+    call(
+        "lchown",
+        path,
+        (a, e) -> (int) LCHOWN.invokeExact(e, cString(a, path), (int) uid, (int) gid));
+  }
+
+  /**
+   * Sets all twelve permission bits, setuid, setgid and sticky included, which
+   * Files.setPosixFilePermissions cannot. chmod follows symlinks: callers pass no symlink.
+   */
+  public static void chmod(Path path, int mode) throws IOException {
+    call("chmod", path, (a, e) -> (int) CHMOD.invokeExact(e, cString(a, path), mode & 07777));
+  }
+
+  /** Creates a symlink whose target is kept byte for byte (java.nio would normalize it). */
+  public static void symlink(String target, Path link) throws IOException {
+    call(
+        "symlink",
+        link,
+        (a, e) -> (int) SYMLINK.invokeExact(e, a.allocateFrom(target), cString(a, link)));
+  }
+
+  /** Sets access and modification time of the path itself, never of a link target. */
+  public static void lutimes(Path path, long seconds, int nanos) throws IOException {
+    call(
+        "utimensat",
+        path,
+        (a, e) -> {
+          MemorySegment times = a.allocate(JAVA_LONG, 4);
+          times.setAtIndex(JAVA_LONG, 0, seconds);
+          times.setAtIndex(JAVA_LONG, 1, nanos);
+          times.setAtIndex(JAVA_LONG, 2, seconds);
+          times.setAtIndex(JAVA_LONG, 3, nanos);
+          return (int)
+              UTIMENSAT.invokeExact(e, AT_FDCWD, cString(a, path), times, AT_SYMLINK_NOFOLLOW);
+        });
+  }
+
+  /**
+   * Flushes the whole filesystem that holds the directory: one call makes a freshly unpacked tree
+   * durable, where an fsync per file would cost a call per file.
+   */
+  public static void syncfs(Path directory) throws IOException {
+    call(
+        "syncfs",
+        directory,
+        (a, e) -> {
+          int fd = (int) OPEN.invokeExact(e, cString(a, directory), O_RDONLY_DIRECTORY_CLOEXEC);
+          if (fd < 0) {
+            return fd;
+          }
+          int rc = (int) SYNCFS.invokeExact(e, fd);
+          int unused = (int) CLOSE.invokeExact(a.allocate(CAPTURE), fd);
+          return rc;
+        });
+  }
+
+  /** One native call: returns a negative value on failure, with errno in the captured state. */
+  @FunctionalInterface
+  private interface NativeCall {
+    int invoke(Arena arena, MemorySegment errnoState) throws Throwable;
+  }
+
+  private static void call(String name, Path path, NativeCall nativeCall) throws IOException {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = arena.allocate(CAPTURE);
+      if (nativeCall.invoke(arena, state) < 0) {
+        throw new PosixException(name, path, errno(state));
+      }
+    } catch (IOException | RuntimeException | Error e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new IllegalStateException(name + " " + path, t);
+    }
+  }
+
+  private static MethodHandle downcall(String name, FunctionDescriptor descriptor) {
+    MemorySegment symbol =
+        LINKER
+            .defaultLookup()
+            .find(name)
+            .orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
+    return LINKER.downcallHandle(symbol, descriptor, Linker.Option.captureCallState("errno"));
+  }
+
+  private static int errno(MemorySegment state) {
+    return (int) ERRNO.get(state, 0L);
+  }
+
+  private static MemorySegment cString(Arena arena, Path path) {
+    return arena.allocateFrom(path.toString());
+  }
+
+  private static MemorySegment bytes(Arena arena, byte[] value) {
+    MemorySegment segment = arena.allocate(Math.max(1, value.length));
+    MemorySegment.copy(value, 0, segment, JAVA_BYTE, 0, value.length);
+    return segment;
+  }
+}
