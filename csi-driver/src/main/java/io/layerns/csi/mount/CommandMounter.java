@@ -113,6 +113,8 @@ public final class CommandMounter implements Mounter {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted while running " + String.join(" ", cmd), e);
     }
+    // mount and umount print a line or two, well under a pipe buffer, so reading after the exit
+    // cannot deadlock.
     String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
     if (p.exitValue() != 0) {
       throw new IOException(
