@@ -31,3 +31,4 @@ build "$repo/tools/controlplane/etcd" etcd go.etcd.io/etcd/server/v3
 build "$repo/tools/controlplane/kubernetes" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$version_flags"
 build "$repo/tools/controlplane/kubernetes" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$version_flags"
 build "$repo/tools/controlplane/kubernetes" kubectl k8s.io/kubernetes/cmd/kubectl "$version_flags"
+build "$repo/tools/csi-sanity" csi-sanity github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity

@@ -1,0 +1,65 @@
+package io.layerns.csi;
+
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The node plugin's settings, from {@code --name=value} arguments or else environment variables.
+ *
+ * @param csiEndpoint the CSI socket inside the plugin's container
+ * @param kubeletEndpoint the same socket as the kubelet sees it on the host
+ * @param registrationDir the kubelet's plugins_registry folder, or empty when a
+ *     node-driver-registrar sidecar registers the plugin instead
+ * @param nodeName this node's name, the CSI node id
+ * @param stateDir where per-volume state and writable upper layers live
+ * @param imageDir the folder of pre-unpacked images (see LocalDirectoryAssembler)
+ */
+public record PluginConfig(
+    Path csiEndpoint,
+    Path kubeletEndpoint,
+    Optional<Path> registrationDir,
+    String nodeName,
+    Path stateDir,
+    Path imageDir) {
+
+  /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
+  public static PluginConfig parse(String[] args, Map<String, String> env) {
+    Map<String, String> a = new HashMap<>();
+    for (String arg : args) {
+      if (!arg.startsWith("--") || !arg.contains("=")) {
+        throw new IllegalArgumentException("expected --name=value, got " + arg);
+      }
+      a.put(arg.substring(2, arg.indexOf('=')), arg.substring(arg.indexOf('=') + 1));
+    }
+    String endpoint =
+        value(a, env, "csi-endpoint", "CSI_ENDPOINT", "/csi/csi.sock").replaceFirst("^unix://", "");
+    String kubeletEndpoint =
+        value(
+            a,
+            env,
+            "kubelet-registration-path",
+            "DRIVER_REG_SOCK_PATH",
+            "/var/lib/kubelet/plugins/csi.layerns.io/csi.sock");
+    String registrationDir = value(a, env, "registration-dir", "REGISTRATION_DIR", "/registration");
+    String nodeName = value(a, env, "node-name", "NODE_NAME", "");
+    if (nodeName.isBlank()) {
+      throw new IllegalArgumentException("--node-name or NODE_NAME is required");
+    }
+    return new PluginConfig(
+        Path.of(endpoint),
+        Path.of(kubeletEndpoint),
+        registrationDir.isBlank() ? Optional.empty() : Optional.of(Path.of(registrationDir)),
+        nodeName,
+        Path.of(value(a, env, "state-dir", "STATE_DIR", "/var/lib/layerns/csi")),
+        Path.of(value(a, env, "image-dir", "IMAGE_DIR", "/var/lib/layerns/images")));
+  }
+
+  private static String value(
+      Map<String, String> args, Map<String, String> env, String arg, String var, String dflt) {
+    return Optional.ofNullable(args.get(arg))
+        .or(() -> Optional.ofNullable(env.get(var)))
+        .orElse(dflt);
+  }
+}

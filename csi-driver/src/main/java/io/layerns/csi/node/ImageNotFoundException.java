@@ -1,0 +1,18 @@
+package io.layerns.csi.node;
+
+/** The image of a volume cannot be resolved from any source; answered as NOT_FOUND. */
+public class ImageNotFoundException extends Exception {
+
+  private static final long serialVersionUID = 1L;
+
+  private final String image;
+
+  public ImageNotFoundException(String image, String detail) {
+    super("image " + image + " not found: " + detail);
+    this.image = image;
+  }
+
+  public String image() {
+    return image;
+  }
+}

@@ -1,0 +1,319 @@
+package io.layerns.csi.node;
+
+import csi.v1.Csi.NodeGetCapabilitiesRequest;
+import csi.v1.Csi.NodeGetCapabilitiesResponse;
+import csi.v1.Csi.NodeGetInfoRequest;
+import csi.v1.Csi.NodeGetInfoResponse;
+import csi.v1.Csi.NodePublishVolumeRequest;
+import csi.v1.Csi.NodePublishVolumeResponse;
+import csi.v1.Csi.NodeUnpublishVolumeRequest;
+import csi.v1.Csi.NodeUnpublishVolumeResponse;
+import csi.v1.Csi.VolumeCapability.AccessMode;
+import csi.v1.NodeGrpc;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import io.layerns.csi.mount.Mounter;
+import java.io.IOException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The CSI Node service: publishes an image as an overlay at the kubelet's target path, for CSI
+ * ephemeral inline volumes only.
+ *
+ * <p>Staging, volume stats and expansion are not offered (the base class answers UNIMPLEMENTED),
+ * and no capability is reported: ephemeral volumes are never staged, and an image's size is not the
+ * pod's to manage.
+ */
+public final class NodeService extends NodeGrpc.NodeImplBase {
+
+  private static final Logger LOG = LoggerFactory.getLogger(NodeService.class);
+
+  /** Set by the kubelet on every CSI ephemeral inline volume. */
+  public static final String EPHEMERAL_KEY = "csi.storage.k8s.io/ephemeral";
+
+  /** The volume attribute naming the image to show. */
+  public static final String IMAGE_KEY = "image";
+
+  /** Bound on stacked mounts at one target that an unpublish takes down. */
+  private static final int MAX_STACKED_MOUNTS = 8;
+
+  private final String nodeId;
+  private final VolumeAssembler assembler;
+  private final Mounter mounter;
+  private final VolumeStateStore states;
+  private final VolumeLocks locks = new VolumeLocks();
+
+  public NodeService(
+      String nodeId, VolumeAssembler assembler, Mounter mounter, VolumeStateStore states) {
+    if (nodeId == null || nodeId.isBlank()) {
+      throw new IllegalArgumentException("node id (the node name) is required");
+    }
+    this.nodeId = nodeId;
+    this.assembler = assembler;
+    this.mounter = mounter;
+    this.states = states;
+  }
+
+  @Override
+  public void nodeGetInfo(NodeGetInfoRequest req, StreamObserver<NodeGetInfoResponse> out) {
+    // max_volumes_per_node 0: no limit, overlays use no attach slots.
+    respond(out, () -> NodeGetInfoResponse.newBuilder().setNodeId(nodeId).build());
+  }
+
+  @Override
+  public void nodeGetCapabilities(
+      NodeGetCapabilitiesRequest req, StreamObserver<NodeGetCapabilitiesResponse> out) {
+    respond(out, () -> NodeGetCapabilitiesResponse.getDefaultInstance());
+  }
+
+  @Override
+  public void nodePublishVolume(
+      NodePublishVolumeRequest req, StreamObserver<NodePublishVolumeResponse> out) {
+    respond(out, () -> publish(req));
+  }
+
+  @Override
+  public void nodeUnpublishVolume(
+      NodeUnpublishVolumeRequest req, StreamObserver<NodeUnpublishVolumeResponse> out) {
+    respond(out, () -> unpublish(req));
+  }
+
+  /**
+   * The volumes published before this instance started that are still mounted, rebuilt from the
+   * state files and mountinfo. State whose target is not mounted is left for the kubelet's retry of
+   * publish or unpublish, which cleans it up.
+   */
+  public List<VolumeState> publishedVolumes() throws IOException {
+    List<VolumeState> mounted = new ArrayList<>();
+    for (VolumeState s : states.loadAll()) {
+      if (mounter.isMountPoint(s.targetPath())) {
+        mounted.add(s);
+      } else {
+        LOG.info(
+            "volume {} is not mounted at {}: its state waits for the kubelet's retry",
+            s.volumeId(),
+            s.targetPath());
+      }
+    }
+    return mounted;
+  }
+
+  private NodePublishVolumeResponse publish(NodePublishVolumeRequest req) throws IOException {
+    String volumeId = req.getVolumeId();
+    require(!volumeId.isEmpty(), "volume ID missing in request");
+    require(!req.getTargetPath().isEmpty(), "target path missing in request");
+    require(req.hasVolumeCapability(), "volume capability missing in request");
+    require(
+        !req.getVolumeCapability().hasBlock(),
+        "block access type is not supported: a layerns volume is a file system, request a mount"
+            + " volume");
+    Map<String, String> context = req.getVolumeContextMap();
+    require(
+        "true".equals(context.get(EPHEMERAL_KEY)),
+        "volume "
+            + volumeId
+            + " is not a CSI ephemeral inline volume (volume context "
+            + EPHEMERAL_KEY
+            + "=true is missing): csi.layerns.io serves only inline volumes declared in a pod"
+            + " spec, not PersistentVolumes");
+    String image = context.getOrDefault(IMAGE_KEY, "").strip();
+    require(
+        !image.isEmpty(),
+        "volume attribute \"" + IMAGE_KEY + "\" missing: set it to an image reference");
+    Path target = Path.of(req.getTargetPath());
+    require(target.isAbsolute(), "target path " + target + " is not absolute");
+    boolean readOnly = req.getReadonly() || isReaderOnly(req.getVolumeCapability().getAccessMode());
+
+    try (VolumeLocks.Held lock = lock(volumeId)) {
+      Optional<VolumeState> existing = states.load(volumeId);
+      if (existing.isPresent()) {
+        VolumeState s = existing.get();
+        boolean mounted = mounter.isMountPoint(s.targetPath());
+        if (mounted && !s.targetPath().equals(target)) {
+          throw Status.FAILED_PRECONDITION
+              .withDescription("volume " + volumeId + " is already published at " + s.targetPath())
+              .asRuntimeException();
+        }
+        if (mounted) {
+          if (s.image().equals(image) && s.readOnly() == readOnly) {
+            LOG.info("volume {} already published at {}", volumeId, target);
+            return NodePublishVolumeResponse.getDefaultInstance();
+          }
+          throw Status.ALREADY_EXISTS
+              .withDescription(
+                  "volume %s is already published at %s with image %s, readOnly=%s"
+                      .formatted(volumeId, target, s.image(), s.readOnly()))
+              .asRuntimeException();
+        }
+        // A publish that stopped before its mount: start it over from a clean slate.
+        LOG.info("volume {}: discarding state of an unfinished publish", volumeId);
+        discard(s.volumeId());
+      } else if (mounter.isMountPoint(target)) {
+        throw Status.FAILED_PRECONDITION
+            .withDescription(
+                "target path "
+                    + target
+                    + " is already a mount point not made for volume "
+                    + volumeId)
+            .asRuntimeException();
+      }
+
+      AssemblyRequest request =
+          new AssemblyRequest(
+              volumeId, image, PodInfo.fromVolumeContext(context), readOnly, req.getSecretsMap());
+      List<Path> layers;
+      try {
+        layers = assembler.assemble(request);
+      } catch (ImageNotFoundException e) {
+        assembler.release(volumeId);
+        throw Status.NOT_FOUND.withDescription(e.getMessage()).asRuntimeException();
+      } catch (IOException | RuntimeException e) {
+        assembler.release(volumeId);
+        throw Status.INTERNAL
+            .withDescription("assembling image " + image + " failed: " + e.getMessage())
+            .withCause(e)
+            .asRuntimeException();
+      }
+
+      VolumeState state =
+          readOnly
+              ? new VolumeState(volumeId, target, image, true, layers, null, null)
+              : new VolumeState(
+                  volumeId,
+                  target,
+                  image,
+                  false,
+                  layers,
+                  states.upperDir(volumeId),
+                  states.workDir(volumeId));
+      boolean createdTarget = !Files.exists(target, LinkOption.NOFOLLOW_LINKS);
+      try {
+        // State first: after a crash between here and the mount, unpublish still finds it.
+        states.save(state);
+        Files.createDirectories(target);
+        if (readOnly) {
+          mounter.mountReadOnlyOverlay(layers, target);
+        } else {
+          Files.createDirectories(state.upperDir());
+          Files.createDirectories(state.workDir());
+          mounter.mountWritableOverlay(layers, state.upperDir(), state.workDir(), target);
+        }
+      } catch (IOException | RuntimeException e) {
+        discard(volumeId);
+        if (createdTarget) {
+          Files.deleteIfExists(target);
+        }
+        throw Status.INTERNAL
+            .withDescription(
+                "mounting volume " + volumeId + " at " + target + " failed: " + e.getMessage())
+            .withCause(e)
+            .asRuntimeException();
+      }
+      LOG.info(
+          "volume {} published at {}: image {}, {} layers, {}",
+          volumeId,
+          target,
+          image,
+          layers.size(),
+          readOnly ? "read-only" : "writable");
+      return NodePublishVolumeResponse.getDefaultInstance();
+    }
+  }
+
+  private NodeUnpublishVolumeResponse unpublish(NodeUnpublishVolumeRequest req) throws IOException {
+    String volumeId = req.getVolumeId();
+    require(!volumeId.isEmpty(), "volume ID missing in request");
+    require(!req.getTargetPath().isEmpty(), "target path missing in request");
+    Path target = Path.of(req.getTargetPath());
+    require(target.isAbsolute(), "target path " + target + " is not absolute");
+
+    try (VolumeLocks.Held lock = lock(volumeId)) {
+      Optional<VolumeState> state = states.load(volumeId);
+      if (state.isPresent() && !state.get().targetPath().equals(target)) {
+        // The volume lives elsewhere; nothing of it is at this path, so the call is already done.
+        LOG.warn(
+            "unpublish of volume {} at {}: it is published at {}, leaving both alone",
+            volumeId,
+            target,
+            state.get().targetPath());
+        return NodeUnpublishVolumeResponse.getDefaultInstance();
+      }
+      // The kubelet owns the target path; whatever is mounted there for this volume goes, even
+      // without a state file (the same rule as csi-driver-nfs).
+      for (int i = 0; mounter.isMountPoint(target); i++) {
+        if (i == MAX_STACKED_MOUNTS) {
+          throw new IOException("more than " + MAX_STACKED_MOUNTS + " mounts stacked at " + target);
+        }
+        mounter.unmount(target);
+      }
+      try {
+        // The spec: the plugin deletes the directory it created at the target path.
+        Files.deleteIfExists(target);
+      } catch (DirectoryNotEmptyException e) {
+        throw Status.FAILED_PRECONDITION
+            .withDescription(
+                "target path "
+                    + target
+                    + " is not a mount point but holds files; not deleting them")
+            .asRuntimeException();
+      }
+      discard(volumeId);
+      LOG.info("volume {} unpublished from {}", volumeId, target);
+      return NodeUnpublishVolumeResponse.getDefaultInstance();
+    }
+  }
+
+  /** Releases the layers and deletes the state and private upper layer of an unmounted volume. */
+  private void discard(String volumeId) throws IOException {
+    assembler.release(volumeId);
+    states.delete(volumeId);
+  }
+
+  private VolumeLocks.Held lock(String volumeId) {
+    VolumeLocks.Held held = locks.tryAcquire(volumeId);
+    if (held == null) {
+      throw Status.ABORTED
+          .withDescription("an operation on volume " + volumeId + " is already in progress")
+          .asRuntimeException();
+    }
+    return held;
+  }
+
+  private static boolean isReaderOnly(AccessMode mode) {
+    return mode.getMode() == AccessMode.Mode.SINGLE_NODE_READER_ONLY
+        || mode.getMode() == AccessMode.Mode.MULTI_NODE_READER_ONLY;
+  }
+
+  private static void require(boolean ok, String message) {
+    if (!ok) {
+      throw Status.INVALID_ARGUMENT.withDescription(message).asRuntimeException();
+    }
+  }
+
+  private static <T> void respond(StreamObserver<T> out, Callable<T> call) {
+    T response;
+    try {
+      response = call.call();
+    } catch (StatusRuntimeException e) {
+      out.onError(e);
+      return;
+    } catch (Exception e) {
+      LOG.error("unexpected failure", e);
+      out.onError(Status.INTERNAL.withDescription(e.toString()).withCause(e).asRuntimeException());
+      return;
+    }
+    out.onNext(response);
+    out.onCompleted();
+  }
+}

@@ -1,0 +1,32 @@
+package io.layerns.csi;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+class PluginConfigTest {
+
+  @Test
+  void argumentsWinOverEnvironmentAndUnixSchemeIsDropped() {
+    var config =
+        PluginConfig.parse(
+            new String[] {"--csi-endpoint=unix:///csi/other.sock", "--registration-dir="},
+            Map.of("CSI_ENDPOINT", "/ignored.sock", "NODE_NAME", "node-7"));
+
+    assertThat(config.csiEndpoint()).isEqualTo(Path.of("/csi/other.sock"));
+    assertThat(config.nodeName()).isEqualTo("node-7");
+    assertThat(config.registrationDir()).isEqualTo(Optional.empty());
+    assertThat(config.kubeletEndpoint())
+        .isEqualTo(Path.of("/var/lib/kubelet/plugins/csi.layerns.io/csi.sock"));
+  }
+
+  @Test
+  void nodeNameIsRequired() {
+    assertThatThrownBy(() -> PluginConfig.parse(new String[0], Map.of()))
+        .hasMessage("--node-name or NODE_NAME is required");
+  }
+}
