@@ -18,5 +18,16 @@ public record AssignedLayer(
     @JsonPropertyDescription("Media type of the blob.") String mediaType,
     @JsonPropertyDescription("Peer nodes holding a Present copy, to fetch from first.")
         List<String> peers,
-    @JsonPropertyDescription("Registry repositories to fetch from when no peer can serve it.")
-        List<String> sources) {}
+    @JsonPropertyDescription(
+            "Registry repositories to fetch from when no peer can serve it; empty while a peer"
+                + " must be used.")
+        List<String> sources,
+    @JsonPropertyDescription(
+            "Why the node keeps it: Owner (the placement chose it), InUse (a volume reads this"
+                + " copy), GracePeriod (unowned and unused, kept until the grace period ends),"
+                + " AwaitingReplacement (kept until a new owner's copy is Present), NodeNotReady.")
+        String reason,
+    @JsonPropertyDescription(
+            "Since when the copy has been neither owned nor used (RFC 3339); the node drops it"
+                + " once the grace period has passed and it is no longer listed.")
+        String idleSince) {}

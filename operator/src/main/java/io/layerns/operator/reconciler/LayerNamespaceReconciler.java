@@ -12,6 +12,7 @@ import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.layerns.api.v1alpha1.AssignedLayer;
 import io.layerns.api.v1alpha1.CrdConstants;
 import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.Layer;
@@ -23,15 +24,22 @@ import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.LayerStoreSpec;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.operator.membership.Membership;
+import io.layerns.operator.placement.ClusterState;
+import io.layerns.operator.placement.Decision;
+import io.layerns.operator.placement.Placement;
+import io.layerns.operator.status.Conditions;
 import io.layerns.operator.status.EventRecorder;
 import io.layerns.operator.status.NamespaceAggregator;
 import io.layerns.operator.status.StoreViews;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.SortedSet;
 import java.util.TreeMap;
@@ -48,6 +56,8 @@ import org.slf4j.LoggerFactory;
 @ControllerConfiguration(name = "layernamespace")
 public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
   private static final Logger LOG = LoggerFactory.getLogger(LayerNamespaceReconciler.class);
+
+  private static final String NO_CAPACITY = "NoCapacity";
 
   private final KubernetesClient client;
   private final EventRecorder events;
@@ -68,8 +78,21 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
     Membership.Result membership = Membership.compute(selectors(namespaces), labels(nodes));
     SortedSet<String> members = membership.membersOf(name(ns));
 
-    // Act: one store per member, none for nodes that left, a Layer for every held digest.
-    ensureStores(ns, members, nodes, stores);
+    Map<String, Node> nodeByName = new TreeMap<>();
+    nodes.forEach(n -> nodeByName.put(n.getMetadata().getName(), n));
+    Map<String, LayerSpec> layerSpecs = new HashMap<>();
+    informer(ctx, Layer.class)
+        .list()
+        .forEach(l -> layerSpecs.put(l.getSpec().digest(), l.getSpec()));
+
+    // Decide: who keeps which copy (a pure function of what was observed).
+    ClusterState observed =
+        NamespacePlacement.observe(
+            ns.getSpec(), members, nodeByName, stores, layerSpecs, clock.instant());
+    Decision decision = Placement.decide(observed);
+
+    // Act: one store per member with its assignments, none for nodes that left, a Layer per digest.
+    applyStores(ns, members, nodeByName, stores, decision, layerSpecs);
     removeStoresOfFormerMembers(ns, members, stores);
     List<LayerStore> memberStores =
         members.stream().map(stores::get).filter(Objects::nonNull).toList();
@@ -90,11 +113,50 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
                 digestsWithSource(informer(ctx, Layer.class)),
                 previous),
             clock.instant());
+    status = withCapacityCondition(status, decision, ns.getMetadata().getGeneration());
+    Optional<Duration> recheck = NamespacePlacement.nextTimedChange(observed, decision);
+    UpdateControl<LayerNamespace> control;
     if (status.equals(previous)) {
-      return UpdateControl.noUpdate();
+      control = UpdateControl.noUpdate();
+    } else {
+      ns.setStatus(status);
+      control = UpdateControl.patchStatus(ns);
     }
-    ns.setStatus(status);
-    return UpdateControl.patchStatus(ns);
+    recheck.ifPresent(control::rescheduleAfter);
+    return control;
+  }
+
+  private LayerNamespaceStatus withCapacityCondition(
+      LayerNamespaceStatus status, Decision decision, Long generation) {
+    boolean short_ = !decision.noCapacity().isEmpty();
+    var conditions =
+        Conditions.set(
+            status.conditions(),
+            NO_CAPACITY,
+            short_,
+            short_ ? "NoNodeHasRoom" : "EnoughRoom",
+            short_
+                ? decision.noCapacity().size()
+                    + " layers lack owners because no member has room, for example: "
+                    + decision.noCapacity().getFirst().message()
+                : "Every layer found room on enough nodes.",
+            generation,
+            clock.instant());
+    return new LayerNamespaceStatus(
+        status.observedGeneration(),
+        status.nodes(),
+        status.nodeCount(),
+        status.readyNodes(),
+        status.nodeSummary(),
+        status.layerCount(),
+        status.storedBytes(),
+        status.uniqueBytes(),
+        status.storedSize(),
+        status.uniqueSize(),
+        status.dedupRatio(),
+        status.underReplicatedLayers(),
+        status.lostLayers(),
+        conditions);
   }
 
   @Override
@@ -141,29 +203,27 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
     return out;
   }
 
-  private void ensureStores(
+  private void applyStores(
       LayerNamespace ns,
       SortedSet<String> members,
-      List<Node> nodes,
-      Map<String, LayerStore> stores) {
-    Map<String, Node> nodeByName =
-        nodes.stream().collect(Collectors.toMap(n -> n.getMetadata().getName(), n -> n));
+      Map<String, Node> nodeByName,
+      Map<String, LayerStore> stores,
+      Decision decision,
+      Map<String, LayerSpec> layerSpecs) {
     LayerNamespaceSpec spec = ns.getSpec();
     for (String member : members) {
       LayerStore existing = stores.get(member);
-      LayerStoreSpec current = existing == null ? null : existing.getSpec();
+      List<AssignedLayer> layers = NamespacePlacement.assignedLayers(decision, member, layerSpecs);
       LayerStoreSpec wanted =
           new LayerStoreSpec(
               member,
               name(ns),
               transport(spec),
-              spec == null || spec.evictionGracePeriodSeconds() == null
-                  ? 300
-                  : spec.evictionGracePeriodSeconds(),
-              current == null ? null : current.layers(),
-              current == null ? null : current.peers(),
+              (int) NamespacePlacement.policy(spec).evictionGrace().toSeconds(),
+              layers.isEmpty() ? null : layers,
+              NamespacePlacement.peersOf(layers, stores),
               spec == null ? null : spec.preloadImages());
-      if (existing != null && wanted.equals(current)) {
+      if (existing != null && wanted.equals(existing.getSpec())) {
         continue;
       }
       Node node = nodeByName.get(member);
@@ -188,10 +248,11 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
           .forceConflicts()
           .serverSideApply();
       LOG.info(
-          "{} LayerStore {} for namespace {}",
+          "{} LayerStore {} for namespace {}: {} layers assigned",
           existing == null ? "created" : "updated",
           member,
-          name(ns));
+          name(ns),
+          layers.size());
     }
   }
 

@@ -67,9 +67,14 @@ public final class LayerAggregator {
           involved = true;
         }
       }
-      if (StoreViews.assigned(store).stream().anyMatch(a -> digest.equals(a.digest()))) {
-        owners.add(node);
-        involved = true;
+      for (var assigned : StoreViews.assigned(store)) {
+        if (digest.equals(assigned.digest())) {
+          // Copies kept for a while (in use, grace period) are assigned too; owners are chosen.
+          if (assigned.reason() == null || "Owner".equals(assigned.reason())) {
+            owners.add(node);
+          }
+          involved = true;
+        }
       }
       for (var volume : StoreViews.volumes(store)) {
         for (VolumeLayer vl : StoreViews.layersOf(volume)) {

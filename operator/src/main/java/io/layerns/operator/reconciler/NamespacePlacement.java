@@ -1,0 +1,235 @@
+package io.layerns.operator.reconciler;
+
+import io.fabric8.kubernetes.api.model.Node;
+import io.fabric8.kubernetes.api.model.NodeCondition;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.layerns.api.v1alpha1.AssignedLayer;
+import io.layerns.api.v1alpha1.HeldLayer;
+import io.layerns.api.v1alpha1.LayerNamespaceSpec;
+import io.layerns.api.v1alpha1.LayerSpec;
+import io.layerns.api.v1alpha1.LayerStore;
+import io.layerns.api.v1alpha1.PeerEndpoints;
+import io.layerns.api.v1alpha1.VolumeLayer;
+import io.layerns.operator.placement.Assignment;
+import io.layerns.operator.placement.ClusterState;
+import io.layerns.operator.placement.Decision;
+import io.layerns.operator.placement.Holder;
+import io.layerns.operator.placement.LayerState;
+import io.layerns.operator.placement.Member;
+import io.layerns.operator.placement.Policy;
+import io.layerns.operator.placement.Reason;
+import io.layerns.operator.placement.Reference;
+import io.layerns.operator.status.StoreViews;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SortedSet;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+/**
+ * Translates between the API objects and the pure placement function: the members' stores become
+ * its observed state, and its decision becomes each member's {@code LayerStore.spec.layers}. What
+ * the previous decision recorded (owners, idle times) is read back from the specs it wrote, so a
+ * restarted operator decides the same.
+ */
+final class NamespacePlacement {
+  private NamespacePlacement() {}
+
+  static Policy policy(LayerNamespaceSpec spec) {
+    int replicas = LayerNamespaceReconciler.replicas(spec);
+    long grace =
+        spec == null || spec.evictionGracePeriodSeconds() == null
+            ? 300
+            : spec.evictionGracePeriodSeconds();
+    long timeout =
+        spec == null || spec.nodeNotReadyTimeoutSeconds() == null
+            ? 300
+            : spec.nodeNotReadyTimeoutSeconds();
+    return new Policy(replicas, Duration.ofSeconds(grace), Duration.ofSeconds(timeout));
+  }
+
+  static ClusterState observe(
+      LayerNamespaceSpec spec,
+      SortedSet<String> members,
+      Map<String, Node> nodes,
+      Map<String, LayerStore> stores,
+      Map<String, LayerSpec> layerSpecs,
+      Instant now) {
+    Optional<Long> capacity =
+        Optional.ofNullable(spec == null ? null : spec.nodeCapacity())
+            .map(q -> Quantity.getAmountInBytes(new Quantity(q)).longValue());
+    List<Member> memberList = new ArrayList<>();
+    for (String name : members) {
+      LayerStore store = stores.get(name);
+      Optional<NodeCondition> ready = readyCondition(nodes.get(name));
+      long reported =
+          store == null || store.getStatus() == null || store.getStatus().capacityBytes() == null
+              ? Member.UNLIMITED
+              : store.getStatus().capacityBytes();
+      long used =
+          store == null || store.getStatus() == null || store.getStatus().usedBytes() == null
+              ? 0
+              : store.getStatus().usedBytes();
+      memberList.add(
+          new Member(
+              name,
+              ready.map(c -> "True".equals(c.getStatus())).orElse(false),
+              ready
+                  .map(NodeCondition::getLastTransitionTime)
+                  .filter(t -> t != null && !t.isEmpty())
+                  .map(Instant::parse)
+                  .orElse(Instant.EPOCH),
+              Math.min(reported, capacity.orElse(Member.UNLIMITED)),
+              used));
+    }
+
+    // Per digest: copies, users, last owners and idle times, and what is known of it.
+    Map<String, List<Holder>> holders = new TreeMap<>();
+    Map<String, List<Reference>> references = new HashMap<>();
+    Map<String, List<String>> previousOwners = new HashMap<>();
+    Map<String, Long> sizes = new HashMap<>();
+    Map<String, Boolean> sources = new HashMap<>();
+    for (String name : members) {
+      LayerStore store = stores.get(name);
+      if (store == null) {
+        continue;
+      }
+      Map<String, AssignedLayer> assigned = new HashMap<>();
+      for (AssignedLayer a : StoreViews.assigned(store)) {
+        assigned.put(a.digest(), a);
+        holders.computeIfAbsent(a.digest(), d -> new ArrayList<>());
+        if (a.reason() == null || Reason.Owner.name().equals(a.reason())) {
+          previousOwners.computeIfAbsent(a.digest(), d -> new ArrayList<>()).add(name);
+        }
+        if (a.size() != null) {
+          sizes.merge(a.digest(), a.size(), Math::max);
+        }
+        if (a.sources() != null && !a.sources().isEmpty()) {
+          sources.put(a.digest(), true);
+        }
+      }
+      for (HeldLayer held : StoreViews.held(store)) {
+        AssignedLayer a = assigned.get(held.digest());
+        Instant idleSince =
+            a == null || a.idleSince() == null ? null : Instant.parse(a.idleSince());
+        if (held.state() != null) {
+          holders
+              .computeIfAbsent(held.digest(), d -> new ArrayList<>())
+              .add(new Holder(name, held.state(), idleSince));
+        }
+        if (held.size() != null) {
+          sizes.merge(held.digest(), held.size(), Math::max);
+        }
+        if (held.source() != null) {
+          sources.put(held.digest(), true);
+        }
+      }
+      StoreViews.volumes(store)
+          .forEach(
+              v -> {
+                for (VolumeLayer vl : StoreViews.layersOf(v)) {
+                  holders.computeIfAbsent(vl.digest(), d -> new ArrayList<>());
+                  references
+                      .computeIfAbsent(vl.digest(), d -> new ArrayList<>())
+                      .add(new Reference(name, vl.readsFrom() == null ? name : vl.readsFrom()));
+                }
+              });
+    }
+    List<LayerState> layers = new ArrayList<>();
+    holders.forEach(
+        (digest, copies) -> {
+          LayerSpec known = layerSpecs.get(digest);
+          boolean hasSource =
+              sources.getOrDefault(digest, false)
+                  || (known != null && known.sources() != null && !known.sources().isEmpty());
+          long size =
+              sizes.getOrDefault(digest, known == null || known.size() == null ? 0 : known.size());
+          layers.add(
+              new LayerState(
+                  digest,
+                  size,
+                  copies,
+                  references.getOrDefault(digest, List.of()).stream().distinct().toList(),
+                  hasSource,
+                  previousOwners.getOrDefault(digest, List.of())));
+        });
+    return new ClusterState(policy(spec), now, memberList, layers);
+  }
+
+  /** The spec entries of one node, from the decision. */
+  static List<AssignedLayer> assignedLayers(
+      Decision decision, String node, Map<String, LayerSpec> layerSpecs) {
+    List<AssignedLayer> out = new ArrayList<>();
+    for (Assignment a : decision.assignmentsFor(node)) {
+      LayerSpec known = layerSpecs.get(a.digest());
+      out.add(
+          new AssignedLayer(
+              a.digest(),
+              a.sizeBytes(),
+              known == null ? null : known.mediaType(),
+              a.fetch() && !a.peers().isEmpty() ? a.peers() : null,
+              a.fetch() && a.fromSource() && known != null ? known.sources() : null,
+              a.reason().name(),
+              a.idleSince() == null ? null : a.idleSince().toString()));
+    }
+    return out;
+  }
+
+  /** Endpoints of every peer the node is told to fetch from, from the peers' own reports. */
+  static List<PeerEndpoints> peersOf(List<AssignedLayer> layers, Map<String, LayerStore> stores) {
+    SortedSet<String> peers = new TreeSet<>();
+    layers.forEach(
+        l -> {
+          if (l.peers() != null) peers.addAll(l.peers());
+        });
+    List<PeerEndpoints> out = new ArrayList<>();
+    for (String peer : peers) {
+      LayerStore store = stores.get(peer);
+      if (store != null && store.getStatus() != null && store.getStatus().endpoints() != null) {
+        out.add(new PeerEndpoints(peer, store.getStatus().endpoints()));
+      }
+    }
+    return out.isEmpty() ? null : out;
+  }
+
+  /** When the decision must be made again because time alone changes it, if ever. */
+  static Optional<Duration> nextTimedChange(ClusterState state, Decision decision) {
+    Instant now = state.now();
+    Instant next = null;
+    for (List<Assignment> list : decision.assignments().values()) {
+      for (Assignment a : list) {
+        if (a.idleSince() != null) {
+          next = earliest(next, a.idleSince().plus(state.policy().evictionGrace()));
+        }
+      }
+    }
+    for (Member m : state.members()) {
+      if (!m.ready()) {
+        next = earliest(next, m.readinessChangedAt().plus(state.policy().notReadyTimeout()));
+      }
+    }
+    if (next == null) {
+      return Optional.empty();
+    }
+    Duration wait = Duration.between(now, next);
+    return Optional.of(wait.isNegative() ? Duration.ofSeconds(1) : wait.plusSeconds(1));
+  }
+
+  private static Instant earliest(Instant a, Instant b) {
+    return a == null || b.isBefore(a) ? b : a;
+  }
+
+  private static Optional<NodeCondition> readyCondition(Node node) {
+    if (node == null || node.getStatus() == null || node.getStatus().getConditions() == null) {
+      return Optional.empty();
+    }
+    return node.getStatus().getConditions().stream()
+        .filter(c -> "Ready".equals(c.getType()))
+        .findFirst();
+  }
+}
