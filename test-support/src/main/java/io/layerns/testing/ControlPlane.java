@@ -303,6 +303,7 @@ public final class ControlPlane implements AutoCloseable {
   private static boolean established(CustomResourceDefinition crd) {
     return crd != null
         && crd.getStatus() != null
+        && crd.getStatus().getConditions() != null
         && crd.getStatus().getConditions().stream()
             .anyMatch(c -> "Established".equals(c.getType()) && "True".equals(c.getStatus()));
   }
@@ -326,6 +327,11 @@ public final class ControlPlane implements AutoCloseable {
 
   public String url() {
     return "https://127.0.0.1:" + apiServerPort;
+  }
+
+  /** The kubectl built with the control plane, for tests that check what an admin sees. */
+  public Path kubectl() {
+    return binDir.resolve("kubectl");
   }
 
   public Path kubeconfig() {

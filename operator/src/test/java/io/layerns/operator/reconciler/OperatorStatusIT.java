@@ -104,7 +104,9 @@ class OperatorStatusIT {
 
   @AfterAll
   void stopOperator() {
-    operator.close();
+    if (operator != null) {
+      operator.close();
+    }
   }
 
   @Test
@@ -204,6 +206,41 @@ class OperatorStatusIT {
 
   @Test
   @Order(3)
+  void kubectlShowsTheFiguresAnAdminReads() throws Exception {
+    String out = kubectl("get", "lns,lyr,lst", "-o", "wide");
+    System.out.println("kubectl get lns,lyr,lst -o wide\n" + out);
+    assertThat(out)
+        .contains(
+            "TRANSPORT",
+            "REPLICAS",
+            "NODES",
+            "STORED",
+            "UNIQUE",
+            "DEDUP",
+            "COPIES",
+            "OWNERS",
+            "REFS")
+        .contains("3/3")
+        .contains(CrdConstants.layerName(BASE));
+    assertThat(out.lines().filter(l -> l.startsWith("layernamespace.layerns.io/" + NS)))
+        .singleElement()
+        .satisfies(line -> assertThat(line.split("\\s+")).contains("Sshfs", "2", "3/3", "4"));
+  }
+
+  private String kubectl(String... args) throws Exception {
+    var command = new java.util.ArrayList<String>();
+    command.add(controlPlane.kubectl().toString());
+    command.add("--kubeconfig=" + controlPlane.kubeconfig());
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String out =
+        new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(p.waitFor()).as(out).isZero();
+    return out;
+  }
+
+  @Test
+  @Order(4)
   void oneStoreChangeRewritesOnlyTheLayersThatChanged() throws Exception {
     Map<String, String> before = layerVersions();
     long reconciled = OperatorMetrics.reconciliations(operator.httpPort(), "layer");
@@ -230,7 +267,7 @@ class OperatorStatusIT {
   }
 
   @Test
-  @Order(4)
+  @Order(5)
   void restartingTheOperatorWritesNoStatus() throws Exception {
     Map<String, String> layers = layerVersions();
     String ns =
@@ -261,7 +298,7 @@ class OperatorStatusIT {
   }
 
   @Test
-  @Order(5)
+  @Order(6)
   void deletingANodeRemovesItFromEveryStatus() {
     client.nodes().withName("blue-3").delete();
     await("store garbage-collected")
@@ -292,7 +329,7 @@ class OperatorStatusIT {
   }
 
   @Test
-  @Order(6)
+  @Order(7)
   void aLayerWithNoCopyAndNoSourceIsReportedLostThenCleanedUp() {
     // blue-2 drops LONE (its last copy; it has no source).
     cluster.report(

@@ -12,6 +12,7 @@ import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.LayerStoreStatus;
 import io.layerns.api.v1alpha1.PublishedVolume;
 import io.layerns.api.v1alpha1.StoreEndpoints;
+import io.layerns.operator.status.ByteSizes;
 import io.layerns.operator.status.Conditions;
 import java.time.Duration;
 import java.time.Instant;
@@ -75,8 +76,8 @@ public final class SimulatedCluster {
             new StoreEndpoints("http://127.0.1.1:7443", null, null),
             100L << 30,
             used,
-            null,
-            null,
+            ByteSizes.format(100L << 30),
+            ByteSizes.format(used),
             store.getSpec().layers() == null ? 0 : store.getSpec().layers().size(),
             (int) layers.stream().filter(l -> l.state() == CopyState.Present).count(),
             layers,
