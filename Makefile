@@ -39,6 +39,10 @@ crds:
 test: deps controlplane
 	$(MVN) install
 
+## bench: benchmarks with their baselines in the same run; tables in bench/results/.
+bench: deps controlplane
+	hack/bench.sh
+
 fmt:
 	$(MVN) spotless:apply
 
