@@ -1,6 +1,8 @@
 package io.layerns.operator.status;
 
 import io.fabric8.kubernetes.api.model.Condition;
+import io.layerns.api.status.ByteSizes;
+import io.layerns.api.status.Conditions;
 import io.layerns.api.v1alpha1.CopyState;
 import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.LayerNamespaceStatus;

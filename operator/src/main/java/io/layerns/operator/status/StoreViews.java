@@ -1,5 +1,6 @@
 package io.layerns.operator.status;
 
+import io.layerns.api.status.Conditions;
 import io.layerns.api.v1alpha1.AssignedLayer;
 import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.LayerStore;

@@ -1,4 +1,4 @@
-package io.layerns.operator.status;
+package io.layerns.api.status;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;

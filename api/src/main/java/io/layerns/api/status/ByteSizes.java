@@ -1,4 +1,4 @@
-package io.layerns.operator.status;
+package io.layerns.api.status;
 
 import java.math.BigDecimal;
 import java.math.RoundingMode;

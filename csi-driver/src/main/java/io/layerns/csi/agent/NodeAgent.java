@@ -1,0 +1,332 @@
+package io.layerns.csi.agent;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
+import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.layerns.api.status.ByteSizes;
+import io.layerns.api.status.Conditions;
+import io.layerns.api.v1alpha1.AssignedLayer;
+import io.layerns.api.v1alpha1.CopyState;
+import io.layerns.api.v1alpha1.HeldLayer;
+import io.layerns.api.v1alpha1.LayerStoreSpec;
+import io.layerns.api.v1alpha1.LayerStoreStatus;
+import io.layerns.api.v1alpha1.PeerEndpoints;
+import io.layerns.api.v1alpha1.PublishedVolume;
+import io.layerns.api.v1alpha1.StoreEndpoints;
+import io.layerns.api.v1alpha1.VolumeLayer;
+import io.layerns.csi.store.DeleteOutcome;
+import io.layerns.csi.store.Digest;
+import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.StoredLayer;
+import java.io.IOException;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The node agent: makes the node's store obey its LayerStore spec (fetch what is assigned, drop
+ * what is neither assigned nor read by a local volume) and reports what the node holds and serves
+ * in the LayerStore status. It watches only its own LayerStore and writes only its status.
+ */
+public final class NodeAgent implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(NodeAgent.class);
+  private static final String FETCH_FAILED = "FetchFailed";
+  private static final int PARALLEL_FETCHES = 2;
+
+  private final KubernetesClient client;
+  private final String nodeName;
+  private final LayerStore store;
+  private final LayerFetcher fetcher;
+  private final VolumeUsage volumes;
+  private final StoreEndpoints endpoints;
+  private final long capacityBytes;
+  private final Clock clock;
+
+  /** One thread decides and reports, so decisions never interleave; fetches run beside it. */
+  private final ScheduledExecutorService loop =
+      Executors.newSingleThreadScheduledExecutor(r -> thread(r, "agent"));
+
+  private final ExecutorService fetches =
+      Executors.newFixedThreadPool(PARALLEL_FETCHES, r -> thread(r, "fetch"));
+  private final AtomicBoolean pending = new AtomicBoolean();
+  private final Map<String, CopyState> inFlight = new ConcurrentHashMap<>();
+  private final Map<String, String> failures = new ConcurrentHashMap<>();
+
+  /** Layers the operator has listed in this node's spec at least once. */
+  private final Set<String> seenInSpec = ConcurrentHashMap.newKeySet();
+
+  /** When each held layer was first seen on disk by this process. */
+  private final Map<String, java.time.Instant> firstSeen = new ConcurrentHashMap<>();
+
+  private final java.time.Duration arrivalGrace;
+  private volatile io.layerns.api.v1alpha1.LayerStore current;
+  private LayerStoreStatus lastReported;
+  private SharedIndexInformer<io.layerns.api.v1alpha1.LayerStore> informer;
+
+  public NodeAgent(
+      KubernetesClient client,
+      String nodeName,
+      LayerStore store,
+      LayerFetcher fetcher,
+      VolumeUsage volumes,
+      StoreEndpoints endpoints,
+      long capacityBytes,
+      java.time.Duration arrivalGrace,
+      Clock clock) {
+    this.arrivalGrace = arrivalGrace;
+    this.client = client;
+    this.nodeName = nodeName;
+    this.store = store;
+    this.fetcher = fetcher;
+    this.volumes = volumes;
+    this.endpoints = endpoints;
+    this.capacityBytes = capacityBytes;
+    this.clock = clock;
+  }
+
+  /** Starts watching this node's LayerStore. */
+  public void start() {
+    informer =
+        client
+            .resources(io.layerns.api.v1alpha1.LayerStore.class)
+            .withName(nodeName)
+            .inform(
+                new ResourceEventHandler<>() {
+                  @Override
+                  public void onAdd(io.layerns.api.v1alpha1.LayerStore obj) {
+                    current = obj;
+                    trigger();
+                  }
+
+                  @Override
+                  public void onUpdate(
+                      io.layerns.api.v1alpha1.LayerStore old,
+                      io.layerns.api.v1alpha1.LayerStore obj) {
+                    current = obj;
+                    trigger();
+                  }
+
+                  @Override
+                  public void onDelete(io.layerns.api.v1alpha1.LayerStore obj, boolean unknown) {
+                    current = null;
+                  }
+                });
+    LOG.info("node agent for {} started; store {}", nodeName, store.root());
+  }
+
+  /** Asks for a pass; passes coalesce while one is queued. */
+  public void trigger() {
+    if (pending.compareAndSet(false, true)) {
+      loop.execute(this::pass);
+    }
+  }
+
+  private void pass() {
+    pending.set(false);
+    io.layerns.api.v1alpha1.LayerStore obj = current;
+    if (obj == null || obj.getSpec() == null) {
+      return; // the operator has not made this node a member (yet)
+    }
+    try {
+      reconcile(obj.getSpec());
+      report(obj);
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("node agent pass failed, retrying in 5s: {}", e.toString());
+      loop.schedule(this::trigger, 5, TimeUnit.SECONDS);
+    }
+  }
+
+  // Observe the store, fetch what is missing, drop what is no longer wanted.
+  private void reconcile(LayerStoreSpec spec) throws IOException {
+    Map<String, StoredLayer> held = new HashMap<>();
+    for (StoredLayer layer : store.listLayers()) {
+      held.put(layer.digest().toString(), layer);
+    }
+    List<AssignedLayer> assigned = spec.layers() == null ? List.of() : spec.layers();
+    Map<String, StoreEndpoints> peers = new HashMap<>();
+    if (spec.peers() != null) {
+      for (PeerEndpoints p : spec.peers()) {
+        peers.put(p.node(), p.endpoints());
+      }
+    }
+    Set<String> wanted = new HashSet<>();
+    for (AssignedLayer layer : assigned) {
+      wanted.add(layer.digest());
+      if (!held.containsKey(layer.digest())
+          && inFlight.putIfAbsent(layer.digest(), CopyState.Fetching) == null) {
+        fetches.execute(() -> fetch(layer, peers));
+      }
+    }
+    seenInSpec.addAll(wanted);
+    Set<String> used = layersInUse();
+    var now = clock.instant();
+    for (String digest : held.keySet()) {
+      firstSeen.putIfAbsent(digest, now);
+      if (wanted.contains(digest) || used.contains(digest) || !mayDrop(digest, now)) {
+        continue;
+      }
+      DeleteOutcome outcome = store.deleteLayer(Digest.parse(digest));
+      if (outcome == DeleteOutcome.DELETED) {
+        store.deleteBlob(Digest.parse(digest));
+        seenInSpec.remove(digest);
+        firstSeen.remove(digest);
+      }
+      LOG.info("dropped {}: no longer assigned and not in use ({})", digest, outcome);
+    }
+    firstSeen.keySet().retainAll(held.keySet());
+    failures.keySet().retainAll(wanted);
+  }
+
+  /**
+   * A copy the operator has never listed may be one it has not seen yet (a fresh import): it is
+   * kept until the operator lists it, or for the arrival grace, so a slow watch never loses it.
+   */
+  private boolean mayDrop(String digest, java.time.Instant now) {
+    if (seenInSpec.contains(digest)) {
+      return true;
+    }
+    boolean expired = !firstSeen.get(digest).plus(arrivalGrace).isAfter(now);
+    if (!expired) {
+      loop.schedule(this::trigger, arrivalGrace.toMillis() + 100, TimeUnit.MILLISECONDS);
+    }
+    return expired;
+  }
+
+  private void fetch(AssignedLayer layer, Map<String, StoreEndpoints> peers) {
+    long start = System.nanoTime();
+    try {
+      fetcher.fetch(layer, peers);
+      failures.remove(layer.digest());
+      LOG.info(
+          "fetched {} in {} ms",
+          layer.digest(),
+          TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+    } catch (IOException | RuntimeException e) {
+      failures.put(layer.digest(), e.getMessage());
+      LOG.warn("could not fetch {}: {}", layer.digest(), e.getMessage());
+      loop.schedule(this::trigger, 10, TimeUnit.SECONDS); // try again; peers may come back
+    } finally {
+      inFlight.remove(layer.digest());
+      trigger();
+    }
+  }
+
+  private Set<String> layersInUse() {
+    Set<String> used = new HashSet<>();
+    for (PublishedVolume v : volumes.publishedVolumes()) {
+      if (v.layers() != null) {
+        v.layers().stream().map(VolumeLayer::digest).forEach(used::add);
+      }
+    }
+    return used;
+  }
+
+  // Report: one status write, only when something changed.
+  private void report(io.layerns.api.v1alpha1.LayerStore obj) throws IOException {
+    List<HeldLayer> layers = new ArrayList<>();
+    Set<String> listed = new HashSet<>();
+    for (StoredLayer layer : store.listLayers()) {
+      String digest = layer.digest().toString();
+      listed.add(digest);
+      long size =
+          store.blob(layer.digest()).map(p -> p.toFile().length()).orElse(layer.contentBytes());
+      layers.add(new HeldLayer(digest, size, layer.mediaType(), CopyState.Present, null));
+    }
+    List<AssignedLayer> assigned =
+        obj.getSpec().layers() == null ? List.of() : obj.getSpec().layers();
+    for (AssignedLayer a : assigned) {
+      if (listed.contains(a.digest())) {
+        continue;
+      }
+      if (inFlight.containsKey(a.digest())) {
+        layers.add(new HeldLayer(a.digest(), a.size(), a.mediaType(), CopyState.Fetching, null));
+      } else if (failures.containsKey(a.digest())) {
+        layers.add(new HeldLayer(a.digest(), a.size(), a.mediaType(), CopyState.Failed, null));
+      }
+    }
+    layers.sort(Comparator.comparing(HeldLayer::digest));
+    List<PublishedVolume> published = volumes.publishedVolumes();
+    long used = store.usedBytes();
+    var conditions = lastReported == null ? null : lastReported.conditions();
+    conditions =
+        Conditions.set(
+            conditions,
+            Conditions.READY,
+            true,
+            "Serving",
+            "The agent serves its store and obeys its spec.",
+            obj.getMetadata().getGeneration(),
+            clock.instant());
+    conditions =
+        Conditions.set(
+            conditions,
+            FETCH_FAILED,
+            !failures.isEmpty(),
+            failures.isEmpty() ? "NoFailure" : "PeersAndSourcesFailed",
+            failures.isEmpty()
+                ? "Every assigned layer arrived or is on its way."
+                : failures.size()
+                    + " layers could not be fetched; first: "
+                    + failures.values().iterator().next(),
+            obj.getMetadata().getGeneration(),
+            clock.instant());
+    LayerStoreStatus status =
+        new LayerStoreStatus(
+            obj.getMetadata().getGeneration(),
+            endpoints,
+            capacityBytes,
+            used,
+            ByteSizes.format(capacityBytes),
+            ByteSizes.format(used),
+            assigned.size(),
+            (int) layers.stream().filter(l -> l.state() == CopyState.Present).count(),
+            layers,
+            published.isEmpty() ? null : published,
+            published.size(),
+            conditions);
+    if (status.equals(lastReported) || status.equals(obj.getStatus())) {
+      lastReported = status;
+      return;
+    }
+    var patch = new io.layerns.api.v1alpha1.LayerStore();
+    patch.setMetadata(
+        new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(nodeName).build());
+    patch.setStatus(status);
+    try {
+      client.resource(patch).patchStatus();
+      lastReported = status;
+    } catch (KubernetesClientException e) {
+      throw new IOException(
+          "could not report status of LayerStore " + nodeName + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static Thread thread(Runnable r, String name) {
+    Thread t = new Thread(r, "node-agent-" + name);
+    t.setDaemon(true);
+    return t;
+  }
+
+  @Override
+  public void close() {
+    if (informer != null) {
+      informer.close();
+    }
+    loop.shutdownNow();
+    fetches.shutdownNow();
+  }
+}
