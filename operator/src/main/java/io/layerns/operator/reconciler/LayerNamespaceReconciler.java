@@ -183,7 +183,15 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
                 .withSecondaryToPrimaryMapper(l -> Set.of())
                 .build(),
             ctx);
-    return List.of(nodes, stores, layers);
+    // A selector change in one namespace can free or claim nodes of every other one.
+    var siblings =
+        new InformerEventSource<>(
+            InformerEventSourceConfiguration.from(LayerNamespace.class, LayerNamespace.class)
+                .withName("sibling-namespaces")
+                .withSecondaryToPrimaryMapper(n -> allNamespaces(ctx))
+                .build(),
+            ctx);
+    return List.of(nodes, stores, layers, siblings);
   }
 
   private static Set<ResourceID> allNamespaces(EventSourceContext<LayerNamespace> ctx) {
