@@ -1,0 +1,108 @@
+package io.layerns.operator.status;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.layerns.api.status.Conditions;
+import io.layerns.api.v1alpha1.CopyState;
+import io.layerns.api.v1alpha1.HeldLayer;
+import io.layerns.api.v1alpha1.LayerStore;
+import io.layerns.api.v1alpha1.LayerStoreSpec;
+import io.layerns.api.v1alpha1.LayerStoreStatus;
+import io.layerns.api.v1alpha1.PublishedVolume;
+import io.layerns.api.v1alpha1.VolumeLayer;
+import java.time.Instant;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
+
+class NamespaceAggregatorTest {
+  private static final Instant NOW = Instant.parse("2026-11-28T12:00:00Z");
+
+  private static LayerStore store(
+      String node, List<HeldLayer> held, List<PublishedVolume> volumes) {
+    LayerStore s = new LayerStore();
+    s.setMetadata(new ObjectMetaBuilder().withName(node).build());
+    s.setSpec(new LayerStoreSpec(node, "ns", null, null, null, null, null));
+    s.setStatus(
+        new LayerStoreStatus(
+            1L,
+            null,
+            null,
+            null,
+            null,
+            null,
+            0,
+            held.size(),
+            held,
+            volumes,
+            volumes.size(),
+            Conditions.set(null, "Ready", true, "Serving", "", 1L, NOW)));
+    return s;
+  }
+
+  private static HeldLayer held(String digest, long size, CopyState state) {
+    return new HeldLayer(digest, size, null, state, null);
+  }
+
+  @Test
+  void countsStoredUniqueDedupUnderReplicatedAndLost() {
+    var a =
+        store(
+            "a",
+            List.of(held("d1", 100, CopyState.Present), held("d2", 10, CopyState.Present)),
+            List.of());
+    var b =
+        store(
+            "b",
+            List.of(held("d1", 100, CopyState.Present), held("d3", 5, CopyState.Failed)),
+            // b reads d2 remotely from a
+            List.of(new PublishedVolume("v", "p/q", "img", List.of(new VolumeLayer("d2", "a")))));
+    var status =
+        NamespaceAggregator.compute(
+            new NamespaceAggregator.Input(
+                3L,
+                2,
+                new TreeSet<>(List.of("a", "b")),
+                List.of(),
+                n -> true,
+                List.of(a, b),
+                Set.of(),
+                null),
+            NOW);
+
+    assertThat(status.storedBytes()).isEqualTo(210);
+    assertThat(status.uniqueBytes()).isEqualTo(110);
+    // without layerns: a keeps d1+d2, b keeps d1+d2 (it reads d2) = 220 over 210 stored
+    assertThat(status.dedupRatio()).isEqualTo("1.05");
+    assertThat(status.layerCount()).isEqualTo(3);
+    assertThat(status.underReplicatedLayers()).isEqualTo(2); // d2 has 1 copy, d3 none
+    assertThat(status.lostLayers()).isEqualTo(1); // d3: no copy, not fetching, no source
+    assertThat(status.nodeSummary()).isEqualTo("2/2");
+    assertThat(Conditions.find(status.conditions(), "Ready").orElseThrow().getReason())
+        .isEqualTo("LayersLost");
+  }
+
+  @Test
+  void sameObservationGivesAnEqualStatusSoNothingIsWritten() {
+    var a = store("a", List.of(held("d1", 100, CopyState.Present)), List.of());
+    var input =
+        new NamespaceAggregator.Input(
+            1L, 1, new TreeSet<>(List.of("a")), List.of(), n -> true, List.of(a), Set.of(), null);
+    var first = NamespaceAggregator.compute(input, NOW);
+    var again =
+        NamespaceAggregator.compute(
+            new NamespaceAggregator.Input(
+                1L,
+                1,
+                new TreeSet<>(List.of("a")),
+                List.of(),
+                n -> true,
+                List.of(a),
+                Set.of(),
+                first),
+            NOW.plusSeconds(60));
+    assertThat(again).isEqualTo(first);
+  }
+}
