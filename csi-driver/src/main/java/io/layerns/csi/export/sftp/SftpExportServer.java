@@ -12,8 +12,8 @@ import java.util.Set;
 import org.apache.sshd.common.config.keys.KeyUtils;
 import org.apache.sshd.common.config.keys.PublicKeyEntry;
 import org.apache.sshd.common.file.virtualfs.VirtualFileSystemFactory;
-import org.apache.sshd.common.io.IoAcceptor;
-import org.apache.sshd.common.io.IoServiceEventListener;
+import org.apache.sshd.common.session.Session;
+import org.apache.sshd.common.session.SessionListener;
 import org.apache.sshd.server.SshServer;
 import org.apache.sshd.server.auth.pubkey.UserAuthPublicKeyFactory;
 import org.apache.sshd.server.config.keys.AuthorizedKeysAuthenticator;
@@ -91,7 +91,9 @@ public final class SftpExportServer implements AutoCloseable {
                 .build()));
 
     SftpExportServer server = new SftpExportServer(sshd, hostKey, config.allowedClients());
-    sshd.setIoServiceEventListener(server.new ClientFilter());
+    // Filtered per session rather than in IoServiceEventListener.connectionAccepted: MINA 2.16
+    // does not close the socket when that listener refuses, and the client hangs.
+    sshd.addSessionListener(server.new ClientFilter());
     sshd.start();
     LOG.info(
         "SFTP export of {} listening on {}:{} (clients: {})",
@@ -128,20 +130,19 @@ public final class SftpExportServer implements AutoCloseable {
     sshd.stop(true);
   }
 
-  /** Drops a connection from an address that is not a member before any SSH traffic. */
-  private final class ClientFilter implements IoServiceEventListener {
+  /** Closes a session from an address that is not a member before it can authenticate. */
+  private final class ClientFilter implements SessionListener {
     @Override
-    public void connectionAccepted(
-        IoAcceptor acceptor, SocketAddress local, SocketAddress remote, SocketAddress service)
-        throws IOException {
+    public void sessionCreated(Session session) {
       Optional<Set<InetAddress>> allowed = allowedClients;
       if (allowed.isEmpty()) {
         return;
       }
+      SocketAddress remote = session.getIoSession().getRemoteAddress();
       InetAddress from = remote instanceof InetSocketAddress i ? i.getAddress() : null;
       if (from == null || !allowed.get().contains(from)) {
         LOG.warn("SFTP export: refused a connection from {}, not a member node", remote);
-        throw new IOException("connection from " + remote + " is not allowed");
+        session.close(true);
       }
     }
   }
