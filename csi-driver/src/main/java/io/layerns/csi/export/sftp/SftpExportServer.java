@@ -1,0 +1,149 @@
+package io.layerns.csi.export.sftp;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.nio.file.Path;
+import java.security.KeyPair;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import org.apache.sshd.common.config.keys.KeyUtils;
+import org.apache.sshd.common.config.keys.PublicKeyEntry;
+import org.apache.sshd.common.file.virtualfs.VirtualFileSystemFactory;
+import org.apache.sshd.common.session.Session;
+import org.apache.sshd.common.session.SessionListener;
+import org.apache.sshd.server.SshServer;
+import org.apache.sshd.server.auth.pubkey.UserAuthPublicKeyFactory;
+import org.apache.sshd.server.config.keys.AuthorizedKeysAuthenticator;
+import org.apache.sshd.server.forward.RejectAllForwardingFilter;
+import org.apache.sshd.server.keyprovider.SimpleGeneratorHostKeyProvider;
+import org.apache.sshd.sftp.server.SftpSubsystemFactory;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The node's read-only SFTP export of its layer directories, for peers that use the Sshfs
+ * transport: an embedded SSH server that offers nothing but SFTP.
+ *
+ * <p>Clients see the store's {@code layers/} folder as {@code /}, so a layer is at {@code
+ * /sha256/<hex>/diff}. Only public-key authentication with the cluster key is accepted; shell,
+ * exec, port, X11 and agent forwarding are refused; every write is refused (see {@link
+ * ReadOnlyLayerAccessor}, which also keeps the server from following symlinks).
+ */
+public final class SftpExportServer implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(SftpExportServer.class);
+
+  private final SshServer sshd;
+  private final KeyPair hostKey;
+  private volatile Optional<Set<InetAddress>> allowedClients;
+
+  private SftpExportServer(SshServer sshd, KeyPair hostKey, Optional<Set<InetAddress>> allowed) {
+    this.sshd = sshd;
+    this.hostKey = hostKey;
+    this.allowedClients = allowed;
+  }
+
+  /**
+   * Starts serving {@code layersRoot} (the store's {@code layers/} folder) as configured.
+   *
+   * @throws IOException when the host key cannot be read or made, or the address cannot be bound
+   */
+  public static SftpExportServer start(Path layersRoot, SftpExportConfig config)
+      throws IOException {
+    Path root = layersRoot.toRealPath();
+    SshServer sshd = SshServer.setUpDefaultServer();
+    sshd.setHost(config.bindAddress());
+    sshd.setPort(config.port());
+
+    SimpleGeneratorHostKeyProvider hostKeys =
+        new SimpleGeneratorHostKeyProvider(config.hostKeyFile());
+    hostKeys.setAlgorithm(KeyUtils.EC_ALGORITHM);
+    hostKeys.setKeySize(256);
+    // Loads the key now (generating it on first start), so a bad key file fails here.
+    KeyPair hostKey = hostKeys.loadKeys(null).iterator().next();
+    sshd.setKeyPairProvider(hostKeys);
+
+    // Public keys only: no password, keyboard-interactive, GSS or host-based logins.
+    sshd.setUserAuthFactories(List.of(UserAuthPublicKeyFactory.INSTANCE));
+    sshd.setPasswordAuthenticator(null);
+    sshd.setKeyboardInteractiveAuthenticator(null);
+    sshd.setGSSAuthenticator(null);
+    sshd.setHostBasedAuthenticator(null);
+    AuthorizedKeysAuthenticator keys = new AuthorizedKeysAuthenticator(config.authorizedKeysFile());
+    String user = config.user();
+    sshd.setPublickeyAuthenticator(
+        (username, key, session) ->
+            user.equals(username) && keys.authenticate(username, key, session));
+
+    // SFTP only: no shell, no exec, no forwarding of any kind.
+    sshd.setShellFactory(null);
+    sshd.setCommandFactory(null);
+    sshd.setForwardingFilter(RejectAllForwardingFilter.INSTANCE);
+    sshd.setAgentFactory(null);
+    sshd.setFileSystemFactory(new VirtualFileSystemFactory(root));
+    sshd.setSubsystemFactories(
+        List.of(
+            new SftpSubsystemFactory.Builder()
+                .withFileSystemAccessor(new ReadOnlyLayerAccessor(root))
+                .build()));
+
+    SftpExportServer server = new SftpExportServer(sshd, hostKey, config.allowedClients());
+    // Filtered per session rather than in IoServiceEventListener.connectionAccepted: MINA 2.16
+    // does not close the socket when that listener refuses, and the client hangs.
+    sshd.addSessionListener(server.new ClientFilter());
+    sshd.start();
+    LOG.info(
+        "SFTP export of {} listening on {}:{} (clients: {})",
+        root,
+        config.bindAddress(),
+        sshd.getPort(),
+        config.allowedClients().map(Object::toString).orElse("any"));
+    return server;
+  }
+
+  /** The address and port the server listens on. */
+  public InetSocketAddress address() {
+    return new InetSocketAddress(sshd.getHost(), sshd.getPort());
+  }
+
+  /**
+   * The host public key in OpenSSH form ({@code ecdsa-sha2-nistp256 AAAA...}), for peers' {@code
+   * known_hosts}.
+   */
+  public String hostPublicKey() {
+    return PublicKeyEntry.toString(hostKey.getPublic());
+  }
+
+  /**
+   * Replaces the addresses that may connect (membership changed); empty allows any address.
+   * Sessions already open are kept.
+   */
+  public void allowClients(Optional<Set<InetAddress>> clients) {
+    this.allowedClients = clients.map(Set::copyOf);
+  }
+
+  @Override
+  public void close() throws IOException {
+    sshd.stop(true);
+  }
+
+  /** Closes a session from an address that is not a member before it can authenticate. */
+  private final class ClientFilter implements SessionListener {
+    @Override
+    public void sessionCreated(Session session) {
+      Optional<Set<InetAddress>> allowed = allowedClients;
+      if (allowed.isEmpty()) {
+        return;
+      }
+      SocketAddress remote = session.getIoSession().getRemoteAddress();
+      InetAddress from = remote instanceof InetSocketAddress i ? i.getAddress() : null;
+      if (from == null || !allowed.get().contains(from)) {
+        LOG.warn("SFTP export: refused a connection from {}, not a member node", remote);
+        session.close(true);
+      }
+    }
+  }
+}

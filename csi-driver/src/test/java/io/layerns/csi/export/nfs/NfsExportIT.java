@@ -1,0 +1,202 @@
+package io.layerns.csi.export.nfs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.layerns.csi.RealMounts;
+import io.layerns.csi.export.Cmd;
+import io.layerns.csi.store.Digest;
+import java.io.IOException;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The NFS export: a real nfs-ganesha on 127.0.1.3, read back with libnfs's nfs-ls and nfs-cat
+ * (there is no kernel NFS client on the build machines), as root.
+ */
+class NfsExportIT {
+
+  private static final String HOST = "127.0.1.3";
+  private static final String PSEUDO = "/layerns";
+  private static final Digest LAYER = Digest.of("nfs-export-it".getBytes());
+
+  @TempDir Path tmp;
+
+  private Path layers;
+  private Path diff;
+  private int port;
+  private String clientAddress;
+  private NfsExport export;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    RealMounts.assumeRoot();
+    layers = tmp.resolve("store/layers");
+    diff = Files.createDirectories(layers.resolve("sha256/" + LAYER.hex() + "/diff"));
+    Files.writeString(diff.resolve("hello.txt"), "hello over nfs\n");
+    Files.createDirectories(diff.resolve("bin"));
+    Files.writeString(diff.resolve("bin/tool"), "#!/bin/sh\n");
+    Files.setPosixFilePermissions(
+        diff.resolve("bin/tool"), PosixFilePermissions.fromString("rwxr-xr-x"));
+    try (ServerSocket s = new ServerSocket()) {
+      s.bind(new InetSocketAddress(HOST, 0));
+      port = s.getLocalPort();
+    }
+    // The address libnfs's connections to HOST come from; libnfs cannot pick another one.
+    try (DatagramSocket probe = new DatagramSocket()) {
+      probe.connect(new InetSocketAddress(HOST, 9));
+      clientAddress = probe.getLocalAddress().getHostAddress();
+    }
+  }
+
+  @AfterEach
+  void tearDown() {
+    if (export != null) {
+      export.close();
+    }
+  }
+
+  @Test
+  void membersReadTheLayerAndCannotWriteIt() throws Exception {
+    export = NfsExport.start(config(List.of(clientAddress)));
+
+    Cmd ls = Cmd.run(List.of("nfs-ls", url("")));
+    Cmd cat = Cmd.run(List.of("nfs-cat", url("/hello.txt")));
+    Path upload = Files.writeString(tmp.resolve("upload.txt"), "upload");
+    Cmd cp = Cmd.run(List.of("nfs-cp", upload.toString(), url("/new.txt")));
+
+    assertThat(ls.exitCode()).as(ls.toString()).isZero();
+    assertThat(ls.output()).contains("hello.txt").contains("bin");
+    assertThat(cat.exitCode()).as(cat.toString()).isZero();
+    assertThat(cat.output()).isEqualTo("hello over nfs\n");
+    assertThat(cp.exitCode()).as(cp.toString()).isNotZero();
+    assertThat(cp.output()).contains("NFS4ERR_ROFS");
+    assertThat(diff.resolve("new.txt")).doesNotExist();
+  }
+
+  @Test
+  void aClientThatIsNotAMemberSeesNothing() throws Exception {
+    // libnfs cannot bind a source address, so the member list leaves this machine's address out.
+    assertThat(clientAddress).isNotEqualTo("127.0.1.1");
+    export = NfsExport.start(config(List.of("127.0.1.1")));
+
+    Cmd ls = Cmd.run(List.of("nfs-ls", url("")));
+    Cmd cat = Cmd.run(List.of("nfs-cat", url("/hello.txt")));
+
+    assertThat(ls.exitCode()).as(ls.toString()).isNotZero();
+    assertThat(cat.exitCode()).as(cat.toString()).isNotZero();
+    assertThat(cat.output()).doesNotContain("hello over nfs");
+    assertThat(Files.readString(export.configFile())).contains("Clients = 127.0.1.1;");
+  }
+
+  @Test
+  void listensOnlyOnTheGivenAddress() throws Exception {
+    export = NfsExport.start(config(List.of(clientAddress)));
+
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress(HOST, port), 2000);
+    }
+    assertThatThrownBy(
+            () -> {
+              try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2000);
+              }
+            })
+        .isInstanceOf(IOException.class);
+  }
+
+  @Test
+  void ganeshaThatDiesIsRestartedAndServesAgain() throws Exception {
+    export = NfsExport.start(config(List.of(clientAddress)));
+    long first = export.pid().orElseThrow();
+
+    Cmd.ok("kill", "-9", Long.toString(first));
+
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> export.restarts() == 1 && export.pid().filter(p -> p != first).isPresent());
+    Cmd cat = Cmd.run(List.of("nfs-cat", url("/hello.txt")));
+    assertThat(cat.output()).isEqualTo("hello over nfs\n");
+  }
+
+  @Test
+  void closeStopsGaneshaForGood() throws Exception {
+    export = NfsExport.start(config(List.of(clientAddress)));
+    long pid = export.pid().orElseThrow();
+
+    export.close();
+
+    assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive)).isNotEqualTo(Optional.of(true));
+    assertThat(export.restarts()).isZero();
+    assertThat(Cmd.run(List.of("nfs-cat", url("/hello.txt"))).exitCode()).isNotZero();
+  }
+
+  @Test
+  void aGaneshaLeftByAnEarlierAgentIsReplaced() throws Exception {
+    // What a node agent killed with -9 leaves behind: its ganesha, with the same files.
+    GaneshaConfig config = config(List.of(clientAddress));
+    Path state = Files.createDirectories(config.stateDir().resolve("recovery")).getParent();
+    Files.writeString(state.resolve("ganesha.conf"), config.render());
+    Process orphan =
+        new ProcessBuilder(
+                NfsExport.GANESHA,
+                "-F",
+                "-f",
+                state.resolve("ganesha.conf").toString(),
+                "-L",
+                state.resolve("ganesha.log").toString(),
+                "-p",
+                state.resolve("ganesha.pid").toString())
+            .redirectErrorStream(true)
+            .redirectOutput(state.resolve("orphan.out").toFile())
+            .start();
+    try {
+      await()
+          .atMost(Duration.ofSeconds(30))
+          .until(
+              () ->
+                  Files.exists(state.resolve("ganesha.pid"))
+                      && Cmd.run(List.of("nfs-cat", url("/hello.txt"))).exitCode() == 0);
+
+      export = NfsExport.start(config);
+
+      assertThat(orphan.isAlive()).isFalse();
+      assertThat(export.pid()).isPresent().isNotEqualTo(Optional.of(orphan.pid()));
+      assertThat(Cmd.run(List.of("nfs-cat", url("/hello.txt"))).output())
+          .isEqualTo("hello over nfs\n");
+    } finally {
+      orphan.destroyForcibly().waitFor();
+    }
+  }
+
+  private GaneshaConfig config(List<String> clients) throws IOException {
+    return new GaneshaConfig(
+        layers.toRealPath(), PSEUDO, HOST, port, clients, tmp.resolve("nfs-state"));
+  }
+
+  private String url(String file) {
+    return "nfs://"
+        + HOST
+        + PSEUDO
+        + "/sha256/"
+        + LAYER.hex()
+        + "/diff"
+        + file
+        + "?version=4&nfsport="
+        + port;
+  }
+}
