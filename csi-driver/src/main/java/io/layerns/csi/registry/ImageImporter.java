@@ -1,0 +1,473 @@
+package io.layerns.csi.registry;
+
+import io.layerns.csi.registry.FetchFailedException.Attempt;
+import io.layerns.csi.registry.RegistryException.Reason;
+import io.layerns.csi.store.Digest;
+import io.layerns.csi.store.DigestMismatchException;
+import io.layerns.csi.store.LayerRefusedException;
+import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.StoredLayer;
+import java.io.ByteArrayInputStream;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Brings images into the node's layer store: the manifest (and index), the config and every layer,
+ * each verified by digest, from an ordered list of sources (a registry, an OCI layout, peers).
+ * Concurrent requests for the same blob or layer share one download. Thread-safe; one per store.
+ */
+public final class ImageImporter {
+  private static final Logger LOG = LoggerFactory.getLogger(ImageImporter.class);
+
+  /** An index may point at an index; real images never nest deeper than this. */
+  private static final int MAX_INDEX_DEPTH = 2;
+
+  private final LayerStore store;
+  private final RegistryClient registry;
+  private final Platform platform;
+  private final ImageRefs refs;
+  private final Map<Digest, CompletableFuture<StoredLayer>> layersInFlight =
+      new ConcurrentHashMap<>();
+  private final Map<Digest, CompletableFuture<Long>> blobsInFlight = new ConcurrentHashMap<>();
+  private final AtomicLong sharedDownloads = new AtomicLong();
+
+  /**
+   * @param registry the client for registry pulls
+   * @param platform the node's platform, chosen from image indexes
+   */
+  public ImageImporter(LayerStore store, RegistryClient registry, Platform platform) {
+    this.store = store;
+    this.registry = registry;
+    this.platform = platform;
+    this.refs = new ImageRefs(store.root());
+  }
+
+  /** The store images are imported into. */
+  public LayerStore store() {
+    return store;
+  }
+
+  /** The tag index under the store's root. */
+  public ImageRefs refs() {
+    return refs;
+  }
+
+  /** The client registry pulls go through. */
+  public RegistryClient registryClient() {
+    return registry;
+  }
+
+  /** How many requests found their blob or layer already being downloaded and waited for it. */
+  public long sharedDownloads() {
+    return sharedDownloads.get();
+  }
+
+  /**
+   * Pulls an image from its registry, with the credentials {@code auths} holds for it.
+   *
+   * @throws FetchFailedException naming the registry and why: authentication failed, not found,
+   *     unreachable, corrupt content
+   */
+  public PulledImage pull(ImageReference image, DockerConfig auths) throws IOException {
+    return pull(image, List.of(registry.repository(image, auths)));
+  }
+
+  /**
+   * Imports an image from an OCI image layout on disk: by {@code image}'s digest when it has one,
+   * else the entry whose ref name is its tag. The tag is then recorded for {@code image}.
+   */
+  public PulledImage importLayout(Path layout, ImageReference image) throws IOException {
+    return pull(image, List.of(new LayoutSource(layout)));
+  }
+
+  /**
+   * Brings an image into the store from {@code sources}, tried in order for each piece. What the
+   * store already holds is not fetched again, so an image pinned by digest needs no source once it
+   * is here. A tag is resolved by the first source that {@linkplain ContentSource#resolvesTags()
+   * resolves tags}, and recorded in the tag index.
+   *
+   * @throws FetchFailedException when some piece could be fetched from no source
+   * @throws UnsupportedManifestException when the image is of a kind this node cannot use
+   */
+  public PulledImage pull(ImageReference image, List<ContentSource> sources) throws IOException {
+    Digest top;
+    if (image.digest() != null) {
+      top = image.digest();
+      fetchManifest(top, sources);
+    } else {
+      top = resolveTag(image, sources);
+    }
+    Digest indexDigest = null;
+    Digest manifestDigest = top;
+    ManifestDocument doc = readManifest(top);
+    for (int depth = 0; doc instanceof ImageIndex index; depth++) {
+      if (depth >= MAX_INDEX_DEPTH) {
+        throw new UnsupportedManifestException(
+            "image " + image + ": indexes nest deeper than " + MAX_INDEX_DEPTH);
+      }
+      Descriptor chosen =
+          index
+              .select(platform)
+              .orElseThrow(
+                  () ->
+                      new RegistryException(
+                          Reason.NOT_FOUND,
+                          "image " + image,
+                          404,
+                          "no manifest for platform "
+                              + platform
+                              + " in index "
+                              + top
+                              + " (it has "
+                              + index.platforms()
+                              + ")"));
+      indexDigest = manifestDigest;
+      manifestDigest = chosen.digest();
+      fetchManifest(manifestDigest, sources);
+      doc = readManifest(manifestDigest);
+    }
+    ImageManifest manifest = (ImageManifest) doc;
+    Descriptor configDescriptor = manifest.config();
+    fetchBlob(configDescriptor.digest(), configDescriptor.size(), sources);
+    ImageConfig config =
+        ImageConfig.parse(store.readBlob(configDescriptor.digest(), ImageConfig.MAX_BYTES));
+    if (config.diffIds().size() != manifest.layers().size()) {
+      throw new UnsupportedManifestException(
+          "image "
+              + image
+              + ": the manifest has "
+              + manifest.layers().size()
+              + " layers but the config lists "
+              + config.diffIds().size()
+              + " diff IDs");
+    }
+    List<PulledImage.Layer> layers = fetchLayers(manifest, config, sources);
+    if (image.digest() == null) {
+      refs.record(image, top);
+    }
+    return new PulledImage(
+        image.withDigest(top), indexDigest, manifestDigest, configDescriptor.digest(), layers);
+  }
+
+  /**
+   * The image as the store already holds it, without any network: by its digest, or by the digest
+   * its tag pointed at when last pulled here. Empty when some piece is missing.
+   */
+  public Optional<PulledImage> findLocal(ImageReference image) throws IOException {
+    Optional<Digest> digest =
+        image.digest() != null ? Optional.of(image.digest()) : refs.lookup(image);
+    if (digest.isEmpty()) {
+      return Optional.empty();
+    }
+    try {
+      PulledImage found = pull(image.withDigest(digest.get()), List.of());
+      return Optional.of(
+          new PulledImage(
+              image.withDigest(digest.get()),
+              found.indexDigest(),
+              found.manifestDigest(),
+              found.configDigest(),
+              found.layers()));
+    } catch (FetchFailedException e) {
+      return Optional.empty();
+    }
+  }
+
+  /**
+   * Brings one layer into the store (blob and unpacked tree), from the first source that serves
+   * bytes matching {@code digest} (and {@code diffId}, when given). Sources that fail, or serve
+   * other bytes, are skipped; nothing they sent becomes visible.
+   *
+   * @param diffId the diff ID from the image config, or null when unknown
+   * @param mediaType the layer's media type, or null to go by its magic bytes
+   * @param size the blob's size from its descriptor, or -1 when unknown; a source that sends more
+   *     is cut off
+   * @throws FetchFailedException listing each source and why it failed
+   */
+  public StoredLayer fetchLayer(
+      Digest digest, Digest diffId, String mediaType, long size, List<ContentSource> sources)
+      throws IOException {
+    Optional<StoredLayer> existing = store.layer(digest);
+    if (existing.isPresent()) {
+      return checkDiffId(existing.get(), diffId);
+    }
+    return deduplicated(
+        layersInFlight,
+        digest,
+        () -> {
+          Optional<StoredLayer> now = store.layer(digest);
+          if (now.isPresent()) {
+            return checkDiffId(now.get(), diffId);
+          }
+          if (store.hasBlob(digest)) {
+            // A blob fetched as a blob (say, served to peers) only needs unpacking.
+            return store.unpackLayer(digest, diffId, mediaType);
+          }
+          return firstSuccess(
+              "layer " + digest,
+              sources,
+              source -> {
+                try (InputStream in = bounded(source.openBlob(digest), size, source, digest)) {
+                  return store.importLayer(digest, diffId, mediaType, in);
+                }
+              });
+        });
+  }
+
+  /**
+   * Brings one blob (a manifest, a config, or a layer not to be unpacked) into the store, from the
+   * first source that serves bytes matching {@code digest}.
+   *
+   * @return the blob's size
+   * @throws FetchFailedException listing each source and why it failed
+   */
+  public long fetchBlob(Digest digest, long size, List<ContentSource> sources) throws IOException {
+    if (store.hasBlob(digest)) {
+      return store.blob(digest).map(ImageImporter::sizeOf).orElse(-1L);
+    }
+    return deduplicated(
+        blobsInFlight,
+        digest,
+        () -> {
+          if (store.hasBlob(digest)) {
+            return store.blob(digest).map(ImageImporter::sizeOf).orElse(-1L);
+          }
+          return firstSuccess(
+              "blob " + digest,
+              sources,
+              source -> {
+                try (InputStream in = bounded(source.openBlob(digest), size, source, digest)) {
+                  return store.putBlob(digest, in);
+                }
+              });
+        });
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private Digest resolveTag(ImageReference image, List<ContentSource> sources) throws IOException {
+    List<Attempt> attempts = new ArrayList<>();
+    for (ContentSource source : sources) {
+      if (!source.resolvesTags()) {
+        continue;
+      }
+      try {
+        FetchedManifest m = source.fetchManifest(image.tag());
+        ManifestDocument.parse(m.bytes(), m.contentType());
+        store.putBlob(m.digest(), new ByteArrayInputStream(m.bytes()));
+        return m.digest();
+      } catch (InterruptedIOException e) {
+        throw e;
+      } catch (UnsupportedManifestException e) {
+        throw new UnsupportedManifestException(
+            "image " + image + " from " + source.describe() + ": " + e.getMessage());
+      } catch (IOException e) {
+        LOG.warn("resolving {} at {} failed: {}", image, source.describe(), e.getMessage());
+        attempts.add(new Attempt(source.describe(), e));
+      }
+    }
+    throw new FetchFailedException("manifest of " + image, attempts);
+  }
+
+  /** Stores a manifest fetched by digest, verified; a stored one is not fetched again. */
+  private void fetchManifest(Digest digest, List<ContentSource> sources) throws IOException {
+    if (store.hasBlob(digest)) {
+      return;
+    }
+    deduplicated(
+        blobsInFlight,
+        digest,
+        () ->
+            firstSuccess(
+                "manifest " + digest,
+                sources,
+                source -> {
+                  FetchedManifest m = source.fetchManifest(digest.toString());
+                  if (!m.digest().equals(digest)) {
+                    throw new DigestMismatchException(
+                        "manifest", digest, m.digest(), m.bytes().length);
+                  }
+                  return store.putBlob(digest, new ByteArrayInputStream(m.bytes()));
+                }));
+  }
+
+  private ManifestDocument readManifest(Digest digest) throws IOException {
+    return ManifestDocument.parse(store.readBlob(digest, ManifestDocument.MAX_BYTES), null);
+  }
+
+  /** Fetches the layers in parallel (virtual threads; the network is the bottleneck). */
+  private List<PulledImage.Layer> fetchLayers(
+      ImageManifest manifest, ImageConfig config, List<ContentSource> sources) throws IOException {
+    List<Future<StoredLayer>> futures = new ArrayList<>();
+    try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+      for (int i = 0; i < manifest.layers().size(); i++) {
+        Descriptor d = manifest.layers().get(i);
+        Digest diffId = config.diffIds().get(i);
+        futures.add(
+            pool.submit(() -> fetchLayer(d.digest(), diffId, d.mediaType(), d.size(), sources)));
+      }
+      List<PulledImage.Layer> layers = new ArrayList<>();
+      for (int i = 0; i < futures.size(); i++) {
+        Descriptor d = manifest.layers().get(i);
+        StoredLayer stored = await(futures.get(i));
+        layers.add(new PulledImage.Layer(d.digest(), stored.diffId(), d.size(), d.mediaType()));
+      }
+      return layers;
+    }
+  }
+
+  private static StoredLayer checkDiffId(StoredLayer layer, Digest diffId)
+      throws LayerRefusedException {
+    if (diffId != null && !diffId.equals(layer.diffId())) {
+      throw new LayerRefusedException(
+          layer.digest(),
+          "the stored layer has diff ID "
+              + layer.diffId()
+              + " but the image config says "
+              + diffId);
+    }
+    return layer;
+  }
+
+  @FunctionalInterface
+  private interface SourceCall<T> {
+    T apply(ContentSource source) throws IOException;
+  }
+
+  @FunctionalInterface
+  private interface Work<T> {
+    T run() throws IOException;
+  }
+
+  /** Tries each source in order; the first success wins, each failure is kept for the message. */
+  private static <T> T firstSuccess(String what, List<ContentSource> sources, SourceCall<T> call)
+      throws IOException {
+    List<Attempt> attempts = new ArrayList<>();
+    for (ContentSource source : sources) {
+      try {
+        return call.apply(source);
+      } catch (InterruptedIOException e) {
+        throw e;
+      } catch (IOException e) {
+        LOG.warn("fetching {} from {} failed: {}", what, source.describe(), e.getMessage());
+        attempts.add(new Attempt(source.describe(), e));
+      }
+    }
+    throw new FetchFailedException(what, attempts);
+  }
+
+  /**
+   * Runs {@code work} unless the same key is already being fetched, in which case it waits for that
+   * fetch instead. A waiter whose shared fetch failed tries once more itself: its sources (say, its
+   * pull secret) may differ from the first requester's.
+   */
+  private <T> T deduplicated(Map<Digest, CompletableFuture<T>> inFlight, Digest key, Work<T> work)
+      throws IOException {
+    for (int round = 0; ; round++) {
+      CompletableFuture<T> mine = new CompletableFuture<>();
+      CompletableFuture<T> running = inFlight.putIfAbsent(key, mine);
+      if (running == null) {
+        try {
+          T result = work.run();
+          mine.complete(result);
+          return result;
+        } catch (Throwable t) {
+          mine.completeExceptionally(t);
+          throw t;
+        } finally {
+          inFlight.remove(key, mine);
+        }
+      }
+      sharedDownloads.incrementAndGet();
+      try {
+        return await(running);
+      } catch (IOException e) {
+        if (round > 0) {
+          throw e;
+        }
+      }
+    }
+  }
+
+  private static <T> T await(Future<T> future) throws IOException {
+    try {
+      return future.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while waiting for a download");
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof IOException io) {
+        throw io;
+      }
+      if (cause instanceof RuntimeException r) {
+        throw r;
+      }
+      throw new IOException(cause);
+    }
+  }
+
+  private static long sizeOf(Path p) {
+    try {
+      return java.nio.file.Files.size(p);
+    } catch (IOException e) {
+      return -1;
+    }
+  }
+
+  /** Cuts a source off once it sends more than the descriptor's size: its content is wrong. */
+  private static InputStream bounded(
+      InputStream in, long size, ContentSource source, Digest digest) {
+    if (size < 0) {
+      return in;
+    }
+    return new FilterInputStream(in) {
+      private long seen;
+
+      @Override
+      public int read() throws IOException {
+        int b = super.read();
+        if (b >= 0) {
+          count(1);
+        }
+        return b;
+      }
+
+      @Override
+      public int read(byte[] buf, int off, int len) throws IOException {
+        int n = super.read(buf, off, len);
+        if (n > 0) {
+          count(n);
+        }
+        return n;
+      }
+
+      private void count(int n) throws IOException {
+        seen += n;
+        if (seen > size) {
+          throw new RegistryException(
+              Reason.CORRUPT,
+              source.describe(),
+              -1,
+              "blob " + digest + " is longer than the " + size + " bytes its descriptor gives");
+        }
+      }
+    };
+  }
+}

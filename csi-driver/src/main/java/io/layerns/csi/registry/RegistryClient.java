@@ -1,0 +1,495 @@
+package io.layerns.csi.registry;
+
+import io.layerns.csi.registry.RegistryException.Reason;
+import io.layerns.csi.store.Digest;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Base64;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+
+/**
+ * A read-only client of the OCI Distribution API: manifests and blobs of one repository at a time,
+ * anonymous, Basic or Bearer-token authenticated. Thread-safe; one per node agent.
+ */
+public final class RegistryClient {
+  /** Where Docker Hub's API lives; image references name it {@code docker.io}. */
+  static final String DOCKER_HUB_API = "registry-1.docker.io";
+
+  private static final int MAX_REDIRECTS = 5;
+  private static final int MAX_ERROR_BODY = 8 * 1024;
+  private static final int MAX_TOKEN_BODY = 1024 * 1024;
+  private static final Duration DEFAULT_TOKEN_LIFETIME = Duration.ofSeconds(60);
+
+  private final HttpClient http;
+  private final Set<String> plainHttpRegistries;
+  private final Duration requestTimeout;
+  private final Map<String, CachedAuthorization> authorizations = new ConcurrentHashMap<>();
+
+  /**
+   * A client with its own HTTP client.
+   *
+   * @param plainHttpRegistries registry hosts (host[:port]) reached over plain HTTP; loopback hosts
+   *     always are
+   */
+  public RegistryClient(Set<String> plainHttpRegistries) {
+    this(
+        HttpClient.newBuilder()
+            .connectTimeout(Duration.ofSeconds(10))
+            .followRedirects(HttpClient.Redirect.NEVER)
+            .build(),
+        plainHttpRegistries,
+        Duration.ofSeconds(60));
+  }
+
+  /**
+   * A client on the given HTTP client, which must not follow redirects itself: this client follows
+   * them so that credentials never go to another host.
+   *
+   * @param requestTimeout how long to wait for a response's headers
+   */
+  public RegistryClient(HttpClient http, Set<String> plainHttpRegistries, Duration requestTimeout) {
+    this.http = http;
+    this.plainHttpRegistries = Set.copyOf(plainHttpRegistries);
+    this.requestTimeout = requestTimeout;
+  }
+
+  /**
+   * A source for the image's repository, using the credentials {@code auths} holds for its
+   * registry, or none.
+   */
+  public Repository repository(ImageReference image, DockerConfig auths) {
+    return new Repository(image, auths.credentialsFor(image.registry()));
+  }
+
+  /** The base URL of a registry's API: https, or http for loopback and configured hosts. */
+  URI baseUri(String registry) {
+    String host = registry.equals(ImageReference.DOCKER_HUB) ? DOCKER_HUB_API : registry;
+    return URI.create((usesPlainHttp(registry) ? "http://" : "https://") + host);
+  }
+
+  private boolean usesPlainHttp(String authority) {
+    if (plainHttpRegistries.contains(authority)) {
+      return true;
+    }
+    String host = URI.create("http://" + authority).getHost();
+    if (host == null) {
+      return false;
+    }
+    if (host.equals("localhost")) {
+      return true;
+    }
+    // Only literal loopback addresses; resolving a name here would be a lookup per request.
+    if (host.matches("[0-9.]+") || host.startsWith("[")) {
+      try {
+        return InetAddress.getByName(host).isLoopbackAddress();
+      } catch (IOException e) {
+        return false;
+      }
+    }
+    return false;
+  }
+
+  /** One repository of one registry, with the credentials to use there. */
+  public final class Repository implements ContentSource {
+    private final ImageReference image;
+    private final Optional<Credentials> credentials;
+    private final String authKey;
+
+    private Repository(ImageReference image, Optional<Credentials> credentials) {
+      this.image = image;
+      this.credentials = credentials;
+      this.authKey = image.name() + "|" + fingerprint(credentials);
+    }
+
+    @Override
+    public String describe() {
+      return "registry " + image.name();
+    }
+
+    @Override
+    public FetchedManifest fetchManifest(String reference) throws IOException {
+      URI uri = api("/manifests/" + reference);
+      HttpResponse<InputStream> response =
+          send(uri, b -> b.header("Accept", String.join(", ", MediaTypes.MANIFESTS)));
+      try (InputStream body = response.body()) {
+        if (response.statusCode() != 200) {
+          throw failure(response, body, "manifest " + reference);
+        }
+        byte[] bytes = body.readNBytes(ManifestDocument.MAX_BYTES + 1);
+        if (bytes.length > ManifestDocument.MAX_BYTES) {
+          throw new RegistryException(
+              Reason.UNSUPPORTED,
+              image.registry(),
+              200,
+              "manifest " + reference + " is larger than " + ManifestDocument.MAX_BYTES + " bytes");
+        }
+        Digest digest = Digest.of(bytes);
+        Optional<String> claimed = response.headers().firstValue("Docker-Content-Digest");
+        if (claimed.isPresent() && !claimed.get().equals(digest.toString())) {
+          throw new RegistryException(
+              Reason.CORRUPT,
+              image.registry(),
+              200,
+              "manifest "
+                  + reference
+                  + " was served as "
+                  + claimed.get()
+                  + " but its content has digest "
+                  + digest);
+        }
+        return new FetchedManifest(
+            digest, response.headers().firstValue("Content-Type").orElse(null), bytes);
+      }
+    }
+
+    @Override
+    public InputStream openBlob(Digest digest) throws IOException {
+      HttpResponse<InputStream> response = send(api("/blobs/" + digest), b -> {});
+      if (response.statusCode() != 200) {
+        try (InputStream body = response.body()) {
+          throw failure(response, body, "blob " + digest);
+        }
+      }
+      return response.body();
+    }
+
+    private URI api(String tail) {
+      return URI.create(baseUri(image.registry()) + "/v2/" + image.repository() + tail);
+    }
+
+    /**
+     * Sends a GET, authenticating when challenged and following redirects; the caller reads and
+     * closes the body.
+     */
+    private HttpResponse<InputStream> send(
+        URI uri, java.util.function.Consumer<HttpRequest.Builder> headers) throws IOException {
+      CachedAuthorization cached = authorizations.get(authKey);
+      String authorization = cached != null && cached.valid() ? cached.header() : null;
+      HttpResponse<InputStream> response = get(uri, headers, authorization);
+      if (response.statusCode() != 401) {
+        return response;
+      }
+      List<AuthChallenge> challenges =
+          parseChallenges(response.headers().allValues("WWW-Authenticate"));
+      response.body().close();
+      authorization = authenticate(challenges);
+      response = get(uri, headers, authorization);
+      if (response.statusCode() == 401 || response.statusCode() == 403) {
+        authorizations.remove(authKey);
+      }
+      return response;
+    }
+
+    private HttpResponse<InputStream> get(
+        URI uri, java.util.function.Consumer<HttpRequest.Builder> headers, String authorization)
+        throws IOException {
+      URI current = uri;
+      for (int hop = 0; ; hop++) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(current).timeout(requestTimeout).GET();
+        if (current.getScheme().equals("http")) {
+          b.version(HttpClient.Version.HTTP_1_1);
+        }
+        headers.accept(b);
+        // Credentials go only to the registry itself, never to a storage host it redirects to.
+        if (authorization != null && sameOrigin(current, uri)) {
+          b.header("Authorization", authorization);
+        }
+        HttpResponse<InputStream> response =
+            call(() -> describe(), b.build(), HttpResponse.BodyHandlers.ofInputStream());
+        int status = response.statusCode();
+        if (status < 300 || status >= 400 || status == 304) {
+          return response;
+        }
+        response.body().close();
+        Optional<String> location = response.headers().firstValue("Location");
+        if (location.isEmpty() || hop >= MAX_REDIRECTS) {
+          throw new RegistryException(
+              Reason.PROTOCOL,
+              image.registry(),
+              status,
+              location.isEmpty()
+                  ? "redirect without a Location header for " + current
+                  : "more than " + MAX_REDIRECTS + " redirects for " + uri);
+        }
+        URI next = current.resolve(location.get());
+        if (current.getScheme().equals("https") && !next.getScheme().equals("https")) {
+          throw new RegistryException(
+              Reason.PROTOCOL,
+              image.registry(),
+              status,
+              "refusing a redirect from https to " + next);
+        }
+        current = next;
+      }
+    }
+
+    /** Answers the challenges of a 401: Bearer through the token service, or Basic. */
+    private String authenticate(List<AuthChallenge> challenges) throws IOException {
+      AuthChallenge bearer = find(challenges, "bearer");
+      AuthChallenge basic = find(challenges, "basic");
+      String header;
+      Duration lifetime;
+      if (bearer != null) {
+        Token token = fetchToken(bearer);
+        header = "Bearer " + token.value();
+        lifetime = token.lifetime();
+      } else if (basic != null) {
+        Credentials c =
+            credentials.orElseThrow(
+                () ->
+                    new RegistryException(
+                        Reason.AUTHENTICATION_FAILED,
+                        image.registry(),
+                        401,
+                        "authentication failed: the registry wants credentials (Basic) and the"
+                            + " pull secret has none for it"));
+        header = basicHeader(c);
+        lifetime = Duration.ofDays(365);
+      } else {
+        throw new RegistryException(
+            Reason.AUTHENTICATION_FAILED,
+            image.registry(),
+            401,
+            "authentication failed: the registry answered 401 without a Bearer or Basic challenge");
+      }
+      authorizations.put(authKey, new CachedAuthorization(header, Instant.now().plus(lifetime)));
+      return header;
+    }
+
+    private Token fetchToken(AuthChallenge challenge) throws IOException {
+      String realm = challenge.param("realm");
+      if (realm == null || realm.isBlank()) {
+        throw new RegistryException(
+            Reason.PROTOCOL, image.registry(), 401, "the Bearer challenge has no realm");
+      }
+      URI realmUri;
+      try {
+        realmUri = URI.create(realm);
+      } catch (IllegalArgumentException e) {
+        throw new RegistryException(
+            Reason.PROTOCOL, image.registry(), 401, "the Bearer realm \"" + realm + "\" is no URL");
+      }
+      if (!"https".equals(realmUri.getScheme())
+          && !("http".equals(realmUri.getScheme())
+              && realmUri.getRawAuthority() != null
+              && usesPlainHttp(realmUri.getRawAuthority()))) {
+        throw new RegistryException(
+            Reason.PROTOCOL,
+            image.registry(),
+            401,
+            "refusing to send credentials to the token service " + realm + " over plain http");
+      }
+      String scope =
+          Optional.ofNullable(challenge.param("scope"))
+              .orElse("repository:" + image.repository() + ":pull");
+      StringBuilder query = new StringBuilder();
+      if (challenge.param("service") != null) {
+        query.append("service=").append(encode(challenge.param("service"))).append('&');
+      }
+      query.append("scope=").append(encode(scope));
+      URI tokenUri = URI.create(realm + (realm.contains("?") ? "&" : "?") + query);
+      HttpRequest.Builder b = HttpRequest.newBuilder(tokenUri).timeout(requestTimeout).GET();
+      if (tokenUri.getScheme().equals("http")) {
+        b.version(HttpClient.Version.HTTP_1_1);
+      }
+      credentials.ifPresent(c -> b.header("Authorization", basicHeader(c)));
+      HttpResponse<InputStream> response =
+          call(
+              () -> "token service " + realm + " for " + image.registry(),
+              b.build(),
+              HttpResponse.BodyHandlers.ofInputStream());
+      try (InputStream body = response.body()) {
+        int status = response.statusCode();
+        if (status == 401 || status == 403) {
+          throw new RegistryException(
+              Reason.AUTHENTICATION_FAILED,
+              image.registry(),
+              status,
+              "authentication failed "
+                  + who()
+                  + ": the token service "
+                  + realm
+                  + " answered "
+                  + status
+                  + errorDetail(body));
+        }
+        if (status != 200) {
+          throw new RegistryException(
+              status >= 500 || status == 429 ? Reason.UNAVAILABLE : Reason.PROTOCOL,
+              image.registry(),
+              status,
+              "the token service " + realm + " answered " + status + errorDetail(body));
+        }
+        var json = ManifestDocument.Json.MAPPER.readTree(body.readNBytes(MAX_TOKEN_BODY));
+        String token = json == null ? "" : json.path("token").asText("");
+        if (token.isEmpty() && json != null) {
+          token = json.path("access_token").asText("");
+        }
+        if (token.isEmpty()) {
+          throw new RegistryException(
+              Reason.PROTOCOL,
+              image.registry(),
+              status,
+              "the token service " + realm + " answered without a token");
+        }
+        long seconds = json.path("expires_in").asLong(DEFAULT_TOKEN_LIFETIME.toSeconds());
+        // Renew a little early so that a token does not expire between check and use.
+        return new Token(token, Duration.ofSeconds(Math.max(10, seconds) - 5));
+      }
+    }
+
+    /** Turns a non-2xx answer into an error that names the registry and what was asked. */
+    private RegistryException failure(
+        HttpResponse<InputStream> response, InputStream body, String what) throws IOException {
+      int status = response.statusCode();
+      String detail = errorDetail(body);
+      return switch (status) {
+        case 401, 403 ->
+            new RegistryException(
+                Reason.AUTHENTICATION_FAILED,
+                image.registry(),
+                status,
+                "authentication failed "
+                    + who()
+                    + ": "
+                    + status
+                    + " for "
+                    + what
+                    + " of "
+                    + image.repository()
+                    + detail);
+        case 404 ->
+            new RegistryException(
+                Reason.NOT_FOUND,
+                image.registry(),
+                status,
+                what + " of " + image.repository() + " not found" + detail);
+        default ->
+            new RegistryException(
+                status >= 500 || status == 429 ? Reason.UNAVAILABLE : Reason.PROTOCOL,
+                image.registry(),
+                status,
+                "unexpected status " + status + " for " + what + detail);
+      };
+    }
+
+    private String who() {
+      return credentials.map(c -> "for user \"" + c.username() + "\"").orElse("(anonymous)");
+    }
+
+    @Override
+    public String toString() {
+      return describe();
+    }
+  }
+
+  /** Sends a request, turning transport failures into UNAVAILABLE errors naming the target. */
+  private <T> HttpResponse<T> call(
+      Supplier<String> target, HttpRequest request, HttpResponse.BodyHandler<T> handler)
+      throws IOException {
+    try {
+      return http.send(request, handler);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while calling " + target.get());
+    } catch (ConnectException | HttpTimeoutException e) {
+      throw new RegistryException(
+          Reason.UNAVAILABLE,
+          target.get(),
+          "could not be reached at " + request.uri() + ": " + e,
+          e);
+    } catch (IOException e) {
+      throw new RegistryException(
+          Reason.UNAVAILABLE, target.get(), "request " + request.uri() + " failed: " + e, e);
+    }
+  }
+
+  static List<AuthChallenge> parseChallenges(List<String> headers) throws RegistryException {
+    List<AuthChallenge> result = new java.util.ArrayList<>();
+    for (String h : headers) {
+      try {
+        result.addAll(AuthChallenge.parse(h));
+      } catch (IllegalArgumentException e) {
+        throw new RegistryException(Reason.PROTOCOL, "registry", 401, e.getMessage());
+      }
+    }
+    return result;
+  }
+
+  private static AuthChallenge find(List<AuthChallenge> challenges, String scheme) {
+    return challenges.stream().filter(c -> c.scheme().equals(scheme)).findFirst().orElse(null);
+  }
+
+  /** The OCI error body's first code and message, when there is one, for the error text. */
+  static String errorDetail(InputStream body) {
+    try {
+      byte[] bytes = body.readNBytes(MAX_ERROR_BODY);
+      var json = ManifestDocument.Json.MAPPER.readTree(bytes);
+      if (json != null) {
+        var first = json.path("errors").path(0);
+        if (first.has("code")) {
+          return " (" + first.path("code").asText() + ": " + first.path("message").asText() + ")";
+        }
+        if (json.has("details")) {
+          return " (" + json.path("details").asText() + ")";
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // Not JSON: the status alone has to do.
+    }
+    return "";
+  }
+
+  private static boolean sameOrigin(URI a, URI b) {
+    return a.getScheme().equals(b.getScheme())
+        && String.valueOf(a.getRawAuthority())
+            .toLowerCase(Locale.ROOT)
+            .equals(String.valueOf(b.getRawAuthority()).toLowerCase(Locale.ROOT));
+  }
+
+  private static String basicHeader(Credentials c) {
+    return "Basic "
+        + Base64.getEncoder()
+            .encodeToString((c.username() + ":" + c.password()).getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static String encode(String s) {
+    return URLEncoder.encode(s, StandardCharsets.UTF_8);
+  }
+
+  /** Tokens are cached per credentials, so one pod's token never serves another's pull. */
+  private static String fingerprint(Optional<Credentials> credentials) {
+    if (credentials.isEmpty()) {
+      return "anonymous";
+    }
+    Credentials c = credentials.get();
+    byte[] bytes = (c.username() + "\0" + c.password()).getBytes(StandardCharsets.UTF_8);
+    return Digest.of(bytes).hex();
+  }
+
+  private record Token(String value, Duration lifetime) {}
+
+  private record CachedAuthorization(String header, Instant expires) {
+    boolean valid() {
+      return Instant.now().isBefore(expires);
+    }
+  }
+}
