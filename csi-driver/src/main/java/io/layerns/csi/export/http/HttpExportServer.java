@@ -1,0 +1,335 @@
+package io.layerns.csi.export.http;
+
+import com.sun.net.httpserver.Headers;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.layerns.csi.registry.ImageRefs;
+import io.layerns.csi.registry.ManifestDocument;
+import io.layerns.csi.store.Digest;
+import io.layerns.csi.store.LayerStore;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Serves the node's layer store to its peers, read-only, under OCI Distribution paths: any blob by
+ * digest whatever the repository name (the namespace is content-addressed), with ranges, and the
+ * stored manifests by digest or by a tag this node pulled. Any registry client can read it.
+ */
+public final class HttpExportServer implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(HttpExportServer.class);
+  private static final int CHUNK = 256 * 1024;
+
+  private final LayerStore store;
+  private final ImageRefs refs;
+  private final HttpServer server;
+  private final ExecutorService executor;
+  private volatile Set<InetAddress> allowedClients;
+
+  private HttpExportServer(
+      LayerStore store, HttpServer server, ExecutorService executor, Set<InetAddress> allowed) {
+    this.store = store;
+    this.refs = new ImageRefs(store.root());
+    this.server = server;
+    this.executor = executor;
+    this.allowedClients = Set.copyOf(allowed);
+  }
+
+  /**
+   * Starts serving {@code store} on {@code bind} (port 0 picks a free one).
+   *
+   * @param allowedClients the addresses allowed to connect (the cluster's nodes); empty lets
+   *     everyone in
+   */
+  public static HttpExportServer start(
+      LayerStore store, InetSocketAddress bind, Set<InetAddress> allowedClients)
+      throws IOException {
+    HttpServer server = HttpServer.create(bind, 64);
+    ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+    HttpExportServer export = new HttpExportServer(store, server, executor, allowedClients);
+    server.createContext("/", export::handle);
+    server.setExecutor(executor);
+    server.start();
+    LOG.info("HTTP export of {} listening on {}", store.root(), export.baseUri());
+    return export;
+  }
+
+  /** Replaces the allow-list, as nodes join and leave; empty lets everyone in. */
+  public void allowClients(Set<InetAddress> clients) {
+    this.allowedClients = Set.copyOf(clients);
+  }
+
+  /** The address the server listens on, with the port it got. */
+  public InetSocketAddress address() {
+    return server.getAddress();
+  }
+
+  /** The base URL peers use, such as {@code http://127.0.1.2:40123}. */
+  public URI baseUri() {
+    InetSocketAddress a = address();
+    String host = a.getAddress().getHostAddress();
+    if (host.contains(":")) {
+      host = "[" + host + "]";
+    }
+    return URI.create("http://" + host + ":" + a.getPort());
+  }
+
+  @Override
+  public void close() {
+    server.stop(0);
+    executor.close();
+  }
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  private void handle(HttpExchange exchange) throws IOException {
+    try (exchange) {
+      Set<InetAddress> allowed = allowedClients;
+      InetAddress client = exchange.getRemoteAddress().getAddress();
+      if (!allowed.isEmpty() && !allowed.contains(client)) {
+        LOG.warn("refused {} {} from {}", exchange.getRequestMethod(), path(exchange), client);
+        error(exchange, 403, "DENIED", "client " + client.getHostAddress() + " is not a member");
+        return;
+      }
+      String method = exchange.getRequestMethod();
+      if (!method.equals("GET") && !method.equals("HEAD")) {
+        exchange.getResponseHeaders().set("Allow", "GET, HEAD");
+        error(exchange, 405, "UNSUPPORTED", "this export is read-only");
+        return;
+      }
+      route(exchange);
+    } catch (IOException e) {
+      // The client went away mid-response; nothing to tell it.
+      LOG.debug("request {} failed: {}", exchange.getRequestURI(), e.toString());
+    }
+  }
+
+  private void route(HttpExchange exchange) throws IOException {
+    String path = path(exchange);
+    exchange.getResponseHeaders().set("Docker-Distribution-API-Version", "registry/2.0");
+    if (path.equals("/v2/") || path.equals("/v2")) {
+      send(exchange, 200, "application/json", "{}".getBytes(StandardCharsets.UTF_8));
+      return;
+    }
+    if (!path.startsWith("/v2/")) {
+      error(exchange, 404, "NAME_UNKNOWN", "not an OCI Distribution path");
+      return;
+    }
+    String rest = path.substring(4);
+    int blobs = rest.lastIndexOf("/blobs/");
+    int manifests = rest.lastIndexOf("/manifests/");
+    if (blobs > 0 && blobs > manifests) {
+      serveBlob(exchange, rest.substring(blobs + "/blobs/".length()));
+    } else if (manifests > 0) {
+      serveManifest(
+          exchange,
+          rest.substring(0, manifests),
+          rest.substring(manifests + "/manifests/".length()));
+    } else {
+      error(exchange, 404, "NAME_UNKNOWN", "not an OCI Distribution path");
+    }
+  }
+
+  private void serveBlob(HttpExchange exchange, String reference) throws IOException {
+    Digest digest = parseDigest(reference);
+    if (digest == null) {
+      error(exchange, 400, "DIGEST_INVALID", "\"" + reference + "\" is not a sha256 digest");
+      return;
+    }
+    Optional<Path> file = store.blob(digest);
+    FileChannel channel;
+    try {
+      if (file.isEmpty()) {
+        throw new NoSuchFileException(digest.toString());
+      }
+      channel = FileChannel.open(file.get(), StandardOpenOption.READ);
+    } catch (NoSuchFileException e) {
+      // Absent, or deleted between the check and the open.
+      error(exchange, 404, "BLOB_UNKNOWN", "blob " + digest + " is not in this node's store");
+      return;
+    }
+    try (channel) {
+      long size = channel.size();
+      Headers h = exchange.getResponseHeaders();
+      h.set("Docker-Content-Digest", digest.toString());
+      h.set("ETag", "\"" + digest + "\"");
+      h.set("Accept-Ranges", "bytes");
+      h.set("Content-Type", "application/octet-stream");
+      Optional<ByteRange> range;
+      try {
+        range = ByteRange.parse(exchange.getRequestHeaders().getFirst("Range"), size);
+      } catch (ByteRange.Unsatisfiable e) {
+        h.set("Content-Range", "bytes */" + size);
+        error(exchange, 416, "RANGE_INVALID", e.getMessage());
+        return;
+      }
+      long first = range.map(ByteRange::first).orElse(0L);
+      long length = range.map(ByteRange::length).orElse(size);
+      range.ifPresent(
+          r -> h.set("Content-Range", "bytes " + r.first() + "-" + r.last() + "/" + size));
+      int status = range.isPresent() ? 206 : 200;
+      if (isHead(exchange)) {
+        head(exchange, status, length);
+        return;
+      }
+      exchange.sendResponseHeaders(status, length == 0 ? -1 : length);
+      channel.position(first);
+      copy(Channels.newInputStream(channel), exchange.getResponseBody(), length);
+    }
+  }
+
+  private void serveManifest(HttpExchange exchange, String name, String reference)
+      throws IOException {
+    Optional<Digest> digest;
+    if (reference.startsWith("sha256:")) {
+      digest = Optional.ofNullable(parseDigest(reference));
+      if (digest.isEmpty()) {
+        error(exchange, 400, "DIGEST_INVALID", "\"" + reference + "\" is not a sha256 digest");
+        return;
+      }
+    } else {
+      digest = refs.lookup(name, reference);
+    }
+    byte[] bytes = digest.isPresent() ? readManifest(digest.get()) : null;
+    String mediaType = bytes == null ? null : mediaType(bytes);
+    if (mediaType == null) {
+      error(
+          exchange,
+          404,
+          "MANIFEST_UNKNOWN",
+          "manifest " + name + ":" + reference + " is not in this node's store");
+      return;
+    }
+    exchange.getResponseHeaders().set("Docker-Content-Digest", digest.get().toString());
+    exchange.getResponseHeaders().set("ETag", "\"" + digest.get() + "\"");
+    if (isHead(exchange)) {
+      exchange.getResponseHeaders().set("Content-Type", mediaType);
+      head(exchange, 200, bytes.length);
+      return;
+    }
+    send(exchange, 200, mediaType, bytes);
+  }
+
+  /** The stored blob if it is small enough to be a manifest, else null. */
+  private byte[] readManifest(Digest digest) throws IOException {
+    try {
+      Optional<Path> file = store.blob(digest);
+      if (file.isEmpty() || Files.size(file.get()) > ManifestDocument.MAX_BYTES) {
+        return null;
+      }
+      return Files.readAllBytes(file.get());
+    } catch (NoSuchFileException e) {
+      return null;
+    }
+  }
+
+  /** The manifest's media type, or null when the blob is not a manifest (say, a layer). */
+  private static String mediaType(byte[] bytes) {
+    try {
+      return ManifestDocument.parse(bytes, null).mediaType();
+    } catch (IOException e) {
+      return null;
+    }
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------
+
+  private static String path(HttpExchange exchange) {
+    return exchange.getRequestURI().getRawPath();
+  }
+
+  private static boolean isHead(HttpExchange exchange) {
+    return exchange.getRequestMethod().equals("HEAD");
+  }
+
+  private static Digest parseDigest(String reference) {
+    try {
+      return Digest.parse(reference);
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
+  }
+
+  /**
+   * Answers a HEAD with the length the GET would have. The JDK server writes no Content-Length for
+   * HEAD itself, and registry clients read the blob size from it.
+   */
+  private static void head(HttpExchange exchange, int status, long length) throws IOException {
+    exchange.getResponseHeaders().set("Content-Length", Long.toString(length));
+    exchange.sendResponseHeaders(status, -1);
+  }
+
+  private static void send(HttpExchange exchange, int status, String contentType, byte[] body)
+      throws IOException {
+    exchange.getResponseHeaders().set("Content-Type", contentType);
+    if (isHead(exchange)) {
+      head(exchange, status, body.length);
+      return;
+    }
+    exchange.sendResponseHeaders(status, body.length == 0 ? -1 : body.length);
+    try (OutputStream out = exchange.getResponseBody()) {
+      out.write(body);
+    }
+  }
+
+  /** Answers with an OCI error body: {@code {"errors":[{"code":...,"message":...}]}}. */
+  private static void error(HttpExchange exchange, int status, String code, String message)
+      throws IOException {
+    String body =
+        "{\"errors\":[{\"code\":"
+            + json(code)
+            + ",\"message\":"
+            + json(message)
+            + ",\"detail\":null}]}";
+    send(exchange, status, "application/json", body.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static String json(String s) {
+    StringBuilder b = new StringBuilder("\"");
+    for (char c : s.toCharArray()) {
+      switch (c) {
+        case '"' -> b.append("\\\"");
+        case '\\' -> b.append("\\\\");
+        default -> {
+          if (c < 0x20) {
+            b.append(String.format("\\u%04x", (int) c));
+          } else {
+            b.append(c);
+          }
+        }
+      }
+    }
+    return b.append('"').toString();
+  }
+
+  private static void copy(InputStream in, OutputStream out, long length) throws IOException {
+    byte[] buf = new byte[CHUNK];
+    long left = length;
+    try (out) {
+      while (left > 0) {
+        int n = in.read(buf, 0, (int) Math.min(buf.length, left));
+        if (n < 0) {
+          throw new IOException("blob shrank while being served");
+        }
+        out.write(buf, 0, n);
+        left -= n;
+      }
+    }
+  }
+}
