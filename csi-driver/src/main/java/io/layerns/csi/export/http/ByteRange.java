@@ -59,11 +59,11 @@ record ByteRange(long first, long last) {
     }
     long first = Long.parseLong(m.group(1));
     long last = m.group(2).isEmpty() ? size - 1 : Long.parseLong(m.group(2));
-    if (last < first) {
-      throw new Unsatisfiable("range \"" + header + "\" ends before it starts");
-    }
     if (first >= size) {
       throw new Unsatisfiable("range \"" + header + "\" starts past the blob's " + size + " bytes");
+    }
+    if (last < first) {
+      throw new Unsatisfiable("range \"" + header + "\" ends before it starts");
     }
     return Optional.of(new ByteRange(first, Math.min(last, size - 1)));
   }
