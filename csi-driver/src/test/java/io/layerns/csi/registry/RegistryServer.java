@@ -1,0 +1,138 @@
+package io.layerns.csi.registry;
+
+import static org.awaitility.Awaitility.await;
+
+import io.layerns.csi.store.Digest;
+import io.layerns.testing.ManagedProcess;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * Debian's {@code docker-registry} (the CNCF distribution registry) on 127.0.0.1 and a free port,
+ * with its storage in a temp folder, anonymous or behind a {@link TokenServer}.
+ */
+public final class RegistryServer implements AutoCloseable {
+  public static final Path BINARY = Path.of("/usr/bin/docker-registry");
+
+  private final ManagedProcess process;
+  private final int port;
+  private final Path storage;
+
+  private RegistryServer(ManagedProcess process, int port, Path storage) {
+    this.process = process;
+    this.port = port;
+    this.storage = storage;
+  }
+
+  /** Starts a registry; {@code tokens} null means anonymous access with push for everyone. */
+  public static RegistryServer start(Path dir, TokenServer tokens) throws IOException {
+    int port;
+    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+      port = s.getLocalPort();
+    }
+    Path storage = Files.createDirectories(dir.resolve("storage"));
+    String auth =
+        tokens == null
+            ? ""
+            : """
+            auth:
+              token:
+                realm: %s
+                service: %s
+                issuer: %s
+                rootcertbundle: %s
+            """
+                .formatted(
+                    tokens.realm(),
+                    TokenServer.SERVICE,
+                    TokenServer.ISSUER,
+                    tokens.certificateFile());
+    Path config = dir.resolve("config.yml");
+    Files.writeString(
+        config,
+        """
+        version: 0.1
+        log:
+          level: info
+        storage:
+          filesystem:
+            rootdirectory: %s
+          maintenance:
+            uploadpurging:
+              enabled: false
+        http:
+          addr: 127.0.0.1:%d
+          secret: layerns-test
+        %s"""
+            .formatted(storage, port, auth));
+    ManagedProcess process =
+        ManagedProcess.start(
+            "docker-registry",
+            List.of(BINARY.toString(), "serve", config.toString()),
+            dir.resolve("registry.log"));
+    RegistryServer server = new RegistryServer(process, port, storage);
+    HttpClient http = HttpClient.newHttpClient();
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .ignoreExceptions()
+        .until(
+            () -> {
+              if (!process.isAlive()) {
+                throw new IllegalStateException("registry exited: " + process.logTail(20));
+              }
+              int status =
+                  http.send(
+                          HttpRequest.newBuilder(URI.create(server.url() + "/v2/")).build(),
+                          HttpResponse.BodyHandlers.discarding())
+                      .statusCode();
+              return status == 200 || status == 401;
+            });
+    return server;
+  }
+
+  /** host:port, as in an image reference. */
+  public String host() {
+    return "127.0.0.1:" + port;
+  }
+
+  public String url() {
+    return "http://" + host();
+  }
+
+  /**
+   * Flips one byte of a stored blob in place, keeping its size: what bit rot or an attacker does.
+   */
+  public void tamper(Digest blob, long offset) throws IOException {
+    Path data =
+        storage.resolve(
+            "docker/registry/v2/blobs/sha256/"
+                + blob.hex().substring(0, 2)
+                + "/"
+                + blob.hex()
+                + "/data");
+    try (RandomAccessFile f = new RandomAccessFile(data.toFile(), "rw")) {
+      f.seek(offset);
+      int b = f.read();
+      f.seek(offset);
+      f.write(b ^ 0x20);
+    }
+  }
+
+  public String logTail() {
+    return process.logTail(30);
+  }
+
+  @Override
+  public void close() {
+    process.close();
+  }
+}
