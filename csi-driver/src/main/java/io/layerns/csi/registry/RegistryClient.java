@@ -188,7 +188,7 @@ public final class RegistryClient {
         return response;
       }
       List<AuthChallenge> challenges =
-          parseChallenges(response.headers().allValues("WWW-Authenticate"));
+          parseChallenges(image.registry(), response.headers().allValues("WWW-Authenticate"));
       response.body().close();
       authorization = authenticate(challenges);
       response = get(uri, headers, authorization);
@@ -422,13 +422,14 @@ public final class RegistryClient {
     }
   }
 
-  static List<AuthChallenge> parseChallenges(List<String> headers) throws RegistryException {
+  static List<AuthChallenge> parseChallenges(String registry, List<String> headers)
+      throws RegistryException {
     List<AuthChallenge> result = new java.util.ArrayList<>();
     for (String h : headers) {
       try {
         result.addAll(AuthChallenge.parse(h));
       } catch (IllegalArgumentException e) {
-        throw new RegistryException(Reason.PROTOCOL, "registry", 401, e.getMessage());
+        throw new RegistryException(Reason.PROTOCOL, registry, 401, e.getMessage());
       }
     }
     return result;

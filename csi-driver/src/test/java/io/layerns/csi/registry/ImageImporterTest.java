@@ -165,6 +165,44 @@ class ImageImporterTest {
   }
 
   @Test
+  void aDownloadCutOffMidwayLeavesNothingAndTheNextFetchStartsOver() throws IOException {
+    Path layout = tmp.resolve("layout");
+    image.writeLayout(layout, "v1");
+    LayoutSource good = new LayoutSource(layout);
+    TestImage.Layer layer = image.layers().getFirst();
+    ContentSource dropping =
+        new FixedSource(
+            "dropping",
+            digest ->
+                new java.io.SequenceInputStream(
+                    new ByteArrayInputStream(layer.blob(), 0, layer.blob().length / 2),
+                    new InputStream() {
+                      @Override
+                      public int read() throws IOException {
+                        throw new java.net.SocketException("Connection reset");
+                      }
+                    }));
+
+    assertThatThrownBy(
+            () ->
+                importer.fetchLayer(
+                    layer.digest(), layer.diffId(), null, layer.blob().length, List.of(dropping)))
+        .isInstanceOfSatisfying(
+            FetchFailedException.class, e -> assertThat(e.reason()).isEqualTo(Reason.UNAVAILABLE))
+        .hasMessageContaining("dropping: Connection reset");
+    assertThat(store.hasBlob(layer.digest())).isFalse();
+    assertThat(store.hasLayer(layer.digest())).isFalse();
+    try (Stream<Path> litter = Files.list(store.root().resolve("tmp"))) {
+      assertThat(litter).isEmpty();
+    }
+
+    StoredLayer stored =
+        importer.fetchLayer(
+            layer.digest(), layer.diffId(), null, layer.blob().length, List.of(dropping, good));
+    assertThat(stored.directory().resolve("bin/hello")).hasContent("hello v1");
+  }
+
+  @Test
   void concurrentRequestsForOneLayerShareOneDownload() throws Exception {
     Path layout = tmp.resolve("layout");
     image.writeLayout(layout, "v1");
