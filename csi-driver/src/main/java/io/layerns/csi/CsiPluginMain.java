@@ -1,5 +1,12 @@
 package io.layerns.csi;
 
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.layerns.api.v1alpha1.StoreEndpoints;
+import io.layerns.csi.agent.NodeAgent;
+import io.layerns.csi.agent.PeerLayerFetcher;
+import io.layerns.csi.agent.VolumeUsages;
+import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.identity.IdentityService;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.node.LocalDirectoryAssembler;
@@ -7,8 +14,20 @@ import io.layerns.csi.node.NodeService;
 import io.layerns.csi.node.VolumeState;
 import io.layerns.csi.node.VolumeStateStore;
 import io.layerns.csi.registration.RegistrationService;
+import io.layerns.csi.registry.ImageImporter;
+import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryClient;
+import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.transport.PeerFetcher;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -51,6 +70,9 @@ public final class CsiPluginMain {
               List.of(
                   new RegistrationService(IdentityService.DRIVER_NAME, config.kubeletEndpoint()))));
     }
+    if (config.runAgent()) {
+      startAgent(config, node, servers);
+    }
     ready.set(true);
 
     CountDownLatch stopped = new CountDownLatch(1);
@@ -70,5 +92,39 @@ public final class CsiPluginMain {
                 },
                 "shutdown"));
     stopped.await();
+  }
+
+  /** The node agent beside the CSI services: the store, its HTTP export, and the spec loop. */
+  private static void startAgent(PluginConfig config, NodeService node, List<CsiServer> servers)
+      throws IOException {
+    LayerStore store = LayerStore.open(config.storeRoot());
+    InetAddress address = InetAddress.getByName(config.exportAddress());
+    HttpExportServer export =
+        HttpExportServer.start(
+            store, new InetSocketAddress(address, config.httpExportPort()), Set.of());
+    RegistryClient registry = new RegistryClient(Set.of());
+    PeerFetcher peers =
+        new PeerFetcher(
+            new ImageImporter(store, registry, Platform.ofThisMachine()),
+            PeerFetcher.httpClient(address),
+            Duration.ofMinutes(2));
+    long capacity =
+        config.capacityBytes() > 0
+            ? config.capacityBytes()
+            : Files.getFileStore(config.storeRoot()).getUsableSpace() + store.usedBytes();
+    KubernetesClient client = new KubernetesClientBuilder().build();
+    NodeAgent agent =
+        new NodeAgent(
+            client,
+            config.nodeName(),
+            store,
+            new PeerLayerFetcher(peers, registry),
+            () -> VolumeUsages.of(node, store),
+            new StoreEndpoints(export.baseUri().toString(), null, null),
+            capacity,
+            Duration.ofMinutes(1),
+            Clock.systemUTC());
+    agent.start();
+    LOG.info("node agent serving {} on {}", config.storeRoot(), export.baseUri());
   }
 }

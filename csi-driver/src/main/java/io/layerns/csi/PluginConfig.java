@@ -15,6 +15,11 @@ import java.util.Optional;
  * @param nodeName this node's name, the CSI node id
  * @param stateDir where per-volume state and writable upper layers live
  * @param imageDir the folder of pre-unpacked images (see LocalDirectoryAssembler)
+ * @param storeRoot the node's layer store
+ * @param exportAddress the address peers reach this node's exports on (the node IP)
+ * @param httpExportPort the HTTP export's port; 0 picks a free one
+ * @param capacityBytes bytes of layers this node may keep; 0 means the store's free space
+ * @param runAgent whether to run the node agent (off only for a plugin without an API server)
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -22,7 +27,12 @@ public record PluginConfig(
     Optional<Path> registrationDir,
     String nodeName,
     Path stateDir,
-    Path imageDir) {
+    Path imageDir,
+    Path storeRoot,
+    String exportAddress,
+    int httpExportPort,
+    long capacityBytes,
+    boolean runAgent) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -53,7 +63,12 @@ public record PluginConfig(
         registrationDir.isBlank() ? Optional.empty() : Optional.of(Path.of(registrationDir)),
         nodeName,
         Path.of(value(a, env, "state-dir", "STATE_DIR", "/var/lib/layerns/csi")),
-        Path.of(value(a, env, "image-dir", "IMAGE_DIR", "/var/lib/layerns/images")));
+        Path.of(value(a, env, "image-dir", "IMAGE_DIR", "/var/lib/layerns/images")),
+        Path.of(value(a, env, "store-root", "STORE_ROOT", "/var/lib/layerns/store")),
+        value(a, env, "export-address", "NODE_IP", "0.0.0.0"),
+        Integer.parseInt(value(a, env, "http-export-port", "HTTP_EXPORT_PORT", "7443")),
+        Long.parseLong(value(a, env, "capacity-bytes", "CAPACITY_BYTES", "0")),
+        Boolean.parseBoolean(value(a, env, "agent", "RUN_AGENT", "true")));
   }
 
   private static String value(
