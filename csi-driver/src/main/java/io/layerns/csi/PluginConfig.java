@@ -66,7 +66,7 @@ public record PluginConfig(
         Path.of(value(a, env, "image-dir", "IMAGE_DIR", "/var/lib/layerns/images")),
         Path.of(value(a, env, "store-root", "STORE_ROOT", "/var/lib/layerns/store")),
         value(a, env, "export-address", "NODE_IP", "0.0.0.0"),
-        Integer.parseInt(value(a, env, "http-export-port", "HTTP_EXPORT_PORT", "7443")),
+        Integer.parseInt(value(a, env, "http-export-port", "LAYERNS_HTTP_EXPORT_PORT", "7443")),
         Long.parseLong(value(a, env, "capacity-bytes", "CAPACITY_BYTES", "0")),
         Boolean.parseBoolean(value(a, env, "agent", "RUN_AGENT", "true")));
   }
