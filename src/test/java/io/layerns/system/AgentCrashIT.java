@@ -10,7 +10,6 @@ import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.Layer;
 import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.Transport;
-import io.layerns.csi.CsiPluginMain;
 import io.layerns.operator.LayernsOperator;
 import io.layerns.operator.OperatorConfig;
 import io.layerns.testing.ControlPlane;
@@ -23,7 +22,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -130,28 +128,6 @@ class AgentCrashIT {
 
   private static ManagedProcess startPlugin(ControlPlane cp, Path dir, Path store)
       throws Exception {
-    Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-    List<String> command =
-        List.of(
-            "env",
-            "KUBECONFIG=" + cp.kubeconfig(),
-            java.toString(),
-            "--enable-native-access=ALL-UNNAMED",
-            "-cp",
-            System.getProperty("java.class.path"),
-            CsiPluginMain.class.getName(),
-            "--node-name=crash-2",
-            "--csi-endpoint=unix://" + dir.resolve("csi.sock"),
-            "--registration-dir=",
-            "--state-dir=" + dir.resolve("state"),
-            "--image-dir=" + dir.resolve("images"),
-            "--store-root=" + store,
-            "--export-address=127.0.1.2",
-            "--http-export-port=0");
-    Files.createDirectories(dir.resolve("logs"));
-    return ManagedProcess.start(
-        "crash-2-plugin",
-        command,
-        dir.resolve("logs").resolve("plugin-" + System.nanoTime() + ".log"));
+    return PluginProcess.start(cp, "crash-2", "127.0.1.2", dir, store);
   }
 }

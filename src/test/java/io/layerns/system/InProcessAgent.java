@@ -55,7 +55,7 @@ record InProcessAgent(String name, LayerStore store, HttpExportServer export, No
             store,
             fetcher,
             List::of,
-            new StoreEndpoints(advertise.apply(export.baseUri()).toString(), null, null),
+            new StoreEndpoints(advertise.apply(export.baseUri()).toString(), null, null, null),
             10L << 30,
             Duration.ofSeconds(30),
             Clock.systemUTC());

@@ -7,6 +7,10 @@ import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
 import io.layerns.csi.agent.VolumeUsages;
 import io.layerns.csi.export.http.HttpExportServer;
+import io.layerns.csi.export.nfs.GaneshaConfig;
+import io.layerns.csi.export.nfs.NfsExport;
+import io.layerns.csi.export.sftp.SftpExportConfig;
+import io.layerns.csi.export.sftp.SftpExportServer;
 import io.layerns.csi.identity.IdentityService;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.node.LocalDirectoryAssembler;
@@ -27,6 +31,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -39,6 +44,9 @@ import org.slf4j.LoggerFactory;
 public final class CsiPluginMain {
 
   private static final Logger LOG = LoggerFactory.getLogger(CsiPluginMain.class);
+
+  /** Where the NFS export shows the layer directories in the server's pseudo file system. */
+  static final String NFS_PSEUDO_PATH = "/layerns";
 
   private CsiPluginMain() {}
 
@@ -112,6 +120,35 @@ public final class CsiPluginMain {
         config.capacityBytes() > 0
             ? config.capacityBytes()
             : Files.getFileStore(config.storeRoot()).getUsableSpace() + store.usedBytes();
+    String host = export.baseUri().getHost();
+    String sftp = null;
+    String sftpHostKey = null;
+    if (config.sftpExportPort() >= 0) {
+      SftpExportServer server =
+          SftpExportServer.start(
+              config.storeRoot().resolve("layers"),
+              new SftpExportConfig(
+                  config.exportAddress(),
+                  config.sftpExportPort(),
+                  config.stateDir().resolve("ssh_host_ecdsa_key"),
+                  config.sftpAuthorizedKeys(),
+                  SftpExportConfig.DEFAULT_USER,
+                  Optional.empty()));
+      sftp = host + ":" + server.address().getPort();
+      sftpHostKey = server.hostPublicKey();
+    }
+    String nfs = null;
+    if (!config.nfsClients().isEmpty()) {
+      NfsExport.start(
+          new GaneshaConfig(
+              config.storeRoot().resolve("layers"),
+              NFS_PSEUDO_PATH,
+              config.exportAddress(),
+              config.nfsExportPort(),
+              config.nfsClients(),
+              config.stateDir().resolve("ganesha")));
+      nfs = host + ":" + NFS_PSEUDO_PATH;
+    }
     KubernetesClient client = new KubernetesClientBuilder().build();
     NodeAgent agent =
         new NodeAgent(
@@ -120,7 +157,7 @@ public final class CsiPluginMain {
             store,
             new PeerLayerFetcher(peers, registry),
             () -> VolumeUsages.of(node, store),
-            new StoreEndpoints(export.baseUri().toString(), null, null),
+            new StoreEndpoints(export.baseUri().toString(), sftp, sftpHostKey, nfs),
             capacity,
             Duration.ofMinutes(1),
             Clock.systemUTC());

@@ -20,6 +20,10 @@ import java.util.Optional;
  * @param httpExportPort the HTTP export's port; 0 picks a free one
  * @param capacityBytes bytes of layers this node may keep; 0 means the store's free space
  * @param runAgent whether to run the node agent (off only for a plugin without an API server)
+ * @param sftpExportPort the SFTP export's port; 0 picks a free one, -1 turns the export off
+ * @param sftpAuthorizedKeys the cluster's public key(s) peers log in with (from the Secret)
+ * @param nfsExportPort nfs-ganesha's port
+ * @param nfsClients addresses allowed to mount the NFS export; empty turns the export off
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -32,7 +36,11 @@ public record PluginConfig(
     String exportAddress,
     int httpExportPort,
     long capacityBytes,
-    boolean runAgent) {
+    boolean runAgent,
+    int sftpExportPort,
+    Path sftpAuthorizedKeys,
+    int nfsExportPort,
+    java.util.List<String> nfsClients) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -68,7 +76,20 @@ public record PluginConfig(
         value(a, env, "export-address", "NODE_IP", "0.0.0.0"),
         Integer.parseInt(value(a, env, "http-export-port", "LAYERNS_HTTP_EXPORT_PORT", "7443")),
         Long.parseLong(value(a, env, "capacity-bytes", "CAPACITY_BYTES", "0")),
-        Boolean.parseBoolean(value(a, env, "agent", "RUN_AGENT", "true")));
+        Boolean.parseBoolean(value(a, env, "agent", "RUN_AGENT", "true")),
+        Integer.parseInt(value(a, env, "sftp-export-port", "LAYERNS_SFTP_EXPORT_PORT", "7022")),
+        Path.of(
+            value(
+                a,
+                env,
+                "sftp-authorized-keys",
+                "SFTP_AUTHORIZED_KEYS",
+                "/etc/layerns/sftp/authorized_keys")),
+        Integer.parseInt(value(a, env, "nfs-export-port", "LAYERNS_NFS_EXPORT_PORT", "2049")),
+        java.util.Arrays.stream(value(a, env, "nfs-clients", "NFS_CLIENTS", "").split(","))
+            .map(String::trim)
+            .filter(c -> !c.isEmpty())
+            .toList());
   }
 
   private static String value(

@@ -27,6 +27,21 @@ public final class EventRecorder {
   private final Clock clock;
   private final String instance;
 
+  /**
+   * Events recorded lately, so a reconcile that runs again before its status write is visible does
+   * not tell the same news twice (bounded: oldest forgotten first).
+   */
+  private final java.util.Map<String, java.time.Instant> recent =
+      java.util.Collections.synchronizedMap(
+          new java.util.LinkedHashMap<>(64, 0.75f, false) {
+            @Override
+            protected boolean removeEldestEntry(java.util.Map.Entry<String, java.time.Instant> e) {
+              return size() > 10_000;
+            }
+          });
+
+  private static final java.time.Duration REPEAT_AFTER = java.time.Duration.ofMinutes(10);
+
   public EventRecorder(KubernetesClient client, Clock clock, String instance) {
     this.client = client;
     this.clock = clock;
@@ -42,6 +57,12 @@ public final class EventRecorder {
   }
 
   private void record(HasMetadata about, String type, String reason, String note) {
+    String key = about.getMetadata().getUid() + "|" + reason + "|" + note;
+    java.time.Instant now = clock.instant();
+    java.time.Instant last = recent.put(key, now);
+    if (last != null && last.plus(REPEAT_AFTER).isAfter(now)) {
+      return;
+    }
     LOG.info(
         "event {} {} {}/{}: {}",
         type,
