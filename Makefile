@@ -15,7 +15,7 @@ export LAYERNS_CACHE
 
 MVN ?= mvn -B -ntp -Dlayerns.cache=$(LAYERNS_CACHE)
 
-.PHONY: all build test crds deps controlplane fmt demo bench clean
+.PHONY: all build test crds deps controlplane fmt bench clean
 
 all: build
 
