@@ -3,6 +3,7 @@ package io.layerns.system;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
+import io.layerns.csi.agent.RegistryPreloader;
 import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
@@ -41,12 +42,10 @@ record InProcessAgent(String name, LayerStore store, HttpExportServer export, No
     HttpExportServer export =
         HttpExportServer.start(store, new InetSocketAddress(bind, 0), Set.of());
     RegistryClient registry = new RegistryClient(Set.of());
+    ImageImporter importer = new ImageImporter(store, registry, Platform.LINUX_AMD64);
     var fetcher =
         new PeerLayerFetcher(
-            new PeerFetcher(
-                new ImageImporter(store, registry, Platform.LINUX_AMD64),
-                PeerFetcher.httpClient(bind),
-                Duration.ofSeconds(30)),
+            new PeerFetcher(importer, PeerFetcher.httpClient(bind), Duration.ofSeconds(30)),
             registry);
     NodeAgent agent =
         new NodeAgent(
@@ -58,6 +57,7 @@ record InProcessAgent(String name, LayerStore store, HttpExportServer export, No
             new StoreEndpoints(advertise.apply(export.baseUri()).toString(), null, null, null),
             10L << 30,
             Duration.ofSeconds(30),
+            new RegistryPreloader(importer, store),
             Clock.systemUTC());
     agent.start();
     return new InProcessAgent(name, store, export, agent);

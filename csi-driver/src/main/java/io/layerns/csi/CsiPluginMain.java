@@ -5,6 +5,7 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
+import io.layerns.csi.agent.RegistryPreloader;
 import io.layerns.csi.agent.VolumeUsages;
 import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.export.nfs.GaneshaConfig;
@@ -111,11 +112,9 @@ public final class CsiPluginMain {
         HttpExportServer.start(
             store, new InetSocketAddress(address, config.httpExportPort()), Set.of());
     RegistryClient registry = new RegistryClient(Set.of());
+    ImageImporter importer = new ImageImporter(store, registry, Platform.ofThisMachine());
     PeerFetcher peers =
-        new PeerFetcher(
-            new ImageImporter(store, registry, Platform.ofThisMachine()),
-            PeerFetcher.httpClient(address),
-            Duration.ofMinutes(2));
+        new PeerFetcher(importer, PeerFetcher.httpClient(address), Duration.ofMinutes(2));
     long capacity =
         config.capacityBytes() > 0
             ? config.capacityBytes()
@@ -160,6 +159,7 @@ public final class CsiPluginMain {
             new StoreEndpoints(export.baseUri().toString(), sftp, sftpHostKey, nfs),
             capacity,
             Duration.ofMinutes(1),
+            new RegistryPreloader(importer, store),
             Clock.systemUTC());
     agent.start();
     LOG.info("node agent serving {} on {}", config.storeRoot(), export.baseUri());

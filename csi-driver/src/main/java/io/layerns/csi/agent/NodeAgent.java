@@ -73,6 +73,9 @@ public final class NodeAgent implements AutoCloseable {
   private final Map<String, java.time.Instant> firstSeen = new ConcurrentHashMap<>();
 
   private final java.time.Duration arrivalGrace;
+  private final Preloader preloader;
+  private final LayerSources sources;
+  private final Set<String> preloading = ConcurrentHashMap.newKeySet();
   private volatile io.layerns.api.v1alpha1.LayerStore current;
   private LayerStoreStatus lastReported;
   private SharedIndexInformer<io.layerns.api.v1alpha1.LayerStore> informer;
@@ -86,8 +89,12 @@ public final class NodeAgent implements AutoCloseable {
       StoreEndpoints endpoints,
       long capacityBytes,
       java.time.Duration arrivalGrace,
-      Clock clock) {
+      Preloader preloader,
+      Clock clock)
+      throws IOException {
     this.arrivalGrace = arrivalGrace;
+    this.preloader = preloader;
+    this.sources = new LayerSources(store.root().resolve("sources.properties"));
     this.client = client;
     this.nodeName = nodeName;
     this.store = store;
@@ -172,6 +179,7 @@ public final class NodeAgent implements AutoCloseable {
       }
     }
     seenInSpec.addAll(wanted);
+    preload(spec);
     Set<String> used = layersInUse();
     var now = clock.instant();
     for (String digest : held.keySet()) {
@@ -188,7 +196,37 @@ public final class NodeAgent implements AutoCloseable {
       LOG.info("dropped {}: no longer assigned and not in use ({})", digest, outcome);
     }
     firstSeen.keySet().retainAll(held.keySet());
+    if (spec.preloadImages() != null) {
+      wanted.addAll(spec.preloadImages());
+    }
     failures.keySet().retainAll(wanted);
+  }
+
+  /** Imports the images the operator gave this node to preload, once each. */
+  private void preload(LayerStoreSpec spec) throws IOException {
+    if (spec.preloadImages() == null) {
+      return;
+    }
+    for (String image : spec.preloadImages()) {
+      if (preloader.imported(image) || !preloading.add(image)) {
+        continue;
+      }
+      fetches.execute(
+          () -> {
+            try {
+              sources.recordAll(preloader.importImage(image));
+              failures.remove(image);
+              LOG.info("preloaded {}", image);
+            } catch (IOException | RuntimeException e) {
+              failures.put(image, e.getMessage());
+              LOG.warn("could not preload {}: {}", image, e.getMessage());
+              loop.schedule(this::trigger, 30, TimeUnit.SECONDS);
+            } finally {
+              preloading.remove(image);
+              trigger();
+            }
+          });
+    }
   }
 
   /**
@@ -244,7 +282,8 @@ public final class NodeAgent implements AutoCloseable {
       listed.add(digest);
       long size =
           store.blob(layer.digest()).map(p -> p.toFile().length()).orElse(layer.contentBytes());
-      layers.add(new HeldLayer(digest, size, layer.mediaType(), CopyState.Present, null));
+      layers.add(
+          new HeldLayer(digest, size, layer.mediaType(), CopyState.Present, sources.of(digest)));
     }
     List<AssignedLayer> assigned =
         obj.getSpec().layers() == null ? List.of() : obj.getSpec().layers();

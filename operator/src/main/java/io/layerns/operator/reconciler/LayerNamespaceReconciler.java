@@ -92,7 +92,7 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
     Decision decision = Placement.decide(observed);
 
     // Act: one store per member with its assignments, none for nodes that left, a Layer per digest.
-    applyStores(ns, members, nodeByName, stores, decision, layerSpecs);
+    applyStores(ns, members, nodeByName, stores, observed, decision, layerSpecs);
     removeStoresOfFormerMembers(ns, members, stores);
     List<LayerStore> memberStores =
         members.stream().map(stores::get).filter(Objects::nonNull).toList();
@@ -216,6 +216,7 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
       SortedSet<String> members,
       Map<String, Node> nodeByName,
       Map<String, LayerStore> stores,
+      ClusterState observed,
       Decision decision,
       Map<String, LayerSpec> layerSpecs) {
     LayerNamespaceSpec spec = ns.getSpec();
@@ -230,7 +231,8 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
               (int) NamespacePlacement.policy(spec).evictionGrace().toSeconds(),
               layers.isEmpty() ? null : layers,
               NamespacePlacement.peersOf(layers, stores),
-              spec == null ? null : spec.preloadImages());
+              NamespacePlacement.preloadsFor(
+                  member, spec == null ? null : spec.preloadImages(), observed));
       if (existing != null && wanted.equals(existing.getSpec())) {
         continue;
       }

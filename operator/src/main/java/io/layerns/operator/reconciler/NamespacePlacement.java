@@ -197,6 +197,44 @@ final class NamespacePlacement {
     return out.isEmpty() ? null : out;
   }
 
+  /**
+   * The images {@code member} must preload: each image goes to one ready member, chosen by
+   * rendezvous hashing so the choice stays put as nodes come and go; placement then replicates its
+   * layers like any other.
+   */
+  static List<String> preloadsFor(String member, List<String> images, ClusterState state) {
+    if (images == null) {
+      return null;
+    }
+    List<String> mine = new ArrayList<>();
+    for (String image : images) {
+      String chosen = null;
+      long best = Long.MIN_VALUE;
+      for (Member m : state.members()) {
+        long weight = weight(image, m.name());
+        if (m.ready() && (chosen == null || weight > best)) {
+          chosen = m.name();
+          best = weight;
+        }
+      }
+      if (member.equals(chosen)) {
+        mine.add(image);
+      }
+    }
+    return mine.isEmpty() ? null : mine;
+  }
+
+  private static long weight(String key, String node) {
+    try {
+      byte[] h =
+          java.security.MessageDigest.getInstance("SHA-256")
+              .digest((key + "\u0000" + node).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      return java.nio.ByteBuffer.wrap(h).getLong();
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   /** When the decision must be made again because time alone changes it, if ever. */
   static Optional<Duration> nextTimedChange(ClusterState state, Decision decision) {
     Instant now = state.now();
