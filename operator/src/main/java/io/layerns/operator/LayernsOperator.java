@@ -2,9 +2,11 @@ package io.layerns.operator;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfigurationBuilder;
 import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetrics;
+import io.layerns.operator.credentials.SftpKeyIssuer;
 import io.layerns.operator.reconciler.LayerNamespaceReconciler;
 import io.layerns.operator.reconciler.LayerReconciler;
 import io.layerns.operator.status.EventRecorder;
@@ -25,10 +27,14 @@ public final class LayernsOperator implements AutoCloseable {
   public static final String LEASE_NAME = "layerns-operator";
 
   private final Operator operator;
+  private final KubernetesClient client;
+  private final OperatorConfig config;
   private final HealthServer health;
 
   public LayernsOperator(KubernetesClient client, OperatorConfig config, Clock clock)
       throws IOException {
+    this.client = client;
+    this.config = config;
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     operator =
         new Operator(
@@ -59,6 +65,13 @@ public final class LayernsOperator implements AutoCloseable {
   }
 
   public void start() {
+    try {
+      SftpKeyIssuer.ensure(client, config.leaseNamespace());
+    } catch (KubernetesClientException e) {
+      // The Copy transport works without it; Sshfs mounts are refused until the key exists.
+      LOG.error(
+          "could not issue the SFTP key Secret in {}: {}", config.leaseNamespace(), e.getMessage());
+    }
     operator.start();
     LOG.info("layerns operator started; health and metrics on port {}", health.port());
   }
