@@ -15,7 +15,7 @@ export LAYERNS_CACHE
 
 MVN ?= mvn -B -ntp -Dlayerns.cache=$(LAYERNS_CACHE)
 
-.PHONY: all build test crds deps controlplane fmt bench clean
+.PHONY: all build test crds deps controlplane fmt demo bench clean
 
 all: build
 
@@ -38,6 +38,10 @@ crds:
 ## test: every test, unit (*Test) and integration (*IT), on a real control plane.
 test: deps controlplane
 	$(MVN) install
+
+## demo: the whole story on one machine (root): control plane, registry, operator, three nodes.
+demo: deps controlplane
+	hack/demo.sh
 
 ## bench: benchmarks with their baselines in the same run; tables in bench/results/.
 bench: deps controlplane
