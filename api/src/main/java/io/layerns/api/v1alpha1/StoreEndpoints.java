@@ -12,5 +12,14 @@ public record StoreEndpoints(
         String http,
     @JsonPropertyDescription("host:port of the read-only SFTP export of the layer directories.")
         String sftp,
+    @JsonPropertyDescription(
+            "The SFTP export's host public key (OpenSSH format), which peers pin when they mount.")
+        String sftpHostKey,
     @JsonPropertyDescription("host:path of the read-only NFSv4 export of the layer directories.")
-        String nfs) {}
+        String nfs) {
+
+  /** Endpoints without an SFTP host key (no SFTP export, or one whose key is not known). */
+  public StoreEndpoints(String http, String sftp, String nfs) {
+    this(http, sftp, null, nfs);
+  }
+}

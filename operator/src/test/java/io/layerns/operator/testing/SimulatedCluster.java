@@ -73,7 +73,7 @@ public final class SimulatedCluster {
     store.setStatus(
         new LayerStoreStatus(
             store.getMetadata().getGeneration(),
-            new StoreEndpoints("http://127.0.1.1:7443", null, null),
+            new StoreEndpoints("http://127.0.1.1:7443", null, null, null),
             100L << 30,
             used,
             ByteSizes.format(100L << 30),
