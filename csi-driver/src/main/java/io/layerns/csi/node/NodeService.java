@@ -178,6 +178,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
       } catch (ImageNotFoundException e) {
         assembler.release(volumeId);
         throw Status.NOT_FOUND.withDescription(e.getMessage()).asRuntimeException();
+      } catch (ImageAccessDeniedException e) {
+        assembler.release(volumeId);
+        throw Status.PERMISSION_DENIED.withDescription(e.getMessage()).asRuntimeException();
       } catch (IOException | RuntimeException e) {
         assembler.release(volumeId);
         throw Status.INTERNAL
