@@ -3,6 +3,7 @@ package io.layerns.csi.node;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.api.v1alpha1.VolumeLayer;
+import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.registry.ContentSource;
 import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.FetchFailedException;
@@ -16,6 +17,7 @@ import io.layerns.csi.registry.ResolvedImage;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.LayerLease;
 import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.OverlayMarkers;
 import io.layerns.csi.store.StoredLayer;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.csi.transport.remote.Peer;
@@ -25,6 +27,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -69,6 +73,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
   private final PeerFetcher peers;
   private final ClusterView cluster;
   private final Map<Transport, RemoteLayerMounts> remote;
+  private final OverlayShims shims;
   private final Map<String, List<LayerLease>> leases = new ConcurrentHashMap<>();
 
   /**
@@ -78,13 +83,16 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
    * @param cluster the node's namespace and the pods' pull secrets
    * @param remote the remote mounts per remote transport ({@code Sshfs}, {@code Nfs}); a transport
    *     missing here (no client key, say) falls back to copying the layer
+   * @param stateDir where the assembler keeps the local layers that restore whiteouts and opaque
+   *     directories around remote mounts (see {@link OverlayShims})
    */
   public StoreVolumeAssembler(
       String nodeName,
       ImageImporter importer,
       PeerFetcher peers,
       ClusterView cluster,
-      Map<Transport, RemoteLayerMounts> remote) {
+      Map<Transport, RemoteLayerMounts> remote,
+      Path stateDir) {
     this.nodeName = nodeName;
     this.importer = importer;
     this.store = importer.store();
@@ -94,10 +102,18 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
       throw new IllegalArgumentException("Copy is not a remote-mount transport");
     }
     this.remote = remote.isEmpty() ? Map.of() : new EnumMap<>(remote);
+    this.shims = new OverlayShims(stateDir.resolve("shims"));
   }
 
-  /** One layer as a volume uses it: the lower dir, and the node whose copy that dir shows. */
-  record LayerUse(Digest digest, Path directory, String readsFrom) {}
+  /**
+   * One layer as a volume uses it: its lower dirs (the layer, between the local layers that restore
+   * its markers when it is remote), and the node whose copy they show.
+   */
+  record LayerUse(Digest digest, List<Path> directories, String readsFrom) {
+    LayerUse(Digest digest, Path directory, String readsFrom) {
+      this(digest, List.of(directory), readsFrom);
+    }
+  }
 
   @Override
   public List<Path> assemble(AssemblyRequest request)
@@ -123,7 +139,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         image.reference(),
         uses.size(),
         uses.stream().map(u -> u.digest().hex().substring(0, 12) + "@" + u.readsFrom()).toList());
-    return uses.stream().map(LayerUse::directory).toList();
+    return uses.stream().flatMap(u -> u.directories().stream()).toList();
   }
 
   // ---- resolution: store, then peers, then the registry ----------------------------------------
@@ -254,9 +270,25 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         failures.add(holder.node() + ": no " + transport + " endpoint");
         continue;
       }
+      OverlayMarkers markers;
+      try {
+        // Without them a remote copy would show deleted files again; no list, no mount.
+        markers = markers(holder, digest);
+      } catch (IOException | RuntimeException e) {
+        LOG.warn(
+            "{} did not list the overlay markers of {}: {}", holder.node(), digest, e.getMessage());
+        failures.add(holder.node() + ": overlay markers: " + e.getMessage());
+        continue;
+      }
       try {
         Path dir = mounts.acquire(peer.get(), digest, request.volumeId());
-        return Optional.of(new LayerUse(digest, dir, holder.node()));
+        try {
+          return Optional.of(
+              new LayerUse(digest, shims.around(digest, dir, markers), holder.node()));
+        } catch (IOException | RuntimeException e) {
+          mounts.release(holder.node(), digest, request.volumeId());
+          throw e;
+        }
       } catch (IOException | RuntimeException e) {
         LOG.warn("mounting {}'s copy of {} failed: {}", holder.node(), digest, e.getMessage());
         failures.add(holder.node() + ": " + e.getMessage());
@@ -300,6 +332,30 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     }
     return leased.orElseThrow(
         () -> new IOException("layer " + layer.digest() + " was deleted as soon as it arrived"));
+  }
+
+  /** The holder's list of the layer's whiteouts and opaque dirs, from its HTTP export. */
+  private OverlayMarkers markers(NamespaceView.PeerStore holder, Digest digest) throws IOException {
+    if (holder.endpoints() == null || holder.endpoints().http() == null) {
+      throw new IOException("no HTTP export to ask");
+    }
+    URI uri = URI.create(holder.endpoints().http() + HttpExportServer.MARKERS_PATH + digest);
+    HttpResponse<byte[]> response;
+    try {
+      response =
+          peers
+              .http()
+              .send(
+                  HttpRequest.newBuilder(uri).timeout(peers.timeout()).GET().build(),
+                  HttpResponse.BodyHandlers.ofByteArray());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while asking " + uri);
+    }
+    if (response.statusCode() != 200) {
+      throw new IOException(uri + " answered " + response.statusCode());
+    }
+    return OverlayMarkers.parse(response.body());
   }
 
   /** How to reach a holder's export for a remote transport, if it reports one. */

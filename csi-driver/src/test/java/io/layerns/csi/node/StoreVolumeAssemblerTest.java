@@ -187,6 +187,71 @@ class StoreVolumeAssemblerTest {
   }
 
   @Test
+  void remoteLayerGetsLocalLayersThatRestoreItsWhiteoutsAndOpaqueDirs() throws Exception {
+    // mknod and trusted.* xattrs need root, as the node plugin has.
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        "root".equals(System.getProperty("user.name")), "needs root");
+    TestImage marked =
+        new TestImage(
+            Platform.LINUX_AMD64,
+            List.of(
+                TestImage.Layer.of(
+                    TestImage.Compression.GZIP,
+                    Map.of("etc/removed", "old\n", "app/cache/old", "stale\n")),
+                TestImage.Layer.of(
+                    TestImage.Compression.GZIP,
+                    Map.of(
+                        "etc/.wh.removed", "",
+                        "app/cache/.wh..wh..opq", "",
+                        "app/cache/new", "fresh\n"))),
+            false);
+    marked.writeLayout(tmp.resolve("marked-layout"), "marked");
+    new ImageImporter(peerStore, new RegistryClient(Set.of()), Platform.LINUX_AMD64)
+        .importLayout(
+            tmp.resolve("marked-layout"), ImageReference.parse(registry.host() + "/team/m:marked"));
+    Set<String> digests =
+        Set.copyOf(marked.layers().stream().map(l -> l.digest().toString()).toList());
+    cluster.namespace =
+        namespace(
+            Transport.Sshfs,
+            new NamespaceView.PeerStore(
+                "node-1", holder("node-1", true).endpoints(), digests, digests));
+
+    List<Path> dirs = assemble("vol-1", registry.host() + "/team/m@" + marked.manifestDigest());
+
+    RemoteLayerMounts sshfs = remote.get(Transport.Sshfs);
+    Path base = sshfs.mountPoint("node-1", marked.layers().get(0).digest());
+    Path top = sshfs.mountPoint("node-1", marked.layers().get(1).digest());
+    // base, then the top layer between its two local helpers.
+    assertThat(dirs).hasSize(4);
+    assertThat(dirs.get(0)).isEqualTo(base);
+    assertThat(dirs.get(2)).isEqualTo(top);
+    Path below = dirs.get(1);
+    Path above = dirs.get(3);
+    assertThat(
+            io.layerns.csi.store.posix.Posix.lgetxattr(
+                below.resolve("app/cache"), "trusted.overlay.opaque"))
+        .hasValueSatisfying(v -> assertThat(new String(v)).isEqualTo("y"));
+    assertThat(java.nio.file.Files.list(below.resolve("app/cache"))).isEmpty();
+    Path whiteout = above.resolve("etc/removed");
+    assertThat(
+            (Integer)
+                    java.nio.file.Files.getAttribute(
+                        whiteout, "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS)
+                & 0170000)
+        .isEqualTo(0020000);
+    assertThat(
+            java.nio.file.Files.getAttribute(
+                whiteout, "unix:rdev", java.nio.file.LinkOption.NOFOLLOW_LINKS))
+        .isEqualTo(0L);
+    // The helpers are not layers: the status still lists exactly the image's two.
+    assertThat(assembler.layersRead(state("vol-1", dirs)))
+        .extracting(VolumeLayer::digest)
+        .containsExactly(
+            marked.layers().get(0).digest().toString(), marked.layers().get(1).digest().toString());
+  }
+
+  @Test
   void nfsTransportMountsTheHoldersNfsExport() throws Exception {
     cluster.namespace = namespace(Transport.Nfs, holder("node-1", true));
 
@@ -378,7 +443,8 @@ class StoreVolumeAssemblerTest {
         importer,
         new PeerFetcher(importer, PeerFetcher.httpClient(null), Duration.ofSeconds(10)),
         cluster,
-        mounts);
+        mounts,
+        tmp.resolve("node-3/csi"));
   }
 
   private Map<Transport, RemoteLayerMounts> reopenRemote() throws IOException {
