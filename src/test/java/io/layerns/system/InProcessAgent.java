@@ -4,7 +4,10 @@ import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
 import io.layerns.csi.agent.RegistryPreloader;
+import io.layerns.csi.agent.VolumeUsage;
 import io.layerns.csi.export.http.HttpExportServer;
+import io.layerns.csi.export.sftp.SftpExportConfig;
+import io.layerns.csi.export.sftp.SftpExportServer;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryClient;
@@ -19,11 +22,18 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.function.UnaryOperator;
 
-/** A node agent run inside the test JVM: its own store, HTTP export on its own loopback address. */
-record InProcessAgent(String name, LayerStore store, HttpExportServer export, NodeAgent agent)
+/**
+ * A node agent run inside the test JVM: its own store, HTTP export on its own loopback address, and
+ * optionally the SFTP export that the Sshfs transport mounts.
+ *
+ * @param sftp the SFTP export, or null when the node has none
+ */
+record InProcessAgent(
+    String name, LayerStore store, HttpExportServer export, SftpExportServer sftp, NodeAgent agent)
     implements AutoCloseable {
 
   static InProcessAgent start(ControlPlane cp, String name, String address, Path root)
@@ -37,10 +47,56 @@ record InProcessAgent(String name, LayerStore store, HttpExportServer export, No
   static InProcessAgent start(
       ControlPlane cp, String name, String address, Path root, UnaryOperator<URI> advertise)
       throws IOException {
+    return start(cp, name, address, root, advertise, null, List::of);
+  }
+
+  /**
+   * An agent that also serves its layers over SFTP (reported with its host key) and reports the
+   * volumes {@code volumes} lists, as the node plugin does.
+   *
+   * @param authorizedKeys the cluster's public key, which peers' sshfs logs in with
+   */
+  static InProcessAgent startWithSftp(
+      ControlPlane cp,
+      String name,
+      String address,
+      Path root,
+      Path authorizedKeys,
+      VolumeUsage volumes)
+      throws IOException {
+    return start(cp, name, address, root, UnaryOperator.identity(), authorizedKeys, volumes);
+  }
+
+  private static InProcessAgent start(
+      ControlPlane cp,
+      String name,
+      String address,
+      Path root,
+      UnaryOperator<URI> advertise,
+      Path authorizedKeys,
+      VolumeUsage volumes)
+      throws IOException {
     InetAddress bind = InetAddress.getByName(address);
     LayerStore store = LayerStore.open(root);
     HttpExportServer export =
         HttpExportServer.start(store, new InetSocketAddress(bind, 0), Set.of());
+    SftpExportServer sftp = null;
+    String sftpEndpoint = null;
+    String hostKey = null;
+    if (authorizedKeys != null) {
+      sftp =
+          SftpExportServer.start(
+              root.resolve("layers"),
+              new SftpExportConfig(
+                  address,
+                  0,
+                  root.resolveSibling(root.getFileName() + "-ssh_host_ecdsa_key"),
+                  authorizedKeys,
+                  SftpExportConfig.DEFAULT_USER,
+                  Optional.empty()));
+      sftpEndpoint = address + ":" + sftp.address().getPort();
+      hostKey = sftp.hostPublicKey();
+    }
     RegistryClient registry = new RegistryClient(Set.of());
     ImageImporter importer = new ImageImporter(store, registry, Platform.LINUX_AMD64);
     var fetcher =
@@ -53,19 +109,23 @@ record InProcessAgent(String name, LayerStore store, HttpExportServer export, No
             name,
             store,
             fetcher,
-            List::of,
-            new StoreEndpoints(advertise.apply(export.baseUri()).toString(), null, null, null),
+            volumes,
+            new StoreEndpoints(
+                advertise.apply(export.baseUri()).toString(), sftpEndpoint, hostKey, null),
             10L << 30,
             Duration.ofSeconds(30),
             new RegistryPreloader(importer, store),
             Clock.systemUTC());
     agent.start();
-    return new InProcessAgent(name, store, export, agent);
+    return new InProcessAgent(name, store, export, sftp, agent);
   }
 
   @Override
   public void close() throws IOException {
     agent.close();
+    if (sftp != null) {
+      sftp.close();
+    }
     export.close();
     store.close();
   }

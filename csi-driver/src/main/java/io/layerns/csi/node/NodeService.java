@@ -53,6 +53,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
   private final Mounter mounter;
   private final VolumeStateStore states;
   private final VolumeLocks locks = new VolumeLocks();
+  private volatile Runnable volumesChanged = () -> {};
 
   public NodeService(
       String nodeId, VolumeAssembler assembler, Mounter mounter, VolumeStateStore states) {
@@ -63,6 +64,15 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
     this.assembler = assembler;
     this.mounter = mounter;
     this.states = states;
+  }
+
+  /**
+   * Runs {@code listener} after each publish that mounted and each unpublish that unmounted, so the
+   * node agent reports the volumes (and the copies they read) at once rather than on its next pass:
+   * until the operator sees a volume, it may let the copy the volume reads be dropped.
+   */
+  public void onVolumesChanged(Runnable listener) {
+    this.volumesChanged = listener;
   }
 
   @Override
@@ -178,6 +188,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
       } catch (ImageNotFoundException e) {
         assembler.release(volumeId);
         throw Status.NOT_FOUND.withDescription(e.getMessage()).asRuntimeException();
+      } catch (ImageAccessDeniedException e) {
+        assembler.release(volumeId);
+        throw Status.PERMISSION_DENIED.withDescription(e.getMessage()).asRuntimeException();
       } catch (IOException | RuntimeException e) {
         assembler.release(volumeId);
         throw Status.INTERNAL
@@ -227,6 +240,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
           image,
           layers.size(),
           readOnly ? "read-only" : "writable");
+      volumesChanged.run();
       return NodePublishVolumeResponse.getDefaultInstance();
     }
   }
@@ -270,6 +284,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
       }
       discard(volumeId);
       LOG.info("volume {} unpublished from {}", volumeId, target);
+      volumesChanged.run();
       return NodeUnpublishVolumeResponse.getDefaultInstance();
     }
   }

@@ -13,9 +13,11 @@ public interface VolumeAssembler {
    *
    * @return the layer directories in manifest order: base layer first, top layer last
    * @throws ImageNotFoundException when the image cannot be resolved from any source
+   * @throws ImageAccessDeniedException when a registry refuses the pod's credentials
    * @throws IOException when a source is reachable but fails
    */
-  List<Path> assemble(AssemblyRequest request) throws ImageNotFoundException, IOException;
+  List<Path> assemble(AssemblyRequest request)
+      throws ImageNotFoundException, ImageAccessDeniedException, IOException;
 
   /**
    * Releases what {@link #assemble} acquired for {@code volumeId}, after its overlay is unmounted.

@@ -106,6 +106,55 @@ public final class ImageImporter {
    * @throws UnsupportedManifestException when the image is of a kind this node cannot use
    */
   public PulledImage pull(ImageReference image, List<ContentSource> sources) throws IOException {
+    Resolved r = resolveDocuments(image, sources);
+    List<PulledImage.Layer> layers = fetchLayers(r.manifest(), r.config(), sources);
+    if (image.digest() == null) {
+      refs.record(image, r.top());
+    }
+    return new PulledImage(
+        image.withDigest(r.top()),
+        r.indexDigest(),
+        r.manifestDigest(),
+        r.manifest().config().digest(),
+        layers);
+  }
+
+  /**
+   * Brings only an image's manifests and config into the store, from {@code sources} as {@link
+   * #pull} does, and says which layers it has, without fetching any: the caller decides per layer
+   * whether to fetch it or to read a peer's copy in place. A tag resolved here is not recorded,
+   * since the image is not whole in the store yet.
+   *
+   * @throws FetchFailedException when a manifest or the config could be fetched from no source
+   * @throws UnsupportedManifestException when the image is of a kind this node cannot use
+   */
+  public ResolvedImage resolve(ImageReference image, List<ContentSource> sources)
+      throws IOException {
+    Resolved r = resolveDocuments(image, sources);
+    List<PulledImage.Layer> layers = new ArrayList<>();
+    for (int i = 0; i < r.manifest().layers().size(); i++) {
+      Descriptor d = r.manifest().layers().get(i);
+      layers.add(
+          new PulledImage.Layer(d.digest(), r.config().diffIds().get(i), d.size(), d.mediaType()));
+    }
+    return new ResolvedImage(
+        image.withDigest(r.top()),
+        r.indexDigest(),
+        r.manifestDigest(),
+        r.manifest().config().digest(),
+        layers);
+  }
+
+  /** The manifests and config of an image, all in the store. */
+  private record Resolved(
+      Digest top,
+      Digest indexDigest,
+      Digest manifestDigest,
+      ImageManifest manifest,
+      ImageConfig config) {}
+
+  private Resolved resolveDocuments(ImageReference image, List<ContentSource> sources)
+      throws IOException {
     Digest top;
     if (image.digest() != null) {
       top = image.digest();
@@ -157,12 +206,7 @@ public final class ImageImporter {
               + config.diffIds().size()
               + " diff IDs");
     }
-    List<PulledImage.Layer> layers = fetchLayers(manifest, config, sources);
-    if (image.digest() == null) {
-      refs.record(image, top);
-    }
-    return new PulledImage(
-        image.withDigest(top), indexDigest, manifestDigest, configDescriptor.digest(), layers);
+    return new Resolved(top, indexDigest, manifestDigest, manifest, config);
   }
 
   /**

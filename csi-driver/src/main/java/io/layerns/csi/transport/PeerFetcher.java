@@ -55,6 +55,16 @@ public final class PeerFetcher {
     return b.build();
   }
 
+  /** The client peers are asked with, for other reads of their exports. */
+  public HttpClient http() {
+    return http;
+  }
+
+  /** How long a peer may take to answer. */
+  public Duration timeout() {
+    return timeout;
+  }
+
   /** The peers as sources, in order, followed by {@code fallbacks}. */
   public List<ContentSource> sources(List<URI> peers, List<ContentSource> fallbacks) {
     List<ContentSource> all = new ArrayList<>();

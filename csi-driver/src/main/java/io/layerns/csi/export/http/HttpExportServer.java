@@ -7,6 +7,8 @@ import io.layerns.csi.registry.ImageRefs;
 import io.layerns.csi.registry.ManifestDocument;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.OverlayMarkers;
+import io.layerns.csi.store.StoredLayer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -20,8 +22,10 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.slf4j.Logger;
@@ -36,10 +40,14 @@ public final class HttpExportServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(HttpExportServer.class);
   private static final int CHUNK = 256 * 1024;
 
+  /** Where the overlay markers of a layer are served: {@code MARKERS_PATH + digest}. */
+  public static final String MARKERS_PATH = "/layerns/v1/overlay-markers/";
+
   private final LayerStore store;
   private final ImageRefs refs;
   private final HttpServer server;
   private final ExecutorService executor;
+  private final Map<Digest, OverlayMarkers> markers = new ConcurrentHashMap<>();
   private volatile Set<InetAddress> allowedClients;
 
   private HttpExportServer(
@@ -127,6 +135,10 @@ public final class HttpExportServer implements AutoCloseable {
       send(exchange, 200, "application/json", "{}".getBytes(StandardCharsets.UTF_8));
       return;
     }
+    if (path.startsWith(MARKERS_PATH)) {
+      serveMarkers(exchange, path.substring(MARKERS_PATH.length()));
+      return;
+    }
     if (!path.startsWith("/v2/")) {
       error(exchange, 404, "NAME_UNKNOWN", "not an OCI Distribution path");
       return;
@@ -144,6 +156,29 @@ public final class HttpExportServer implements AutoCloseable {
     } else {
       error(exchange, 404, "NAME_UNKNOWN", "not an OCI Distribution path");
     }
+  }
+
+  /**
+   * The whiteouts and opaque directories of an unpacked layer, which remote mounts cannot carry
+   * (see {@link OverlayMarkers}); scanned once per layer, since a committed layer never changes.
+   */
+  private void serveMarkers(HttpExchange exchange, String reference) throws IOException {
+    Digest digest = parseDigest(reference);
+    if (digest == null) {
+      error(exchange, 400, "DIGEST_INVALID", "\"" + reference + "\" is not a sha256 digest");
+      return;
+    }
+    Optional<StoredLayer> layer = store.layer(digest);
+    if (layer.isEmpty()) {
+      error(exchange, 404, "BLOB_UNKNOWN", "layer " + digest + " is not unpacked on this node");
+      return;
+    }
+    OverlayMarkers found = markers.get(digest);
+    if (found == null) {
+      found = OverlayMarkers.scan(layer.get().directory());
+      markers.put(digest, found);
+    }
+    send(exchange, 200, "application/json", found.toJson());
   }
 
   private void serveBlob(HttpExchange exchange, String reference) throws IOException {

@@ -204,6 +204,23 @@ public final class RemoteLayerMounts {
     return mountPoint(new RemoteLayer(node, layer));
   }
 
+  /**
+   * The remote layer whose mount point {@code dir} is, if it is one of this transport's (e.g. a
+   * lower dir from a volume's state file, to say whose copy the volume reads).
+   */
+  public Optional<RemoteLayer> layerAt(Path dir) {
+    Path mp = dir.toAbsolutePath().normalize();
+    if (!mp.startsWith(mountRoot) || mp.getNameCount() != mountRoot.getNameCount() + 2) {
+      return Optional.empty();
+    }
+    return parseKey(mountRoot.relativize(mp).toString());
+  }
+
+  /** The transport these mounts use. */
+  public RemoteTransport transport() {
+    return transport;
+  }
+
   // ---- recovery ----------------------------------------------------------------------------
 
   private void recover() throws IOException {
@@ -239,11 +256,7 @@ public final class RemoteLayerMounts {
     if (!e.fsType().equals(transport.fsType())) {
       return Optional.empty();
     }
-    Path mp = Path.of(e.mountPoint());
-    if (!mp.startsWith(mountRoot) || mp.getNameCount() != mountRoot.getNameCount() + 2) {
-      return Optional.empty();
-    }
-    return parseKey(mountRoot.relativize(mp).toString());
+    return layerAt(Path.of(e.mountPoint()));
   }
 
   private static Optional<RemoteLayer> parseKey(String nodeSlashHex) {

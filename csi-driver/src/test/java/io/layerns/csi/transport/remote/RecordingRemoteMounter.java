@@ -11,7 +11,7 @@ import java.util.Map;
 import java.util.Optional;
 
 /** Records remote mount commands and keeps its own mount table, for tests that cannot mount. */
-final class RecordingRemoteMounter implements RemoteMounter {
+public final class RecordingRemoteMounter implements RemoteMounter {
 
   private final Map<String, MountTable.Entry> table = new LinkedHashMap<>();
   private final Map<String, String> probeFailures = new HashMap<>();
@@ -19,26 +19,26 @@ final class RecordingRemoteMounter implements RemoteMounter {
   private IOException nextMountFailure;
   private int nextId = 100;
 
-  synchronized void failNextMount(IOException e) {
+  public synchronized void failNextMount(IOException e) {
     nextMountFailure = e;
   }
 
   /** Makes probes of the mount at {@code target} fail with {@code reason}. */
-  synchronized void breakMount(Path target, String reason) {
+  public synchronized void breakMount(Path target, String reason) {
     probeFailures.put(target.toString(), reason);
   }
 
   /** Pretends a mount exists, e.g. one left by an earlier process. */
-  synchronized void addExisting(String fsType, String source, Path target) {
+  public synchronized void addExisting(String fsType, String source, Path target) {
     table.put(target.toString(), entry(fsType, source, target.toString()));
   }
 
   /** Every call, in order: "mount SOURCE TARGET" or "unmount TARGET". */
-  synchronized List<String> calls() {
+  public synchronized List<String> calls() {
     return List.copyOf(calls);
   }
 
-  synchronized List<String> mountPoints() {
+  public synchronized List<String> mountPoints() {
     return List.copyOf(table.keySet());
   }
 

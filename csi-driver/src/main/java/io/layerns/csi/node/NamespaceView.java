@@ -1,0 +1,67 @@
+package io.layerns.csi.node;
+
+import io.layerns.api.v1alpha1.StoreEndpoints;
+import io.layerns.api.v1alpha1.Transport;
+import io.layerns.csi.store.Digest;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * A node's view of its LayerNamespace at one moment: how it reaches layers it does not hold, and
+ * which peers hold what.
+ *
+ * @param name the namespace, or null when the node is no member
+ * @param transport how this node uses a layer only peers hold
+ * @param peers the other member nodes, in a stable order (by name)
+ */
+public record NamespaceView(String name, Transport transport, List<PeerStore> peers) {
+
+  /** A node that is no member: no peers, so layers come from the store or the registry. */
+  public static final NamespaceView NONE = new NamespaceView(null, Transport.Copy, List.of());
+
+  public NamespaceView {
+    peers = peers.stream().sorted(Comparator.comparing(PeerStore::node)).toList();
+  }
+
+  /**
+   * A member node, as its LayerStore shows it.
+   *
+   * @param node the node name
+   * @param endpoints its exports, from its LayerStore status (null when it has reported none)
+   * @param present the digests it holds in state Present
+   * @param owned the digests the operator told it to keep as an owner
+   */
+  public record PeerStore(
+      String node, StoreEndpoints endpoints, Set<String> present, Set<String> owned) {
+    public PeerStore {
+      present = Set.copyOf(present);
+      owned = Set.copyOf(owned);
+    }
+
+    public boolean holds(Digest layer) {
+      return present.contains(layer.toString());
+    }
+  }
+
+  /**
+   * The peers that hold a Present copy of {@code layer}: owners first, since their copy stays (a
+   * volume reading a non-owner's copy keeps that copy from being dropped, which costs space), then
+   * the others; by name within each group.
+   */
+  public List<PeerStore> holders(Digest layer) {
+    List<PeerStore> out = new ArrayList<>();
+    for (PeerStore p : peers) {
+      if (p.holds(layer) && p.owned().contains(layer.toString())) {
+        out.add(p);
+      }
+    }
+    for (PeerStore p : peers) {
+      if (p.holds(layer) && !p.owned().contains(layer.toString())) {
+        out.add(p);
+      }
+    }
+    return out;
+  }
+}

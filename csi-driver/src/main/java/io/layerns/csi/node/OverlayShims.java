@@ -1,0 +1,150 @@
+package io.layerns.csi.node;
+
+import io.layerns.csi.store.Digest;
+import io.layerns.csi.store.OverlayMarkers;
+import io.layerns.csi.store.posix.Posix;
+import java.io.IOException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Small local layers that put back, around a remotely mounted layer, the whiteouts and opaque
+ * directories the remote transport cannot carry (see {@link OverlayMarkers}).
+ *
+ * <p>For layer L they are: <i>below</i>, stacked just under L, holding each opaque directory of L
+ * as an empty directory marked opaque, so it hides what the layers under L have there while L's own
+ * entries (above it) still show; and <i>above</i>, stacked just over L, holding a whiteout at each
+ * path L whites out, so it hides L's unreadable remote entry and everything under it, while layers
+ * above L still show theirs. The directories of <i>above</i> copy the owner, mode and times of L's,
+ * since the upper-most layer holding a directory decides what the merged one looks like.
+ *
+ * <p>Layout: {@code root/<hex>/below/} and {@code root/<hex>/above/}, built in a temporary folder
+ * and renamed into place, so they are either whole or absent; they depend only on the layer, so
+ * every volume shares them.
+ */
+final class OverlayShims {
+
+  private static final String OPAQUE_XATTR = "trusted.overlay.opaque";
+
+  private final Path root;
+
+  OverlayShims(Path root) {
+    this.root = root;
+  }
+
+  /**
+   * The lower dirs that show {@code layerDir} with its markers, base first: below (if it has opaque
+   * dirs), the layer, above (if it has whiteouts).
+   */
+  List<Path> around(Digest layer, Path layerDir, OverlayMarkers markers) throws IOException {
+    if (markers.isEmpty()) {
+      return List.of(layerDir);
+    }
+    Path dir = root.resolve(layer.hex());
+    if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+      build(dir, layerDir, markers);
+    }
+    List<Path> out = new ArrayList<>(3);
+    if (!markers.opaqueDirs().isEmpty()) {
+      out.add(dir.resolve("below"));
+    }
+    out.add(layerDir);
+    if (!markers.whiteouts().isEmpty()) {
+      out.add(dir.resolve("above"));
+    }
+    return out;
+  }
+
+  private void build(Path dir, Path layerDir, OverlayMarkers markers) throws IOException {
+    Files.createDirectories(root);
+    Path work = Files.createTempDirectory(root, ".build-" + dir.getFileName() + "-");
+    try {
+      Map<Path, PosixFileAttributes> made = new java.util.LinkedHashMap<>();
+      Path below = work.resolve("below");
+      for (String d : markers.opaqueDirs()) {
+        Path opaque = makeDirs(below, Path.of(d), layerDir, made);
+        Posix.lsetxattr(opaque, OPAQUE_XATTR, new byte[] {'y'});
+      }
+      Path above = work.resolve("above");
+      for (String w : markers.whiteouts()) {
+        Path rel = Path.of(w);
+        Path parent = makeDirs(above, rel.getParent(), layerDir, made);
+        Path whiteout = parent.resolve(rel.getFileName());
+        if (!Files.exists(whiteout, LinkOption.NOFOLLOW_LINKS)) {
+          Posix.mknodWhiteout(whiteout);
+        }
+      }
+      // Times last, deepest first: making a child changes its parent's mtime.
+      List<Map.Entry<Path, PosixFileAttributes>> dirs = new ArrayList<>(made.entrySet());
+      for (Map.Entry<Path, PosixFileAttributes> e : dirs.reversed()) {
+        if (e.getValue() != null) {
+          FileTime m = e.getValue().lastModifiedTime();
+          Files.setLastModifiedTime(e.getKey(), m);
+        }
+      }
+      try {
+        Files.move(work, dir, StandardCopyOption.ATOMIC_MOVE);
+      } catch (FileAlreadyExistsException | DirectoryNotEmptyException e) {
+        // Another volume built the same shims meanwhile; theirs are identical.
+        VolumeStateStore.deleteTree(work);
+      }
+    } catch (IOException | RuntimeException e) {
+      VolumeStateStore.deleteTree(work);
+      throw e;
+    }
+  }
+
+  /**
+   * Makes {@code shimRoot/rel} and its parents, each with the owner and mode of the same directory
+   * in the layer; returns it. {@code rel} null means the root itself.
+   */
+  private static Path makeDirs(
+      Path shimRoot, Path rel, Path layerDir, Map<Path, PosixFileAttributes> made)
+      throws IOException {
+    Path shim = shimRoot;
+    Path layer = layerDir;
+    makeDir(shim, layer, made);
+    if (rel != null) {
+      for (Path part : rel) {
+        shim = shim.resolve(part.toString());
+        layer = layer.resolve(part.toString());
+        makeDir(shim, layer, made);
+      }
+    }
+    return shim;
+  }
+
+  private static void makeDir(Path shim, Path layer, Map<Path, PosixFileAttributes> made)
+      throws IOException {
+    if (made.containsKey(shim)) {
+      return;
+    }
+    Files.createDirectory(shim);
+    PosixFileAttributes a = null;
+    try {
+      a = Files.readAttributes(layer, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+    } catch (NoSuchFileException e) {
+      // The layer has no such directory (a marker list from a peer is only a list): keep 0755.
+    }
+    if (a != null && a.isDirectory()) {
+      int mode = (Integer) Files.getAttribute(layer, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+      int uid = (Integer) Files.getAttribute(layer, "unix:uid", LinkOption.NOFOLLOW_LINKS);
+      int gid = (Integer) Files.getAttribute(layer, "unix:gid", LinkOption.NOFOLLOW_LINKS);
+      Posix.lchown(shim, uid, gid);
+      Posix.chmod(shim, mode & 07777);
+      made.put(shim, a);
+    } else {
+      made.put(shim, null);
+    }
+  }
+}

@@ -1,0 +1,144 @@
+package io.layerns.system;
+
+import static org.awaitility.Awaitility.await;
+
+import io.layerns.csi.store.Digest;
+import io.layerns.testing.ManagedProcess;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Debian's {@code docker-registry} on 127.0.0.1, anonymous, for the publish ITs: pushes test images
+ * with the Distribution API and shows its log, whose lines name the address each request came from.
+ */
+final class PublishRegistry implements AutoCloseable {
+  private static final Path BINARY = Path.of("/usr/bin/docker-registry");
+
+  private final ManagedProcess process;
+  private final int port;
+  private final HttpClient http = HttpClient.newHttpClient();
+
+  private PublishRegistry(ManagedProcess process, int port) {
+    this.process = process;
+    this.port = port;
+  }
+
+  static PublishRegistry start(Path dir) throws IOException {
+    int port;
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      port = s.getLocalPort();
+    }
+    Path config = dir.resolve("config.yml");
+    Files.createDirectories(dir.resolve("storage"));
+    Files.writeString(
+        config,
+        """
+        version: 0.1
+        log:
+          level: info
+        storage:
+          filesystem:
+            rootdirectory: %s
+        http:
+          addr: 127.0.0.1:%d
+          secret: layerns-test
+        """
+            .formatted(dir.resolve("storage"), port));
+    ManagedProcess process =
+        ManagedProcess.start(
+            "docker-registry",
+            List.of(BINARY.toString(), "serve", config.toString()),
+            dir.resolve("registry.log"));
+    PublishRegistry registry = new PublishRegistry(process, port);
+    await("docker-registry answers")
+        .atMost(Duration.ofSeconds(30))
+        .ignoreExceptions()
+        .until(
+            () -> {
+              if (!process.isAlive()) {
+                throw new IllegalStateException("registry exited: " + process.logTail(20));
+              }
+              return registry.get("/v2/").statusCode() == 200;
+            });
+    return registry;
+  }
+
+  /** host:port, as an image reference names the registry. */
+  String host() {
+    return "127.0.0.1:" + port;
+  }
+
+  /** Uploads the blobs, then the manifest under {@code tag}. */
+  void push(
+      String repository, Map<Digest, byte[]> blobs, String mediaType, byte[] manifest, String tag)
+      throws IOException, InterruptedException {
+    for (Map.Entry<Digest, byte[]> b : blobs.entrySet()) {
+      HttpResponse<String> start =
+          send(
+              HttpRequest.newBuilder(uri("/v2/" + repository + "/blobs/uploads/"))
+                  .POST(HttpRequest.BodyPublishers.noBody()));
+      expect(start, 202);
+      URI location = uri("/").resolve(start.headers().firstValue("Location").orElseThrow());
+      String sep = location.getRawQuery() == null ? "?" : "&";
+      expect(
+          send(
+              HttpRequest.newBuilder(URI.create(location + sep + "digest=" + b.getKey()))
+                  .header("Content-Type", "application/octet-stream")
+                  .PUT(HttpRequest.BodyPublishers.ofByteArray(b.getValue()))),
+          201);
+    }
+    expect(
+        send(
+            HttpRequest.newBuilder(uri("/v2/" + repository + "/manifests/" + tag))
+                .header("Content-Type", mediaType)
+                .PUT(HttpRequest.BodyPublishers.ofByteArray(manifest))),
+        201);
+  }
+
+  /** The registry's log so far. */
+  String log() throws IOException {
+    return Files.readString(process.log());
+  }
+
+  private HttpResponse<String> get(String path) throws IOException, InterruptedException {
+    return send(HttpRequest.newBuilder(uri(path)).GET());
+  }
+
+  private URI uri(String path) {
+    return URI.create("http://" + host() + path);
+  }
+
+  private HttpResponse<String> send(HttpRequest.Builder b)
+      throws IOException, InterruptedException {
+    return http.send(
+        b.version(HttpClient.Version.HTTP_1_1).build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  private static void expect(HttpResponse<String> r, int status) throws IOException {
+    if (r.statusCode() != status) {
+      throw new IOException(
+          r.request().method()
+              + " "
+              + r.request().uri()
+              + " answered "
+              + r.statusCode()
+              + ": "
+              + r.body());
+    }
+  }
+
+  @Override
+  public void close() {
+    process.close();
+  }
+}
