@@ -25,10 +25,11 @@ show() { printf '    $ %s\n' "$*" | sed 's/^    \$ csi_client/    $ csi-client/'
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  set +e # clean up as much as possible, whatever fails
   printf '\nstopping everything the demo started...\n'
   # Volumes first, so no mount outlives the demo; then the processes.
-  grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null || true
+  awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null
   done
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -53,13 +54,15 @@ mvn=(mvn -B -ntp -q -Dlayerns.cache="$cache")
 for m in test-support operator csi-driver; do
   "${mvn[@]}" -pl "$m" dependency:build-classpath -Dmdep.outputFile="$work/$m.cp" >>"$work/build.log" 2>&1
 done
-java=("$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED)
+java=("$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow)
 cp_of() { echo "$repo/$1/target/classes:$(cat "$work/$1.cp")"; }
 # The CSI calls a kubelet would make, from the shell; warnings only on the terminal.
 cat >"$work/quiet.xml" <<'EOF'
 <configuration>
   <appender name="ERR" class="ch.qos.logback.core.ConsoleAppender"><target>System.err</target>
     <encoder><pattern>%msg%n</pattern></encoder></appender>
+  <logger name="io.grpc.netty" level="ERROR"/>
+  <logger name="io.netty" level="ERROR"/>
   <root level="WARN"><appender-ref ref="ERR"/></root>
 </configuration>
 EOF
@@ -118,7 +121,10 @@ say "ready; metrics on http://127.0.0.1:$opport/metrics"
 step "three nodes, each with a node plugin on 127.0.1.1-3"
 wait_for 60 "the SFTP key Secret" kubectl get secret layerns-sftp-key
 mkdir -p "$work/sftp"
-kubectl get secret layerns-sftp-key -o jsonpath='{.data.authorized_keys}' | base64 -d >"$work/sftp/authorized_keys"
+for f in authorized_keys id_ecdsa; do
+  kubectl get secret layerns-sftp-key -o "jsonpath={.data.${f}}" | base64 -d >"$work/sftp/$f"
+done
+chmod 600 "$work/sftp/id_ecdsa"
 for i in 1 2 3; do
   node="node-$i"
   kubectl create -f - >/dev/null <<EOF
@@ -139,7 +145,7 @@ EOF
 done
 show kubectl get nodes -L layerns.io/pool
 
-step "a LayerNamespace over the three nodes, replicas 1, preloading the image"
+step "a LayerNamespace over the three nodes: replicas 1, Sshfs, preloading the image"
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: layerns.io/v1alpha1
 kind: LayerNamespace
@@ -147,7 +153,7 @@ metadata: {name: demo}
 spec:
   nodeSelector: {layerns.io/pool: demo}
   replicas: 1
-  transport: Copy
+  transport: Sshfs
   evictionGracePeriodSeconds: 0
   preloadImages: ["$image"]
 EOF
@@ -166,6 +172,7 @@ show csi_client publish \
 show cat "$target/app/hello.txt"
 show ls -l "$target/etc"
 say "/etc/obsolete is gone: the top layer's whiteout is applied"
+show bash -c "grep ' $target ' /proc/self/mountinfo | awk '{print \$9, \$5}'; grep fuse.sshfs /proc/self/mountinfo | awk '{print \$9, \$10}' | sort -u"
 show kubectl get lst "$empty" -o jsonpath='{range .status.volumes[*]}{.volumeId}{" reads "}{.layers[*].digest}{"\n"}{end}'
 
 step "replicas 2: the stored bytes follow"

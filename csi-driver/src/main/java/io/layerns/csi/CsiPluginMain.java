@@ -3,6 +3,7 @@ package io.layerns.csi;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.layerns.api.v1alpha1.StoreEndpoints;
+import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
 import io.layerns.csi.agent.RegistryPreloader;
@@ -14,8 +15,10 @@ import io.layerns.csi.export.sftp.SftpExportConfig;
 import io.layerns.csi.export.sftp.SftpExportServer;
 import io.layerns.csi.identity.IdentityService;
 import io.layerns.csi.mount.CommandMounter;
+import io.layerns.csi.node.KubernetesClusterView;
 import io.layerns.csi.node.LocalDirectoryAssembler;
 import io.layerns.csi.node.NodeService;
+import io.layerns.csi.node.StoreVolumeAssembler;
 import io.layerns.csi.node.VolumeState;
 import io.layerns.csi.node.VolumeStateStore;
 import io.layerns.csi.registration.RegistrationService;
@@ -24,6 +27,9 @@ import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.store.LayerStore;
 import io.layerns.csi.transport.PeerFetcher;
+import io.layerns.csi.transport.remote.CommandRemoteMounter;
+import io.layerns.csi.transport.remote.RemoteLayerMounts;
+import io.layerns.csi.transport.remote.SshfsTransport;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -32,6 +38,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
@@ -55,14 +62,16 @@ public final class CsiPluginMain {
     PluginConfig config = PluginConfig.parse(args, System.getenv());
     AtomicBoolean ready = new AtomicBoolean();
     VolumeStateStore states = new VolumeStateStore(config.stateDir());
-    // Until the store-backed assembler (node store, peers, registry) is wired in, images come
-    // pre-unpacked from the image folder.
+    // With the node agent (every real node), images come from the global namespace; without it
+    // (a plugin tried alone), from pre-unpacked folders.
     NodeService node =
-        new NodeService(
-            config.nodeName(),
-            new LocalDirectoryAssembler(config.imageDir()),
-            new CommandMounter(config.stateDir().resolve("scratch")),
-            states);
+        config.runAgent()
+            ? startNodeAgent(config, states)
+            : new NodeService(
+                config.nodeName(),
+                new LocalDirectoryAssembler(config.imageDir()),
+                new CommandMounter(config.stateDir().resolve("scratch")),
+                states);
     List<VolumeState> kept = node.publishedVolumes();
     LOG.info("{} volumes still mounted from before this start", kept.size());
 
@@ -78,9 +87,6 @@ public final class CsiPluginMain {
                   config.registrationDir().get(), IdentityService.DRIVER_NAME),
               List.of(
                   new RegistrationService(IdentityService.DRIVER_NAME, config.kubeletEndpoint()))));
-    }
-    if (config.runAgent()) {
-      startAgent(config, node, servers);
     }
     ready.set(true);
 
@@ -103,22 +109,17 @@ public final class CsiPluginMain {
     stopped.await();
   }
 
-  /** The node agent beside the CSI services: the store, its HTTP export, and the spec loop. */
-  private static void startAgent(PluginConfig config, NodeService node, List<CsiServer> servers)
+  /**
+   * The node agent beside the CSI services: the store, its three exports, the spec loop, and the
+   * Node service that publishes volumes from the store, peers and registries.
+   */
+  private static NodeService startNodeAgent(PluginConfig config, VolumeStateStore states)
       throws IOException {
     LayerStore store = LayerStore.open(config.storeRoot());
     InetAddress address = InetAddress.getByName(config.exportAddress());
     HttpExportServer export =
         HttpExportServer.start(
             store, new InetSocketAddress(address, config.httpExportPort()), Set.of());
-    RegistryClient registry = new RegistryClient(Set.of());
-    ImageImporter importer = new ImageImporter(store, registry, Platform.ofThisMachine());
-    PeerFetcher peers =
-        new PeerFetcher(importer, PeerFetcher.httpClient(address), Duration.ofMinutes(2));
-    long capacity =
-        config.capacityBytes() > 0
-            ? config.capacityBytes()
-            : Files.getFileStore(config.storeRoot()).getUsableSpace() + store.usedBytes();
     String host = export.baseUri().getHost();
     String sftp = null;
     String sftpHostKey = null;
@@ -140,7 +141,7 @@ public final class CsiPluginMain {
     if (!config.nfsClients().isEmpty()) {
       NfsExport.start(
           new GaneshaConfig(
-              config.storeRoot().resolve("layers"),
+              config.storeRoot().resolve("layers").toRealPath(),
               NFS_PSEUDO_PATH,
               config.exportAddress(),
               config.nfsExportPort(),
@@ -148,20 +149,55 @@ public final class CsiPluginMain {
               config.stateDir().resolve("ganesha")));
       nfs = host + ":" + NFS_PSEUDO_PATH;
     }
+
+    RegistryClient registry = new RegistryClient(Set.of());
+    ImageImporter importer = new ImageImporter(store, registry, Platform.ofThisMachine());
+    PeerFetcher peers =
+        new PeerFetcher(importer, PeerFetcher.httpClient(address), Duration.ofMinutes(2));
     KubernetesClient client = new KubernetesClientBuilder().build();
+    RemoteLayerMounts sshfs =
+        RemoteLayerMounts.open(
+            config.stateDir().resolve("remote"),
+            new SshfsTransport(
+                SftpExportConfig.DEFAULT_USER,
+                config.sftpAuthorizedKeys().resolveSibling("id_ecdsa"),
+                config.stateDir().resolve("known_hosts")),
+            new CommandRemoteMounter(Duration.ofSeconds(5)));
+    StoreVolumeAssembler assembler =
+        new StoreVolumeAssembler(
+            config.nodeName(),
+            importer,
+            peers,
+            new KubernetesClusterView(client, config.nodeName()),
+            Map.of(Transport.Sshfs, sshfs),
+            config.stateDir());
+    NodeService node =
+        new NodeService(
+            config.nodeName(),
+            assembler,
+            new CommandMounter(config.stateDir().resolve("scratch")),
+            states);
+    assembler.adopt(node.publishedVolumes());
+
+    long capacity =
+        config.capacityBytes() > 0
+            ? config.capacityBytes()
+            : Files.getFileStore(config.storeRoot()).getUsableSpace() + store.usedBytes();
     NodeAgent agent =
         new NodeAgent(
             client,
             config.nodeName(),
             store,
             new PeerLayerFetcher(peers, registry),
-            () -> VolumeUsages.of(node, store),
+            () -> VolumeUsages.of(node, assembler),
             new StoreEndpoints(export.baseUri().toString(), sftp, sftpHostKey, nfs),
             capacity,
             Duration.ofMinutes(1),
             new RegistryPreloader(importer, store),
             Clock.systemUTC());
+    node.onVolumesChanged(agent::trigger);
     agent.start();
     LOG.info("node agent serving {} on {}", config.storeRoot(), export.baseUri());
+    return node;
   }
 }
