@@ -11,7 +11,9 @@ mkdir -p "$out"
 cache="${LAYERNS_CACHE:-$repo/.cache}"
 java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 mode=quick
-[[ "${BENCH_FULL:-0}" == 1 ]] && mode=full
+suffix=
+# Full-size tables go next to the quick ones instead of replacing them.
+[[ "${BENCH_FULL:-0}" == 1 ]] && mode=full && suffix=-full
 started=$(date +%s)
 
 echo "bench: building (tests skipped), $mode mode"
@@ -26,20 +28,20 @@ jvm=(-Dlayerns.cache="$cache" -Dlayerns.repo="$repo" -Dbench.full="$([[ $mode ==
 
 # Runs one benchmark main and writes its table to bench/results/<name>.md.
 run() {
-  local name="$1" title="$2" heap="$3" cp="$4" class="$5"
+  local name="$1" title="$2" heap="$3" cp="$4" class="$5" sizes="${6:-$mode mode}"
   echo "bench: $title"
   {
     echo "## $title"
     echo
-    echo "\`$class\`, $mode mode."
+    echo "\`$class\`, $sizes."
     echo
     "$java" "-Xmx$heap" "${jvm[@]}" -cp "$cp" "$class"
-  } | tee "$out/$name.md"
-  echo "bench: wrote $out/$name.md"
+  } | tee "$out/$name$suffix.md"
+  echo "bench: wrote $out/$name$suffix.md"
 }
 
 run placement "Placement decision, 1,000 nodes x 50,000 layers (pure function)" 2g \
-  "$placement_cp" io.layerns.operator.placement.PlacementBenchmark
+  "$placement_cp" io.layerns.operator.placement.PlacementBenchmark "always full size"
 run operator-scale "Operator at scale on a real control plane" "$([[ $mode == full ]] && echo 8g || echo 3g)" \
   "$bench_cp" io.layerns.bench.OperatorScaleBenchmark
 run dedup "Storage before and after dedup" 3g "$bench_cp" io.layerns.bench.DedupStorageBenchmark
@@ -53,14 +55,15 @@ elapsed=$(( $(date +%s) - started ))
   echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB," \
     "$("$java" -version 2>&1 | head -1), $(uname -sr); $mode mode, $elapsed s in all."
   echo "Command: \`make bench\`$([[ $mode == full ]] && echo ' with `BENCH_FULL=1`') (hack/bench.sh)."
-  echo "The machine is shared with other work, so figures move by some percent between runs;"
-  echo "each baseline ran in the same run, next to what it is compared with."
+  echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared with"
+  echo "other work, so absolute figures move between runs; each baseline ran in the same run,"
+  echo "next to what it is compared with, so the ratios are the figures to read)."
   echo
   for name in operator-scale dedup unpack placement; do
-    sed 's/^## /### /' "$out/$name.md"
+    sed 's/^## /### /' "$out/$name$suffix.md"
     echo
   done
-} > "$out/summary.md"
+} > "$out/summary$suffix.md"
 echo
-cat "$out/summary.md"
-echo "bench: wrote $out/summary.md in $elapsed s"
+cat "$out/summary$suffix.md"
+echo "bench: wrote $out/summary$suffix.md in $elapsed s"

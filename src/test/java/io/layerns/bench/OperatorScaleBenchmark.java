@@ -395,7 +395,7 @@ public final class OperatorScaleBenchmark {
     rows.add(
         String.format(
             Locale.ROOT,
-            "| %s | %s | %s | %,d | %,d / %,d / %,d / %,d / %,d | %,d | %,d | %s | %s | %.1f / %.1f ms |",
+            "| %s | %s | %s | %,d | %,d / %,d / %,d / %,d / %,d | %,d | %,d | %s | %s | %s / %s |",
             name,
             ok
                 ? Bench.seconds(converged)
@@ -416,10 +416,14 @@ public final class OperatorScaleBenchmark {
             layerEvents,
             profile.describe("layer"),
             profile.describe("layernamespace"),
-            writes.meanMillis("layers"),
-            writes.meanMillis("layers/status")));
+            millis(writes.meanMillis("layers")),
+            millis(writes.meanMillis("layers/status"))));
     System.err.println("bench: " + name + ": " + rows.getLast());
     return ok;
+  }
+
+  private static String millis(double ms) {
+    return Double.isNaN(ms) ? "-" : String.format(Locale.ROOT, "%.1f ms", ms);
   }
 
   /** Writes the operator makes: Layers, their status, store specs, namespace status, events. */
