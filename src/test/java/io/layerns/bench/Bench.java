@@ -29,11 +29,22 @@ final class Bench {
 
   /**
    * The operator logs a line per store it writes; at 1,000 nodes that is noise that also costs time
-   * on a 2-core machine, so the benchmarks keep warnings only.
+   * on a 2-core machine, so the benchmarks keep warnings only, and send them to stderr: stdout is
+   * the Markdown table that hack/bench.sh writes to bench/results/.
    */
   static void quietLogs() {
     if (LoggerFactory.getILoggerFactory() instanceof ch.qos.logback.classic.LoggerContext ctx) {
-      ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME).setLevel(Level.WARN);
+      var root = ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+      root.setLevel(Level.WARN);
+      root.iteratorForAppenders()
+          .forEachRemaining(
+              a -> {
+                if (a instanceof ch.qos.logback.core.ConsoleAppender<?> console) {
+                  console.stop();
+                  console.setTarget("System.err");
+                  console.start();
+                }
+              });
     }
   }
 

@@ -51,7 +51,8 @@ public final class UnpackBenchmark {
   public static void main(String[] args) throws Exception {
     Bench.quietLogs();
     boolean full = Bench.full();
-    // Five runs at 100 MB: the machine is shared, so a median of three moves too much; three at 1 GB.
+    // Five runs at 100 MB: the machine is shared, so a median of three moves too much; three at 1
+    // GB.
     int runs = Integer.getInteger("bench.runs", full ? 3 : 5);
     List<Long> sizes =
         full
