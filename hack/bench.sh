@@ -1,25 +1,69 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and writes their Markdown tables to bench/results/.
 # Each benchmark measures its baseline in the same run and reports ratios.
+# Quick sizes by default; BENCH_FULL=1 runs the full sizes (1,000 nodes x 50,000 digests,
+# 100 MB and 1 GB layers), which take much longer.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 out="$repo/bench/results"
 mkdir -p "$out"
-mvn=(mvn -B -ntp -q)
+cache="${LAYERNS_CACHE:-$repo/.cache}"
+java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+mode=quick
+suffix=
+# Full-size tables go next to the quick ones instead of replacing them.
+[[ "${BENCH_FULL:-0}" == 1 ]] && mode=full && suffix=-full
+started=$(date +%s)
 
-echo "bench: building (tests skipped)"
-"${mvn[@]}" -DskipTests -DskipITs install
-"${mvn[@]}" -pl operator dependency:build-classpath -Dmdep.outputFile="$repo/operator/target/bench.classpath" -Dmdep.includeScope=test
-cp="operator/target/classes:operator/target/test-classes:$(cat operator/target/bench.classpath)"
+echo "bench: building (tests skipped), $mode mode"
+# package, not install: the benchmarks run from target/, so nothing goes into the shared ~/.m2,
+# and one reactor build resolves every module's classpath against its fresh target/.
+mvn -B -ntp -q -DskipTests -DskipITs package dependency:build-classpath \
+  -Dmdep.outputFile=target/bench.classpath -Dmdep.includeScope=test
+placement_cp="operator/target/classes:operator/target/test-classes:$(cat operator/target/bench.classpath)"
+bench_cp="src/test/target/test-classes:$(cat src/test/target/bench.classpath)"
+jvm=(-Dlayerns.cache="$cache" -Dlayerns.repo="$repo" -Dbench.full="$([[ $mode == full ]] && echo true || echo false)"
+  --enable-native-access=ALL-UNNAMED)
 
-echo "bench: placement, 1,000 nodes x 50,000 layers"
+# Runs one benchmark main and writes its table to bench/results/<name>.md.
+run() {
+  local name="$1" title="$2" heap="$3" cp="$4" class="$5" sizes="${6:-$mode mode}"
+  echo "bench: $title"
+  {
+    echo "## $title"
+    echo
+    echo "\`$class\`, $sizes."
+    echo
+    "$java" "-Xmx$heap" "${jvm[@]}" -cp "$cp" "$class"
+  } | tee "$out/$name$suffix.md"
+  echo "bench: wrote $out/$name$suffix.md"
+}
+
+run placement "Placement decision, 1,000 nodes x 50,000 layers (pure function)" 2g \
+  "$placement_cp" io.layerns.operator.placement.PlacementBenchmark "always full size"
+run operator-scale "Operator at scale on a real control plane" "$([[ $mode == full ]] && echo 8g || echo 3g)" \
+  "$bench_cp" io.layerns.bench.OperatorScaleBenchmark
+run dedup "Storage before and after dedup" 3g "$bench_cp" io.layerns.bench.DedupStorageBenchmark
+run unpack "Unpack and sha256 throughput against GNU tar and sha256sum" 2g \
+  "$bench_cp" io.layerns.bench.UnpackBenchmark
+
+elapsed=$(( $(date +%s) - started ))
 {
-  echo "# Placement benchmark"
+  echo "# layerns benchmarks"
   echo
-  echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(java -version 2>&1 | head -1)."
-  echo "Command: \`make bench\` (io.layerns.operator.placement.PlacementBenchmark)."
+  echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB," \
+    "$("$java" -version 2>&1 | head -1), $(uname -sr); $mode mode, $elapsed s in all."
+  echo "Command: \`make bench\`$([[ $mode == full ]] && echo ' with `BENCH_FULL=1`') (hack/bench.sh)."
+  echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared with"
+  echo "other work, so absolute figures move between runs; each baseline ran in the same run,"
+  echo "next to what it is compared with, so the ratios are the figures to read)."
   echo
-  java -Xmx2g -cp "$cp" io.layerns.operator.placement.PlacementBenchmark
-} | tee "$out/placement.md"
-echo "bench: wrote $out/placement.md"
+  for name in operator-scale dedup unpack placement; do
+    sed 's/^## /### /' "$out/$name$suffix.md"
+    echo
+  done
+} > "$out/summary$suffix.md"
+echo
+cat "$out/summary$suffix.md"
+echo "bench: wrote $out/summary$suffix.md in $elapsed s"

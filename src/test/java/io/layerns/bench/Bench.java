@@ -1,0 +1,100 @@
+package io.layerns.bench;
+
+import ch.qos.logback.classic.Level;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What every benchmark main shares: quick or full size, the repository, figures and their formats.
+ */
+final class Bench {
+  private Bench() {}
+
+  /**
+   * Full sizes only when asked ({@code BENCH_FULL=1}): the quick sizes keep {@code make bench}
+   * short.
+   */
+  static boolean full() {
+    return "1".equals(System.getenv("BENCH_FULL")) || Boolean.getBoolean("bench.full");
+  }
+
+  static Path repo() {
+    return Path.of(System.getProperty("layerns.repo", ".")).toAbsolutePath().normalize();
+  }
+
+  /**
+   * The operator logs a line per store it writes; at 1,000 nodes that is noise that also costs time
+   * on a 2-core machine, so the benchmarks keep warnings only, and send them to stderr: stdout is
+   * the Markdown table that hack/bench.sh writes to bench/results/.
+   */
+  static void quietLogs() {
+    if (LoggerFactory.getILoggerFactory() instanceof ch.qos.logback.classic.LoggerContext ctx) {
+      var root = ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+      root.setLevel(Level.WARN);
+      root.iteratorForAppenders()
+          .forEachRemaining(
+              a -> {
+                if (a instanceof ch.qos.logback.core.ConsoleAppender<?> console) {
+                  console.stop();
+                  console.setTarget("System.err");
+                  console.start();
+                }
+              });
+    }
+  }
+
+  /** Heap in use after a full collection, so garbage does not count as retained. */
+  static long usedHeapAfterGc() {
+    for (int i = 0; i < 3; i++) {
+      System.gc();
+    }
+    return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+  }
+
+  static String mib(long bytes) {
+    return String.format(Locale.ROOT, "%.1f MiB", bytes / (1024.0 * 1024.0));
+  }
+
+  static String seconds(double s) {
+    return s < 10
+        ? String.format(Locale.ROOT, "%.2f s", s)
+        : String.format(Locale.ROOT, "%.1f s", s);
+  }
+
+  static String ratio(double r) {
+    return String.format(Locale.ROOT, "%.2f×", r);
+  }
+
+  /** Repeated timings of one thing: the median is the figure, min and max show the spread. */
+  static final class Samples {
+    private final List<Double> values = new ArrayList<>();
+
+    void add(double v) {
+      values.add(v);
+    }
+
+    double median() {
+      List<Double> sorted = new ArrayList<>(values);
+      Collections.sort(sorted);
+      int n = sorted.size();
+      return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
+    }
+
+    double min() {
+      return Collections.min(values);
+    }
+
+    double max() {
+      return Collections.max(values);
+    }
+
+    int count() {
+      return values.size();
+    }
+  }
+}
