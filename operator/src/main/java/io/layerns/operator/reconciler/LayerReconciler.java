@@ -45,7 +45,7 @@ public class LayerReconciler implements Reconciler<Layer> {
   private final Duration cleanupGrace;
 
   /** Digests each store named at its last event, so that a digest it drops is woken too. */
-  private final Map<String, Set<String>> lastDigestsByStore = new ConcurrentHashMap<>();
+  private final Map<String, StoreDigests> lastDigestsByStore = new ConcurrentHashMap<>();
 
   public LayerReconciler(EventRecorder events, Clock clock, Duration cleanupGrace) {
     this.events = events;
@@ -118,6 +118,13 @@ public class LayerReconciler implements Reconciler<Layer> {
     var namespaces =
         new InformerEventSource<>(
             InformerEventSourceConfiguration.from(LayerNamespace.class, Layer.class)
+                // Only a spec change (replicas) matters to Layers; status writes would wake them
+                // all.
+                .withOnUpdateFilter(
+                    (updated, previous) ->
+                        !java.util.Objects.equals(
+                            updated.getMetadata().getGeneration(),
+                            previous.getMetadata().getGeneration()))
                 .withSecondaryToPrimaryMapper(
                     ns ->
                         ctx.getPrimaryCache()
@@ -135,16 +142,35 @@ public class LayerReconciler implements Reconciler<Layer> {
     return List.of(stores, namespaces);
   }
 
+  /**
+   * The Layers a store event concerns: the digests the store names now and those it named at its
+   * previous version, so that a digest it drops is re-examined too. JOSDK may call the mapper more
+   * than once for one event, so the previous set moves on only when the resourceVersion does.
+   */
   private Set<ResourceID> layersNamedBy(LayerStore store) {
+    String name = store.getMetadata().getName();
+    String version = store.getMetadata().getResourceVersion();
     Set<String> now = StoreViews.digests(store);
-    Set<String> before = lastDigestsByStore.put(store.getMetadata().getName(), now);
+    StoreDigests seen =
+        lastDigestsByStore.compute(
+            name,
+            (k, last) -> {
+              if (last == null) {
+                return new StoreDigests(version, now, Set.of());
+              }
+              if (java.util.Objects.equals(last.version(), version)) {
+                return last;
+              }
+              return new StoreDigests(version, now, last.now());
+            });
     Set<ResourceID> out = new java.util.HashSet<>();
-    now.forEach(d -> out.add(new ResourceID(CrdConstants.layerName(d))));
-    if (before != null) {
-      before.forEach(d -> out.add(new ResourceID(CrdConstants.layerName(d))));
-    }
+    seen.now().forEach(d -> out.add(new ResourceID(CrdConstants.layerName(d))));
+    seen.before().forEach(d -> out.add(new ResourceID(CrdConstants.layerName(d))));
     return out;
   }
+
+  /** The digests a store named at one resourceVersion, and at the one before it. */
+  private record StoreDigests(String version, Set<String> now, Set<String> before) {}
 
   private void recordLoss(Layer layer, LayerStatus previous, LayerStatus status) {
     boolean lostNow = Conditions.isTrue(status.conditions(), LayerAggregator.LOST);
