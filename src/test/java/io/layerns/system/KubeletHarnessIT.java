@@ -38,7 +38,6 @@ import java.util.SortedMap;
 import java.util.TreeMap;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -273,16 +272,12 @@ class KubeletHarnessIT {
   }
 
   /**
-   * Disabled until NodeAgent.report stops trusting its informer's copy of its own status: when a
-   * volume is unpublished right after its publish was reported, the informer may not have seen that
-   * report yet, so the agent finds the new status (no volume) equal to the stale copy and skips the
-   * write, and then skips it for good since it equals lastReported. The server keeps the volume,
-   * and the copies stay InUse forever. Fix: skip only when the status equals both lastReported and
-   * the informer's copy.
+   * Node 3's copies were fetched for a volume, never owned: once it is unpublished they go. Needs
+   * the node agent to clear {@code status.volumes} when the last volume goes (NodeAgent reported
+   * null there, which a merge patch leaves untouched, so the last volume stayed listed forever).
    */
   @Test
   @Order(4)
-  @Disabled("NodeAgent status race (see Javadoc); enable once NodeAgent.report is fixed")
   void copiesFetchedForAVolumeAreDroppedAfterItsUnpublish() throws Exception {
     useTransport(Transport.Copy);
     PublishNode node3 = node(3);
