@@ -334,7 +334,9 @@ public final class NodeAgent implements AutoCloseable {
             assigned.size(),
             (int) layers.stream().filter(l -> l.state() == CopyState.Present).count(),
             layers,
-            published.isEmpty() ? null : published,
+            // Always a list, even empty: the status is sent as a merge patch, where an absent
+            // field would leave the last volumes in place and pin their layers forever.
+            published,
             published.size(),
             conditions);
     if (status.equals(lastReported) || status.equals(obj.getStatus())) {
