@@ -281,7 +281,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         continue;
       }
       try {
-        Path dir = mounts.acquire(peer.get(), digest, request.volumeId());
+        Path dir = acquireWithRetry(mounts, peer.get(), digest, request.volumeId());
         try {
           return Optional.of(
               new LayerUse(digest, shims.around(digest, dir, markers), holder.node()));
@@ -298,6 +298,39 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
       LOG.warn("no {} mount of {} worked ({}); copying it instead", transport, digest, failures);
     }
     return Optional.empty();
+  }
+
+  /**
+   * A mount that fails at once (a connection reset while the peer's SSH server is busy with other
+   * handshakes) usually works a moment later: try three times before falling back to the next
+   * holder or to a copy.
+   */
+  private static Path acquireWithRetry(
+      RemoteLayerMounts mounts, Peer peer, Digest digest, String volumeId) throws IOException {
+    Exception last = null;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+      try {
+        return mounts.acquire(peer, digest, volumeId);
+      } catch (IOException | RuntimeException e) {
+        last = e;
+        LOG.info(
+            "mount of {}'s copy of {} failed (attempt {}): {}",
+            peer.node(),
+            digest,
+            attempt,
+            e.getMessage());
+        try {
+          Thread.sleep(200L * attempt); // back off briefly; the kubelet's call allows minutes
+        } catch (InterruptedException interrupted) {
+          Thread.currentThread().interrupt();
+          break;
+        }
+      }
+    }
+    if (last instanceof IOException io) {
+      throw io;
+    }
+    throw (RuntimeException) last;
   }
 
   /** Fetches the layer into the store (holders' HTTP exports first, then the registry). */
