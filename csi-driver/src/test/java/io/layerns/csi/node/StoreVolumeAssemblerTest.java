@@ -172,18 +172,32 @@ class StoreVolumeAssemblerTest {
   @Test
   void ownersAreMountedFirstAndAFailedMountFallsBackToTheNextHolder() throws Exception {
     cluster.namespace = namespace(Transport.Sshfs, holder("node-1", false), holder("node-2", true));
-    remoteMounter.failNextMount(new IOException("sshfs: connection refused"));
+    // node-2 stays unreachable: three attempts per layer, then the next holder.
+    remoteMounter.failMountsMatching("/node-2/", new IOException("sshfs: connection refused"));
 
     List<Path> dirs = assemble("vol-1", byDigest());
 
     List<String> mounts = remoteMounter.calls();
-    assertThat(mounts).hasSize(4);
-    // node-2 owns the layers: tried first; its failed mount was retried on node-1.
-    assertThat(mounts.stream().filter(c -> c.contains("/node-2/")).count()).isEqualTo(3);
-    assertThat(mounts.stream().filter(c -> c.contains("/node-1/")).count()).isEqualTo(1);
+    assertThat(mounts).hasSize(12);
+    // node-2 owns the layers: tried first; every layer then came from node-1.
+    assertThat(mounts.stream().filter(c -> c.contains("/node-2/")).count()).isEqualTo(9);
+    assertThat(mounts.stream().filter(c -> c.contains("/node-1/")).count()).isEqualTo(3);
     assertThat(assembler.layersRead(state("vol-1", dirs)))
         .extracting(VolumeLayer::readsFrom)
-        .containsExactlyInAnyOrder("node-1", "node-2", "node-2");
+        .containsOnly("node-1");
+  }
+
+  @Test
+  void aMountThatFailsOnceIsRetriedOnTheSameHolder() throws Exception {
+    cluster.namespace = namespace(Transport.Sshfs, holder("node-1", false), holder("node-2", true));
+    remoteMounter.failNextMount(new IOException("read: Connection reset by peer"));
+
+    List<Path> dirs = assemble("vol-1", byDigest());
+
+    assertThat(remoteMounter.calls()).hasSize(4).allMatch(c -> c.contains("/node-2/"));
+    assertThat(assembler.layersRead(state("vol-1", dirs)))
+        .extracting(VolumeLayer::readsFrom)
+        .containsOnly("node-2");
   }
 
   @Test

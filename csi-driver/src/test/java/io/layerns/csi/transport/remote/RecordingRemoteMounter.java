@@ -17,10 +17,23 @@ public final class RecordingRemoteMounter implements RemoteMounter {
   private final Map<String, String> probeFailures = new HashMap<>();
   private final List<String> calls = new ArrayList<>();
   private IOException nextMountFailure;
+  private int failuresLeft;
+  private final Map<String, IOException> unreachable = new HashMap<>();
   private int nextId = 100;
 
   public synchronized void failNextMount(IOException e) {
+    failNextMounts(1, e);
+  }
+
+  /** Makes the next {@code count} mounts fail with {@code e}. */
+  public synchronized void failNextMounts(int count, IOException e) {
     nextMountFailure = e;
+    failuresLeft = count;
+  }
+
+  /** Makes every mount whose command names {@code fragment} fail, as a peer that stays down. */
+  public synchronized void failMountsMatching(String fragment, IOException e) {
+    unreachable.put(fragment, e);
   }
 
   /** Makes probes of the mount at {@code target} fail with {@code reason}. */
@@ -50,9 +63,16 @@ public final class RecordingRemoteMounter implements RemoteMounter {
     String target = sshfs ? command.get(2) : command.get(command.size() - 1);
     String fsType = sshfs ? "fuse.sshfs" : command.get(2);
     calls.add("mount " + source + " " + target);
+    for (var down : unreachable.entrySet()) {
+      if (target.contains(down.getKey())) {
+        throw down.getValue();
+      }
+    }
     if (nextMountFailure != null) {
       IOException e = nextMountFailure;
-      nextMountFailure = null;
+      if (--failuresLeft <= 0) {
+        nextMountFailure = null;
+      }
       throw e;
     }
     if (table.containsKey(target)) {
