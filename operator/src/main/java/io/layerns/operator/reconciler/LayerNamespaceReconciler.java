@@ -110,7 +110,7 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
                 membership.conflictsOf(name(ns)),
                 nodeReadiness(nodes),
                 memberStores,
-                digestsWithSource(informer(ctx, Layer.class)),
+                digestsWithSource(layerSpecs),
                 previous),
             clock.instant());
     status = withCapacityCondition(status, decision, ns.getMetadata().getGeneration());
@@ -359,15 +359,15 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
     }
   }
 
-  private static Set<String> digestsWithSource(InformerEventSource<Layer, LayerNamespace> layers) {
+  /** Digests that can be fetched again from a registry, from the Layer specs already read. */
+  private static Set<String> digestsWithSource(Map<String, LayerSpec> layerSpecs) {
     Set<String> out = new HashSet<>();
-    layers
-        .list(
-            l ->
-                l.getSpec() != null
-                    && l.getSpec().sources() != null
-                    && !l.getSpec().sources().isEmpty())
-        .forEach(l -> out.add(l.getSpec().digest()));
+    layerSpecs.forEach(
+        (digest, spec) -> {
+          if (spec.sources() != null && !spec.sources().isEmpty()) {
+            out.add(digest);
+          }
+        });
     return out;
   }
 
