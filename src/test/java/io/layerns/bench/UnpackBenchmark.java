@@ -13,12 +13,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
-import java.util.stream.Stream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 
@@ -62,7 +60,7 @@ public final class UnpackBenchmark {
     try {
       new UnpackBenchmark(work, runs).run(sizes);
     } finally {
-      deleteTree(work);
+      io.layerns.csi.store.Trees.delete(work);
     }
   }
 
@@ -136,7 +134,7 @@ public final class UnpackBenchmark {
         s.importLayer(digest, diff, mediaType, in);
       }
       double storeSeconds = (System.nanoTime() - t) / 1e9;
-      deleteTree(root);
+      io.layerns.csi.store.Trees.delete(root);
 
       // GNU tar, then the same with the syncfs the store makes.
       Path dir = Files.createDirectory(work.resolve("tar-" + i));
@@ -146,7 +144,7 @@ public final class UnpackBenchmark {
       double tarSeconds = (System.nanoTime() - t) / 1e9;
       exec(List.of("sync", "-f", dir.toString()));
       double syncedSeconds = (System.nanoTime() - t) / 1e9;
-      deleteTree(dir);
+      io.layerns.csi.store.Trees.delete(dir);
       if (i >= 0) {
         store.add(storeSeconds);
         plain.add(tarSeconds);
@@ -358,16 +356,5 @@ public final class UnpackBenchmark {
 
   private static String spread(Bench.Samples s) {
     return String.format(Locale.ROOT, "%.2f s (%.2f-%.2f)", s.median(), s.min(), s.max());
-  }
-
-  static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> paths = Files.walk(dir)) {
-      for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-        Files.delete(p);
-      }
-    }
   }
 }

@@ -2,6 +2,7 @@ package io.layerns.csi.node;
 
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.OverlayMarkers;
+import io.layerns.csi.store.Trees;
 import io.layerns.csi.store.posix.Posix;
 import java.io.IOException;
 import java.nio.file.DirectoryNotEmptyException;
@@ -96,10 +97,10 @@ final class OverlayShims {
         Files.move(work, dir, StandardCopyOption.ATOMIC_MOVE);
       } catch (FileAlreadyExistsException | DirectoryNotEmptyException e) {
         // Another volume built the same shims meanwhile; theirs are identical.
-        VolumeStateStore.deleteTree(work);
+        Trees.delete(work);
       }
     } catch (IOException | RuntimeException e) {
-      VolumeStateStore.deleteTree(work);
+      Trees.delete(work);
       throw e;
     }
   }

@@ -1,5 +1,6 @@
 package io.layerns.csi.node;
 
+import io.layerns.csi.store.Trees;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.Writer;
@@ -114,7 +115,7 @@ public final class VolumeStateStore {
     try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
       for (Path e : entries) {
         if (!e.equals(state)) {
-          deleteTree(e);
+          Trees.delete(e);
         }
       }
     }
@@ -157,10 +158,5 @@ public final class VolumeStateStore {
       throw new IllegalArgumentException("missing " + key);
     }
     return v;
-  }
-
-  /** Deletes a tree without following symbolic links: a pod's upper layer may hold any link. */
-  static void deleteTree(Path root) throws IOException {
-    io.layerns.csi.store.Trees.delete(root);
   }
 }

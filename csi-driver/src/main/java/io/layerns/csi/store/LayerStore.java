@@ -338,7 +338,7 @@ public final class LayerStore implements AutoCloseable {
       Path moved = trash.resolve(digest.hex());
       Files.move(dir, moved, StandardCopyOption.ATOMIC_MOVE);
       fsyncDirectory(layers);
-      LayerTreeWriter.deleteTree(trash);
+      Trees.delete(trash);
       return DeleteOutcome.DELETED;
     } finally {
       l.unlock();
@@ -403,7 +403,7 @@ public final class LayerStore implements AutoCloseable {
       checkpoint.accept("layer-committed");
       return layer(digest).orElseThrow();
     } finally {
-      LayerTreeWriter.deleteTree(work);
+      Trees.delete(work);
     }
   }
 
@@ -449,7 +449,7 @@ public final class LayerStore implements AutoCloseable {
     Posix.chmod(tmp, 0700);
     try (DirectoryStream<Path> litter = Files.newDirectoryStream(tmp)) {
       for (Path p : litter) {
-        LayerTreeWriter.deleteTree(p);
+        Trees.delete(p);
       }
     }
     // Only a rename of a complete directory puts a layer here; anything else is not ours.
@@ -459,7 +459,7 @@ public final class LayerStore implements AutoCloseable {
             dir.getFileName().toString().matches("[0-9a-f]{64}")
                 && Files.isRegularFile(dir.resolve(LAYER_INFO));
         if (!wellFormed) {
-          LayerTreeWriter.deleteTree(dir);
+          Trees.delete(dir);
         }
       }
     }

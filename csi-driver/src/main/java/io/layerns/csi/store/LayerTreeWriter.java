@@ -244,7 +244,7 @@ final class LayerTreeWriter {
       return;
     }
     if (attrs.isDirectory()) {
-      deleteTree(target);
+      Trees.delete(target);
       directories.removeIf(d -> d.isWithin(path));
       directoryTimes.keySet().removeIf(d -> d.isWithin(path));
       linkable.removeIf(l -> l.isWithin(path));
@@ -285,10 +285,5 @@ final class LayerTreeWriter {
     } catch (NoSuchFileException e) {
       return null;
     }
-  }
-
-  /** Deletes a tree without following symlinks. */
-  static void deleteTree(Path top) throws IOException {
-    Trees.delete(top);
   }
 }
