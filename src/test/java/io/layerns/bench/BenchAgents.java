@@ -1,8 +1,5 @@
 package io.layerns.bench;
 
-import io.fabric8.kubernetes.api.model.NodeBuilder;
-import io.fabric8.kubernetes.api.model.NodeConditionBuilder;
-import io.fabric8.kubernetes.api.model.NodeStatusBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
@@ -83,29 +80,8 @@ final class BenchAgents implements AutoCloseable {
       for (String name : names) {
         done.add(
             pool.submit(
-                () -> {
-                  var node =
-                      client
-                          .nodes()
-                          .resource(
-                              new NodeBuilder()
-                                  .withNewMetadata()
-                                  .withName(name)
-                                  .endMetadata()
-                                  .build())
-                          .create();
-                  node.setStatus(
-                      new NodeStatusBuilder()
-                          .withConditions(
-                              new NodeConditionBuilder()
-                                  .withType("Ready")
-                                  .withStatus("True")
-                                  .withReason("KubeletReady")
-                                  .withLastTransitionTime(Instant.now().toString())
-                                  .build())
-                          .build());
-                  client.nodes().resource(node).updateStatus();
-                }));
+                () ->
+                    io.layerns.testing.SimulatedNodes.addReady(client, name, java.util.Map.of())));
       }
       for (Future<?> f : done) {
         f.get();

@@ -3,8 +3,6 @@ package io.layerns.operator.testing;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.Node;
-import io.fabric8.kubernetes.api.model.NodeBuilder;
-import io.fabric8.kubernetes.api.model.NodeConditionBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.layerns.api.status.ByteSizes;
 import io.layerns.api.status.Conditions;
@@ -32,28 +30,7 @@ public final class SimulatedCluster {
   }
 
   public Node addNode(String name, Map<String, String> labels) {
-    Node node =
-        client
-            .nodes()
-            .resource(
-                new NodeBuilder()
-                    .withNewMetadata()
-                    .withName(name)
-                    .withLabels(labels)
-                    .endMetadata()
-                    .build())
-            .create();
-    node.setStatus(
-        new io.fabric8.kubernetes.api.model.NodeStatusBuilder()
-            .withConditions(
-                new NodeConditionBuilder()
-                    .withType("Ready")
-                    .withStatus("True")
-                    .withReason("KubeletReady")
-                    .withLastTransitionTime(Instant.now().toString())
-                    .build())
-            .build());
-    return client.nodes().resource(node).updateStatus();
+    return io.layerns.testing.SimulatedNodes.addReady(client, name, labels);
   }
 
   public LayerStore awaitStore(String node) {
