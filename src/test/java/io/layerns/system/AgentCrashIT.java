@@ -48,9 +48,7 @@ class AgentCrashIT {
 
     try (var operator =
             new LayernsOperator(
-                cp.newAdminClient(),
-                new OperatorConfig("crash-it", "default", false, false, 0, Duration.ofMinutes(10)),
-                Clock.systemUTC());
+                cp.newAdminClient(), OperatorConfig.embedded("crash-it"), Clock.systemUTC());
         var holder =
             InProcessAgent.start(
                 cp, "crash-1", "127.0.1.1", dir.resolve("store-1"), this::throughSlowLink)) {

@@ -72,9 +72,7 @@ class EvictionWithRemoteVolumeIT {
     Path keys = KubeletMounts.clusterKeyPair(dir.resolve("keys"));
     operator =
         new LayernsOperator(
-            cp.newAdminClient(),
-            new OperatorConfig("evict-it", "default", false, false, 0, Duration.ofMinutes(10)),
-            Clock.systemUTC());
+            cp.newAdminClient(), OperatorConfig.embedded("evict-it"), Clock.systemUTC());
     operator.start();
     for (int i = 1; i <= 3; i++) {
       String name = "evict-node-" + i;

@@ -135,9 +135,7 @@ class KubeletHarnessIT {
 
     operator =
         new LayernsOperator(
-            cp.newAdminClient(),
-            new OperatorConfig("kubelet-it", "default", false, false, 0, Duration.ofMinutes(10)),
-            Clock.systemUTC());
+            cp.newAdminClient(), OperatorConfig.embedded("kubelet-it"), Clock.systemUTC());
     operator.start();
     for (int i = 1; i <= 3; i++) {
       String name = "node-" + i;

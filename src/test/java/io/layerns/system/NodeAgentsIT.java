@@ -47,9 +47,7 @@ class NodeAgentsIT {
     client = cp.client();
     operator =
         new LayernsOperator(
-            cp.newAdminClient(),
-            new OperatorConfig("agents-it", "default", false, false, 0, Duration.ofMinutes(10)),
-            Clock.systemUTC());
+            cp.newAdminClient(), OperatorConfig.embedded("agents-it"), Clock.systemUTC());
     operator.start();
     for (int i = 1; i <= 3; i++) {
       String name = "agent-" + i;

@@ -67,9 +67,7 @@ class PluginExportsIT {
 
     try (var operator =
         new LayernsOperator(
-            cp.newAdminClient(),
-            new OperatorConfig("exports-it", "default", false, false, 0, Duration.ofMinutes(10)),
-            Clock.systemUTC())) {
+            cp.newAdminClient(), OperatorConfig.embedded("exports-it"), Clock.systemUTC())) {
       operator.start();
       TestNodes.addNamespace(client, "exports", POOL, 1, Transport.Sshfs);
       ManagedProcess plugin =

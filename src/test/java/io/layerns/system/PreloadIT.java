@@ -45,10 +45,7 @@ class PreloadIT {
     try (RegistryServer registry = RegistryServer.start(dir.resolve("registry"), null);
         var operator =
             new LayernsOperator(
-                cp.newAdminClient(),
-                new OperatorConfig(
-                    "preload-it", "default", false, false, 0, Duration.ofMinutes(10)),
-                Clock.systemUTC())) {
+                cp.newAdminClient(), OperatorConfig.embedded("preload-it"), Clock.systemUTC())) {
       new RegistryPusher(registry.url(), null).push("team/app", image, "1.0");
       String reference = registry.host() + "/team/app:1.0";
       operator.start();

@@ -21,4 +21,13 @@ public record OperatorConfig(
         Integer.parseInt(env.getOrDefault("HTTP_PORT", "8080")),
         Duration.ofSeconds(Long.parseLong(env.getOrDefault("LAYER_CLEANUP_GRACE_SECONDS", "600"))));
   }
+
+  /**
+   * An operator embedded in another process (tests, the demo): no leader election, no exit when a
+   * lease is lost, a free health port, its Secret and events in "default", the usual 10-minute
+   * cleanup grace.
+   */
+  public static OperatorConfig embedded(String name) {
+    return new OperatorConfig(name, "default", false, false, 0, Duration.ofMinutes(10));
+  }
 }

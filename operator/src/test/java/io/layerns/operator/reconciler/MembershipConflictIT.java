@@ -31,9 +31,7 @@ class MembershipConflictIT {
     cluster.addNode("only-a-1", Map.of("team", "a"));
     try (var operator =
         new LayernsOperator(
-            cp.newAdminClient(),
-            new OperatorConfig("conflict-it", "default", false, false, 0, Duration.ofMinutes(10)),
-            Clock.systemUTC())) {
+            cp.newAdminClient(), OperatorConfig.embedded("conflict-it"), Clock.systemUTC())) {
       operator.start();
       create(client, "team-a", Map.of("team", "a"));
       create(client, "gpus", Map.of("tier", "gpu"));
