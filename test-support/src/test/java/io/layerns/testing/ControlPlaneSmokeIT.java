@@ -1,11 +1,16 @@
 package io.layerns.testing;
 
+import static org.assertj.core.api.Assertions.assertThatCode;
+
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.time.Duration;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** The control plane the tests use is a real one. */
+/**
+ * The control plane the tests use is a real one: each check of {@link ServerRealityChecks} holds
+ * here (and three of them fail against fabric8's mock server, see MockServerIsNotEnoughTest).
+ */
 @WithControlPlane
 class ControlPlaneSmokeIT {
   private ServerRealityChecks checks;
@@ -17,21 +22,21 @@ class ControlPlaneSmokeIT {
 
   @Test
   void refusesAnObjectThatBreaksTheCrdSchema() {
-    checks.schemaViolationIsRefusedByTheServer();
+    assertThatCode(checks::schemaViolationIsRefusedByTheServer).doesNotThrowAnyException();
   }
 
   @Test
   void mergesServerSideApplyFromTwoFieldManagers() {
-    checks.serverSideApplyMergesTwoManagers();
+    assertThatCode(checks::serverSideApplyMergesTwoManagers).doesNotThrowAnyException();
   }
 
   @Test
   void keepsSpecWhenStatusIsUpdated() {
-    checks.statusUpdateDoesNotChangeSpec();
+    assertThatCode(checks::statusUpdateDoesNotChangeSpec).doesNotThrowAnyException();
   }
 
   @Test
   void garbageCollectsAnObjectWhoseOwnerIsDeleted() {
-    checks.dependentIsGarbageCollected();
+    assertThatCode(checks::dependentIsGarbageCollected).doesNotThrowAnyException();
   }
 }
