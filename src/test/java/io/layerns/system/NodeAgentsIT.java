@@ -87,6 +87,7 @@ class NodeAgentsIT {
             () -> {
               Layer l = client.resources(Layer.class).withName(name).get();
               assertThat(l).isNotNull();
+              assertThat(l.getStatus()).as("status of " + name).isNotNull();
               assertThat(l.getStatus().copies()).isEqualTo(2);
               assertThat(l.getStatus().holders()).extracting(LayerHolder::node).contains("agent-1");
             });
