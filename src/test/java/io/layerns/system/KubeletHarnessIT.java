@@ -3,7 +3,9 @@ package io.layerns.system;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.layerns.api.status.Conditions;
 import io.layerns.api.v1alpha1.CopyState;
 import io.layerns.api.v1alpha1.CrdConstants;
 import io.layerns.api.v1alpha1.HeldLayer;
@@ -34,8 +36,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -289,6 +293,71 @@ class KubeletHarnessIT {
     await("node-3 drops its unowned copies")
         .atMost(Duration.ofSeconds(90))
         .untilAsserted(() -> assertThat(node3.agent.store().listLayers()).isEmpty());
+  }
+
+  /**
+   * A peer whose export stops under a mounted volume: node 3's LayerStore says which mounts do not
+   * answer (condition and Warning event, naming node 1), and says so no more once the volume is
+   * gone. Last: node 1 serves no SFTP afterwards.
+   */
+  @Test
+  @Order(5)
+  void aRemoteMountWhosePeerStopsServingIsReportedInTheStatusAndAsAnEvent() throws Exception {
+    useTransport(Transport.Sshfs);
+    PublishNode node3 = node(3);
+    await("node-3 holds no copy")
+        .atMost(Duration.ofSeconds(90))
+        .untilAsserted(() -> assertThat(node3.agent.store().listLayers()).isEmpty());
+    PublishNode.Volume v = node3.publish(byDigest, "sshfs-pod-dying-peer", true);
+    try {
+      assertThat(sshfsMounts(node3)).hasSize(IMAGE.layers.size());
+      awaitRemoteMountsHealthy(node3, "True");
+
+      node(1).agent.sftp().close();
+
+      Condition dead = awaitRemoteMountsHealthy(node3, "False");
+      assertThat(dead.getReason()).isEqualTo("MountsDead");
+      assertThat(dead.getMessage())
+          .startsWith(IMAGE.layers.size() + " remote layer mounts do not answer")
+          .contains("from node node-1")
+          .contains(IMAGE.layers.getFirst().digest().toString());
+      await("a RemoteMountDead event on node-3's LayerStore")
+          .atMost(Duration.ofSeconds(30))
+          .untilAsserted(
+              () ->
+                  assertThat(client.events().v1().events().inNamespace("default").list().getItems())
+                      .filteredOn(e -> "RemoteMountDead".equals(e.getReason()))
+                      .filteredOn(e -> "node-3".equals(e.getRegarding().getName()))
+                      .isNotEmpty()
+                      .allSatisfy(
+                          e -> {
+                            assertThat(e.getType()).isEqualTo("Warning");
+                            assertThat(e.getRegarding().getKind()).isEqualTo("LayerStore");
+                            assertThat(e.getNote()).contains("mounted from node node-1");
+                          }));
+    } finally {
+      node3.unpublish(v);
+    }
+    assertThat(sshfsMounts(node3)).isEmpty();
+    // No mount, nothing dead: the condition clears.
+    assertThat(awaitRemoteMountsHealthy(node3, "True").getReason()).isEqualTo("AllAnswering");
+  }
+
+  private Condition awaitRemoteMountsHealthy(PublishNode node, String status) {
+    AtomicReference<Condition> seen = new AtomicReference<>();
+    await(node.name + " reports RemoteMountsHealthy=" + status)
+        .atMost(Duration.ofSeconds(60))
+        .untilAsserted(
+            () -> {
+              LayerStore s = client.resources(LayerStore.class).withName(node.name).get();
+              assertThat(s.getStatus()).isNotNull();
+              Optional<Condition> c =
+                  Conditions.find(s.getStatus().conditions(), "RemoteMountsHealthy");
+              assertThat(c).isPresent();
+              assertThat(c.get().getStatus()).isEqualTo(status);
+              seen.set(c.get());
+            });
+    return seen.get();
   }
 
   @Test

@@ -7,6 +7,7 @@ import csi.v1.Csi.VolumeCapability.AccessMode;
 import csi.v1.NodeGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
+import io.layerns.api.events.EventRecorder;
 import io.layerns.api.v1alpha1.PublishedVolume;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.CsiServer;
@@ -144,6 +145,13 @@ final class PublishNode implements AutoCloseable {
     assembler.adopt(node.publishedVolumes());
     volumes.set(() -> VolumeUsages.of(node, assembler));
     node.onVolumesChanged(agent.agent()::trigger);
+    agent
+        .agent()
+        .watchRemoteMounts(
+            sshfs::health,
+            Duration.ofSeconds(1),
+            new EventRecorder(
+                cp.newAdminClient(), java.time.Clock.systemUTC(), EventRecorder.NODE_PLUGIN, name));
     CsiServer server = CsiServer.start(dir.resolve("csi.sock"), List.of(node));
     return new PublishNode(
         name,

@@ -2,6 +2,7 @@ package io.layerns.csi;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.layerns.api.events.EventRecorder;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.agent.NodeAgent;
@@ -196,6 +197,10 @@ public final class CsiPluginMain {
             new RegistryPreloader(importer, store),
             Clock.systemUTC());
     node.onVolumesChanged(agent::trigger);
+    agent.watchRemoteMounts(
+        sshfs::health,
+        config.remoteMountCheck(),
+        new EventRecorder(client, Clock.systemUTC(), EventRecorder.NODE_PLUGIN, config.nodeName()));
     agent.start();
     LOG.info("node agent serving {} on {}", config.storeRoot(), export.baseUri());
     return node;

@@ -24,6 +24,7 @@ import java.util.Optional;
  * @param sftpAuthorizedKeys the cluster's public key(s) peers log in with (from the Secret)
  * @param nfsExportPort nfs-ganesha's port
  * @param nfsClients addresses allowed to mount the NFS export; empty turns the export off
+ * @param remoteMountCheck how often the agent checks that its remote layer mounts answer
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -40,7 +41,8 @@ public record PluginConfig(
     int sftpExportPort,
     Path sftpAuthorizedKeys,
     int nfsExportPort,
-    java.util.List<String> nfsClients) {
+    java.util.List<String> nfsClients,
+    java.time.Duration remoteMountCheck) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -89,7 +91,10 @@ public record PluginConfig(
         java.util.Arrays.stream(value(a, env, "nfs-clients", "NFS_CLIENTS", "").split(","))
             .map(String::trim)
             .filter(c -> !c.isEmpty())
-            .toList());
+            .toList(),
+        java.time.Duration.ofSeconds(
+            Long.parseLong(
+                value(a, env, "remote-mount-check-seconds", "REMOTE_MOUNT_CHECK_SECONDS", "30"))));
   }
 
   private static String value(

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
@@ -22,6 +23,17 @@ class PluginConfigTest {
     assertThat(config.registrationDir()).isEqualTo(Optional.empty());
     assertThat(config.kubeletEndpoint())
         .isEqualTo(Path.of("/var/lib/kubelet/plugins/csi.layerns.io/csi.sock"));
+  }
+
+  @Test
+  void remoteMountsAreCheckedEvery30sUnlessConfigured() {
+    assertThat(PluginConfig.parse(new String[0], Map.of("NODE_NAME", "n")).remoteMountCheck())
+        .isEqualTo(Duration.ofSeconds(30));
+    assertThat(
+            PluginConfig.parse(
+                    new String[] {"--remote-mount-check-seconds=5"}, Map.of("NODE_NAME", "n"))
+                .remoteMountCheck())
+        .isEqualTo(Duration.ofSeconds(5));
   }
 
   @Test

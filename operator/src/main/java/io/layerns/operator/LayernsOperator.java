@@ -6,10 +6,10 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfigurationBuilder;
 import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetrics;
+import io.layerns.api.events.EventRecorder;
 import io.layerns.operator.credentials.SftpKeyIssuer;
 import io.layerns.operator.reconciler.LayerNamespaceReconciler;
 import io.layerns.operator.reconciler.LayerReconciler;
-import io.layerns.operator.status.EventRecorder;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
@@ -53,7 +53,8 @@ public final class LayernsOperator implements AutoCloseable {
                         .build());
               }
             });
-    EventRecorder events = new EventRecorder(client, clock, config.podName());
+    EventRecorder events =
+        new EventRecorder(client, clock, EventRecorder.OPERATOR, config.podName());
     operator.register(new LayerNamespaceReconciler(client, events, clock));
     operator.register(new LayerReconciler(events, clock, config.layerCleanupGrace()));
     health =

@@ -4,6 +4,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.layerns.api.events.EventRecorder;
 import io.layerns.api.status.ByteSizes;
 import io.layerns.api.status.Conditions;
 import io.layerns.api.v1alpha1.AssignedLayer;
@@ -19,8 +20,11 @@ import io.layerns.csi.store.DeleteOutcome;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.LayerStore;
 import io.layerns.csi.store.StoredLayer;
+import io.layerns.csi.transport.remote.RemoteLayerMounts.DeadMount;
+import io.layerns.csi.transport.remote.RemoteLayerMounts.RemoteLayer;
 import java.io.IOException;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -45,6 +49,19 @@ import org.slf4j.LoggerFactory;
 public final class NodeAgent implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(NodeAgent.class);
   private static final String FETCH_FAILED = "FetchFailed";
+
+  /** The LayerStore condition that says whether this node's remote layer mounts answer. */
+  public static final String REMOTE_MOUNTS_HEALTHY = "RemoteMountsHealthy";
+
+  /** The Warning event for a remote layer mount that stopped answering. */
+  public static final String REMOTE_MOUNT_DEAD = "RemoteMountDead";
+
+  /** The Normal event for a remote layer mount that answers again (sshfs reconnects). */
+  public static final String REMOTE_MOUNT_RECOVERED = "RemoteMountRecovered";
+
+  /** How many dead mounts the condition's message names; the rest are counted. */
+  private static final int DEAD_MOUNTS_NAMED = 3;
+
   private static final int PARALLEL_FETCHES = 2;
 
   private final KubernetesClient client;
@@ -78,6 +95,19 @@ public final class NodeAgent implements AutoCloseable {
   private final Set<String> preloading = ConcurrentHashMap.newKeySet();
   private volatile io.layerns.api.v1alpha1.LayerStore current;
   private LayerStoreStatus lastReported;
+
+  /**
+   * The remote mounts found dead by the last check, by layer and holder; null while nothing checks
+   * them (then the status has no such condition rather than a claim nobody verified).
+   */
+  private volatile Map<RemoteLayer, DeadMount> deadMounts;
+
+  /**
+   * Probes can take seconds each (a dead FUSE mount answers only by timing out): not on the loop.
+   */
+  private final ScheduledExecutorService mountChecks =
+      Executors.newSingleThreadScheduledExecutor(r -> thread(r, "mount-health"));
+
   private SharedIndexInformer<io.layerns.api.v1alpha1.LayerStore> informer;
 
   public NodeAgent(
@@ -133,6 +163,74 @@ public final class NodeAgent implements AutoCloseable {
                   }
                 });
     LOG.info("node agent for {} started; store {}", nodeName, store.root());
+  }
+
+  /**
+   * Checks this node's remote layer mounts every {@code every}: the status condition {@value
+   * #REMOTE_MOUNTS_HEALTHY} says which do not answer, and each mount that stops answering gets a
+   * Warning event ({@value #REMOTE_MOUNT_DEAD}) on this node's LayerStore.
+   */
+  public void watchRemoteMounts(RemoteMountHealth health, Duration every, EventRecorder events) {
+    deadMounts = Map.of();
+    mountChecks.scheduleWithFixedDelay(
+        () -> checkRemoteMounts(health, events), 0, every.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private void checkRemoteMounts(RemoteMountHealth health, EventRecorder events) {
+    Map<RemoteLayer, DeadMount> found = new java.util.TreeMap<>(REMOTE_LAYER_ORDER);
+    try {
+      for (DeadMount d : health.deadMounts()) {
+        found.put(d.layer(), d);
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("could not check the remote layer mounts: {}", e.toString());
+      return;
+    }
+    Map<RemoteLayer, DeadMount> before = deadMounts;
+    if (found.keySet().equals(before.keySet())) {
+      return; // same mounts dead (their reasons may read differently): nothing new to tell
+    }
+    io.layerns.api.v1alpha1.LayerStore obj = current;
+    for (DeadMount d : found.values()) {
+      if (!before.containsKey(d.layer())) {
+        LOG.warn("remote mount {} does not answer: {}", d.mountPoint(), d.reason());
+        if (obj != null) {
+          events.warning(
+              obj, REMOTE_MOUNT_DEAD, describe(d) + "; volumes reading it get I/O errors");
+        }
+      }
+    }
+    for (DeadMount d : before.values()) {
+      if (!found.containsKey(d.layer()) && obj != null) {
+        LOG.info("remote mount {} answers again (or is gone)", d.mountPoint());
+        events.normal(
+            obj,
+            REMOTE_MOUNT_RECOVERED,
+            "layer "
+                + d.layer().layer()
+                + " from node "
+                + d.layer().node()
+                + " answers again"
+                + " or is no longer mounted");
+      }
+    }
+    deadMounts = found;
+    trigger();
+  }
+
+  private static final Comparator<RemoteLayer> REMOTE_LAYER_ORDER =
+      Comparator.comparing(RemoteLayer::node).thenComparing(l -> l.layer().toString());
+
+  private static String describe(DeadMount d) {
+    return "layer "
+        + d.layer().layer()
+        + " mounted from node "
+        + d.layer().node()
+        + " at "
+        + d.mountPoint()
+        + " does not answer ("
+        + d.reason()
+        + ")";
   }
 
   /** Asks for a pass; passes coalesce while one is queued. */
@@ -323,6 +421,20 @@ public final class NodeAgent implements AutoCloseable {
                     + failures.values().iterator().next(),
             obj.getMetadata().getGeneration(),
             clock.instant());
+    Map<RemoteLayer, DeadMount> dead = deadMounts;
+    if (dead != null) {
+      conditions =
+          Conditions.set(
+              conditions,
+              REMOTE_MOUNTS_HEALTHY,
+              dead.isEmpty(),
+              dead.isEmpty() ? "AllAnswering" : "MountsDead",
+              dead.isEmpty()
+                  ? "Every remote layer mount of this node answers."
+                  : deadMountsMessage(dead.values()),
+              obj.getMetadata().getGeneration(),
+              clock.instant());
+    }
     LayerStoreStatus status =
         new LayerStoreStatus(
             obj.getMetadata().getGeneration(),
@@ -356,6 +468,25 @@ public final class NodeAgent implements AutoCloseable {
     }
   }
 
+  private static String deadMountsMessage(java.util.Collection<DeadMount> dead) {
+    StringBuilder m = new StringBuilder(dead.size() + " remote layer mounts do not answer: ");
+    dead.stream()
+        .limit(DEAD_MOUNTS_NAMED)
+        .forEach(
+            d ->
+                m.append(d.layer().layer())
+                    .append(" from node ")
+                    .append(d.layer().node())
+                    .append(" (")
+                    .append(d.reason())
+                    .append("); "));
+    if (dead.size() > DEAD_MOUNTS_NAMED) {
+      m.append("and ").append(dead.size() - DEAD_MOUNTS_NAMED).append(" more; ");
+    }
+    return m.append("volumes reading them get I/O errors until their peers answer again.")
+        .toString();
+  }
+
   private static Thread thread(Runnable r, String name) {
     Thread t = new Thread(r, "node-agent-" + name);
     t.setDaemon(true);
@@ -369,5 +500,6 @@ public final class NodeAgent implements AutoCloseable {
     }
     loop.shutdownNow();
     fetches.shutdownNow();
+    mountChecks.shutdownNow();
   }
 }

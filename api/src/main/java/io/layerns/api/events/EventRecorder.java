@@ -1,4 +1,4 @@
-package io.layerns.operator.status;
+package io.layerns.api.events;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.ObjectReferenceBuilder;
@@ -16,15 +16,21 @@ import org.slf4j.LoggerFactory;
 /**
  * Records Kubernetes events on layerns objects, the way an admin sees them in {@code kubectl
  * describe} and {@code kubectl get events}. Events of cluster-scoped objects live in "default", as
- * for Nodes.
+ * for Nodes. Shared by the operator and the node plugins, each under its own controller name.
  */
 public final class EventRecorder {
   private static final Logger LOG = LoggerFactory.getLogger(EventRecorder.class);
   private static final String NAMESPACE = "default";
-  private static final String CONTROLLER = "layerns.io/operator";
+
+  /** The operator's reporting controller. */
+  public static final String OPERATOR = "layerns.io/operator";
+
+  /** The node plugins' reporting controller (each plugin's instance is its node). */
+  public static final String NODE_PLUGIN = "layerns.io/node-plugin";
 
   private final KubernetesClient client;
   private final Clock clock;
+  private final String controller;
   private final String instance;
 
   /**
@@ -42,8 +48,9 @@ public final class EventRecorder {
 
   private static final java.time.Duration REPEAT_AFTER = java.time.Duration.ofMinutes(10);
 
-  public EventRecorder(KubernetesClient client, Clock clock, String instance) {
+  public EventRecorder(KubernetesClient client, Clock clock, String controller, String instance) {
     this.client = client;
+    this.controller = controller;
     this.clock = clock;
     this.instance = instance;
   }
@@ -85,7 +92,7 @@ public final class EventRecorder {
             .withReason(reason)
             .withNote(note)
             .withAction(reason)
-            .withReportingController(CONTROLLER)
+            .withReportingController(controller)
             .withReportingInstance(instance)
             .withRegarding(
                 new ObjectReferenceBuilder()
