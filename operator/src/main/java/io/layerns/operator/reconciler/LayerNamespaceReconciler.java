@@ -220,6 +220,7 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
       Decision decision,
       Map<String, LayerSpec> layerSpecs) {
     LayerNamespaceSpec spec = ns.getSpec();
+    List<Runnable> writes = new ArrayList<>();
     for (String member : members) {
       LayerStore existing = stores.get(member);
       List<AssignedLayer> layers = NamespacePlacement.assignedLayers(decision, member, layerSpecs);
@@ -252,18 +253,22 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
                       .build())
               .build());
       store.setSpec(wanted);
-      client
-          .resource(store)
-          .fieldManager(CrdConstants.OPERATOR_MANAGER)
-          .forceConflicts()
-          .serverSideApply();
-      LOG.info(
-          "{} LayerStore {} for namespace {}: {} layers assigned",
-          existing == null ? "created" : "updated",
-          member,
-          name(ns),
-          layers.size());
+      writes.add(
+          () -> {
+            client
+                .resource(store)
+                .fieldManager(CrdConstants.OPERATOR_MANAGER)
+                .forceConflicts()
+                .serverSideApply();
+            LOG.info(
+                "{} LayerStore {} for namespace {}: {} layers assigned",
+                existing == null ? "created" : "updated",
+                member,
+                name(ns),
+                layers.size());
+          });
     }
+    ParallelWrites.run(writes);
   }
 
   private void removeStoresOfFormerMembers(
@@ -304,6 +309,7 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
                 sources.isEmpty() ? null : List.copyOf(sources)));
       }
     }
+    List<Runnable> writes = new ArrayList<>();
     for (LayerSpec spec : wanted.values()) {
       String name = CrdConstants.layerName(spec.digest());
       Layer existing = layers.get(new ResourceID(name)).orElse(null);
@@ -315,12 +321,15 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
       layer.setMetadata(
           new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(name).build());
       layer.setSpec(merged);
-      client
-          .resource(layer)
-          .fieldManager(CrdConstants.OPERATOR_MANAGER)
-          .forceConflicts()
-          .serverSideApply();
+      writes.add(
+          () ->
+              client
+                  .resource(layer)
+                  .fieldManager(CrdConstants.OPERATOR_MANAGER)
+                  .forceConflicts()
+                  .serverSideApply());
     }
+    ParallelWrites.run(writes);
   }
 
   private static LayerSpec mergeSources(LayerSpec existing, LayerSpec seen) {
