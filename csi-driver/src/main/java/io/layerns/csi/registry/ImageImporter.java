@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -46,16 +47,27 @@ public final class ImageImporter {
       new ConcurrentHashMap<>();
   private final Map<Digest, CompletableFuture<Long>> blobsInFlight = new ConcurrentHashMap<>();
   private final AtomicLong sharedDownloads = new AtomicLong();
+  private final Duration stallTimeout;
 
   /**
    * @param registry the client for registry pulls
    * @param platform the node's platform, chosen from image indexes
    */
   public ImageImporter(LayerStore store, RegistryClient registry, Platform platform) {
+    this(store, registry, platform, StallGuard.DEFAULT_TIMEOUT);
+  }
+
+  /**
+   * @param stallTimeout how long a source may send nothing in the middle of a blob before the
+   *     importer gives up on it and tries the next source
+   */
+  public ImageImporter(
+      LayerStore store, RegistryClient registry, Platform platform, Duration stallTimeout) {
     this.store = store;
     this.registry = registry;
     this.platform = platform;
     this.refs = new ImageRefs(store.root());
+    this.stallTimeout = stallTimeout;
   }
 
   /** The store images are imported into. */
@@ -267,7 +279,7 @@ public final class ImageImporter {
               "layer " + digest,
               sources,
               source -> {
-                try (InputStream in = bounded(source.openBlob(digest), size, source, digest)) {
+                try (InputStream in = open(source, digest, size)) {
                   return store.importLayer(digest, diffId, mediaType, in);
                 }
               });
@@ -296,7 +308,7 @@ public final class ImageImporter {
               "blob " + digest,
               sources,
               source -> {
-                try (InputStream in = bounded(source.openBlob(digest), size, source, digest)) {
+                try (InputStream in = open(source, digest, size)) {
                   return store.putBlob(digest, in);
                 }
               });
@@ -473,6 +485,14 @@ public final class ImageImporter {
     } catch (IOException e) {
       return -1;
     }
+  }
+
+  /** A blob's body from {@code source}, cut off when too long and given up when it stalls. */
+  private InputStream open(ContentSource source, Digest digest, long size) throws IOException {
+    InputStream body =
+        StallGuard.watch(
+            source.openBlob(digest), stallTimeout, source.describe(), "blob " + digest);
+    return bounded(body, size, source, digest);
   }
 
   /** Cuts a source off once it sends more than the descriptor's size: its content is wrong. */
