@@ -5,6 +5,7 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.layerns.api.events.EventRecorder;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
+import io.layerns.csi.agent.ExportMembership;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
 import io.layerns.csi.agent.RegistryPreloader;
@@ -56,6 +57,9 @@ public final class CsiPluginMain {
 
   /** Where the NFS export shows the layer directories in the server's pseudo file system. */
   static final String NFS_PSEUDO_PATH = "/layerns";
+
+  /** How often the exports' client lists are set to the namespace's member nodes again. */
+  static final Duration MEMBERSHIP_PERIOD = Duration.ofSeconds(30);
 
   private CsiPluginMain() {}
 
@@ -124,6 +128,7 @@ public final class CsiPluginMain {
     String host = export.baseUri().getHost();
     String sftp = null;
     String sftpHostKey = null;
+    SftpExportServer sftpServer = null;
     if (config.sftpExportPort() >= 0) {
       SftpExportServer server =
           SftpExportServer.start(
@@ -137,17 +142,20 @@ public final class CsiPluginMain {
                   Optional.empty()));
       sftp = host + ":" + server.address().getPort();
       sftpHostKey = server.hostPublicKey();
+      sftpServer = server;
     }
     String nfs = null;
+    NfsExport nfsExport = null;
     if (!config.nfsClients().isEmpty()) {
-      NfsExport.start(
-          new GaneshaConfig(
-              config.storeRoot().resolve("layers").toRealPath(),
-              NFS_PSEUDO_PATH,
-              config.exportAddress(),
-              config.nfsExportPort(),
-              config.nfsClients(),
-              config.stateDir().resolve("ganesha")));
+      nfsExport =
+          NfsExport.start(
+              new GaneshaConfig(
+                  config.storeRoot().resolve("layers").toRealPath(),
+                  NFS_PSEUDO_PATH,
+                  config.exportAddress(),
+                  config.nfsExportPort(),
+                  config.nfsClients(),
+                  config.stateDir().resolve("ganesha")));
       nfs = host + ":" + NFS_PSEUDO_PATH;
     }
 
@@ -156,6 +164,20 @@ public final class CsiPluginMain {
     PeerFetcher peers =
         new PeerFetcher(importer, PeerFetcher.httpClient(address), Duration.ofMinutes(2));
     KubernetesClient client = new KubernetesClientBuilder().build();
+    KubernetesClusterView cluster = new KubernetesClusterView(client, config.nodeName());
+    if (address.isAnyLocalAddress()) {
+      LOG.warn(
+          "exports listen on every address: any client that reaches them may read the layers;"
+              + " set NODE_IP so that only the namespace's member nodes are let in");
+    } else {
+      new ExportMembership(
+              cluster,
+              address,
+              export,
+              Optional.ofNullable(sftpServer),
+              Optional.ofNullable(nfsExport))
+          .start(MEMBERSHIP_PERIOD);
+    }
     RemoteLayerMounts sshfs =
         RemoteLayerMounts.open(
             config.stateDir().resolve("remote"),
@@ -169,7 +191,7 @@ public final class CsiPluginMain {
             config.nodeName(),
             importer,
             peers,
-            new KubernetesClusterView(client, config.nodeName()),
+            cluster,
             Map.of(Transport.Sshfs, sshfs),
             config.stateDir());
     NodeService node =

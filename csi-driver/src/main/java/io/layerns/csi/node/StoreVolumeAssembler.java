@@ -74,6 +74,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
   private final ClusterView cluster;
   private final Map<Transport, RemoteLayerMounts> remote;
   private final OverlayShims shims;
+  private final ImageAccess access;
   private final Map<String, List<LayerLease>> leases = new ConcurrentHashMap<>();
 
   /**
@@ -103,6 +104,12 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     }
     this.remote = remote.isEmpty() ? Map.of() : new EnumMap<>(remote);
     this.shims = new OverlayShims(stateDir.resolve("shims"));
+    this.access =
+        new ImageAccess(
+            importer.privateImages(),
+            importer.registryClient(),
+            ImageAccess.DEFAULT_TTL,
+            java.time.Clock.systemUTC());
   }
 
   /**
@@ -126,8 +133,11 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
           request.image(), "not a valid image reference: " + e.getMessage());
     }
     NamespaceView ns = cluster.namespace();
-    ContentSource registry = new RegistrySource(ref, request);
+    RegistrySource registry = new RegistrySource(ref, request);
     ResolvedImage image = resolve(ref, ns, registry, request.image());
+    // Before any layer is touched: a private image the node holds is the pod's only if its own
+    // pull secrets can read it.
+    access.check(image, request.image(), registry::credentialsFor, registry.servedManifests());
     List<LayerUse> uses = useLayers(image, ns, registry, request);
     if (ref.digest() == null) {
       // Every layer is reachable now: the tag resolves here from now on, as after a pull.
@@ -219,8 +229,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
             transport,
             layer.digest());
       } else {
-        Optional<LayerUse> mounted =
-            mountRemote(layer.digest(), holders, transport, mounts, request);
+        Optional<LayerUse> mounted = mountRemote(layer, holders, transport, mounts, request);
         if (mounted.isPresent()) {
           return mounted.get();
         }
@@ -258,11 +267,12 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
    * exports the layer over this transport or every mount failed: the caller copies it instead.
    */
   private Optional<LayerUse> mountRemote(
-      Digest digest,
+      PulledImage.Layer layer,
       List<NamespaceView.PeerStore> holders,
       Transport transport,
       RemoteLayerMounts mounts,
       AssemblyRequest request) {
+    Digest digest = layer.digest();
     List<String> failures = new ArrayList<>();
     for (NamespaceView.PeerStore holder : holders) {
       Optional<Peer> peer = peerFor(transport, holder);
@@ -273,7 +283,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
       OverlayMarkers markers;
       try {
         // Without them a remote copy would show deleted files again; no list, no mount.
-        markers = markers(holder, digest);
+        markers = markers(holder, layer);
       } catch (IOException | RuntimeException e) {
         LOG.warn(
             "{} did not list the overlay markers of {}: {}", holder.node(), digest, e.getMessage());
@@ -367,8 +377,14 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         () -> new IOException("layer " + layer.digest() + " was deleted as soon as it arrived"));
   }
 
-  /** The holder's list of the layer's whiteouts and opaque dirs, from its HTTP export. */
-  private OverlayMarkers markers(NamespaceView.PeerStore holder, Digest digest) throws IOException {
+  /**
+   * The holder's list of the layer's whiteouts and opaque dirs, from its HTTP export, after
+   * checking that its copy has the diff ID the image config names (as for a local copy): an image
+   * whose config does not name the layer's true diff ID cannot use it.
+   */
+  private OverlayMarkers markers(NamespaceView.PeerStore holder, PulledImage.Layer layer)
+      throws IOException {
+    Digest digest = layer.digest();
     if (holder.endpoints() == null || holder.endpoints().http() == null) {
       throw new IOException("no HTTP export to ask");
     }
@@ -387,6 +403,18 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     }
     if (response.statusCode() != 200) {
       throw new IOException(uri + " answered " + response.statusCode());
+    }
+    if (layer.diffId() != null) {
+      Optional<String> diffId = response.headers().firstValue(HttpExportServer.DIFF_ID_HEADER);
+      if (diffId.isEmpty() || !diffId.get().equals(layer.diffId().toString())) {
+        throw new IOException(
+            "its copy of "
+                + digest
+                + " has diff ID "
+                + diffId.orElse("(not given)")
+                + " but the image config says "
+                + layer.diffId());
+      }
     }
     return OverlayMarkers.parse(response.body());
   }
@@ -555,7 +583,9 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
   private final class RegistrySource implements ContentSource {
     private final ImageReference ref;
     private final AssemblyRequest request;
+    private final Set<Digest> served = ConcurrentHashMap.newKeySet();
     private volatile RegistryClient.Repository repository;
+    private volatile List<DockerConfig> candidates;
 
     RegistrySource(ImageReference ref, AssemblyRequest request) {
       this.ref = ref;
@@ -569,7 +599,14 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
 
     @Override
     public FetchedManifest fetchManifest(String reference) throws IOException {
-      return repository().fetchManifest(reference);
+      FetchedManifest m = repository().fetchManifest(reference);
+      served.add(m.digest());
+      return m;
+    }
+
+    /** The manifests the registry served to the pod's credentials in this publish. */
+    Set<Digest> servedManifests() {
+      return served;
     }
 
     @Override
@@ -582,7 +619,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
       if (r == null) {
         synchronized (this) {
           if (repository == null) {
-            repository = importer.registryClient().repository(ref, credentials());
+            repository = importer.registryClient().repository(ref, credentialsFor(ref.registry()));
           }
           r = repository;
         }
@@ -591,19 +628,23 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     }
 
     /**
-     * The first pull secret with credentials for the image's registry: the volume's own secrets (a
+     * The first pull secret with credentials for {@code registry}: the volume's own secrets (a
      * {@code .dockerconfigjson} key), then the pod's imagePullSecrets, as the kubelet tries them;
-     * none means anonymous.
+     * none means anonymous. The pod's secrets are read once per publish.
      */
-    private DockerConfig credentials() throws IOException {
-      List<DockerConfig> candidates = new ArrayList<>();
-      if (request.secrets().containsKey(DockerConfig.SECRET_KEY)) {
-        candidates.add(DockerConfig.fromSecret(request.secrets()));
+    DockerConfig credentialsFor(String registry) throws IOException {
+      List<DockerConfig> c = candidates;
+      if (c == null) {
+        c = new ArrayList<>();
+        if (request.secrets().containsKey(DockerConfig.SECRET_KEY)) {
+          c.add(DockerConfig.fromSecret(request.secrets()));
+        }
+        c.addAll(cluster.pullSecrets(request.pod()));
+        candidates = c;
       }
-      candidates.addAll(cluster.pullSecrets(request.pod()));
-      for (DockerConfig c : candidates) {
-        if (c.credentialsFor(ref.registry()).isPresent()) {
-          return c;
+      for (DockerConfig config : c) {
+        if (config.credentialsFor(registry).isPresent()) {
+          return config;
         }
       }
       return DockerConfig.EMPTY;

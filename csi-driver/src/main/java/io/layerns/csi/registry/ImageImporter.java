@@ -43,6 +43,7 @@ public final class ImageImporter {
   private final RegistryClient registry;
   private final Platform platform;
   private final ImageRefs refs;
+  private final PrivateImages privateImages;
   private final Map<Digest, CompletableFuture<StoredLayer>> layersInFlight =
       new ConcurrentHashMap<>();
   private final Map<Digest, CompletableFuture<Long>> blobsInFlight = new ConcurrentHashMap<>();
@@ -68,6 +69,7 @@ public final class ImageImporter {
     this.platform = platform;
     this.refs = new ImageRefs(store.root());
     this.stallTimeout = stallTimeout;
+    this.privateImages = new PrivateImages(store.root());
   }
 
   /** The store images are imported into. */
@@ -78,6 +80,11 @@ public final class ImageImporter {
   /** The tag index under the store's root. */
   public ImageRefs refs() {
     return refs;
+  }
+
+  /** The store's record of manifests and configs that only credentials can read. */
+  public PrivateImages privateImages() {
+    return privateImages;
   }
 
   /** The client registry pulls go through. */
@@ -205,6 +212,12 @@ public final class ImageImporter {
     }
     ImageManifest manifest = (ImageManifest) doc;
     Descriptor configDescriptor = manifest.config();
+    // A private manifest's config is private too: marked before it arrives, so that the HTTP
+    // export never serves it in between.
+    java.util.Set<String> privateIn = privateImages.repositories(manifestDigest);
+    if (!privateIn.isEmpty()) {
+      privateImages.record(configDescriptor.digest(), privateIn);
+    }
     fetchBlob(configDescriptor.digest(), configDescriptor.size(), sources);
     ImageConfig config =
         ImageConfig.parse(store.readBlob(configDescriptor.digest(), ImageConfig.MAX_BYTES));
@@ -326,6 +339,7 @@ public final class ImageImporter {
       try {
         FetchedManifest m = source.fetchManifest(image.tag());
         ManifestDocument.parse(m.bytes(), m.contentType());
+        markIfPrivate(m);
         store.putBlob(m.digest(), new ByteArrayInputStream(m.bytes()));
         return m.digest();
       } catch (InterruptedIOException e) {
@@ -359,8 +373,16 @@ public final class ImageImporter {
                     throw new DigestMismatchException(
                         "manifest", digest, m.digest(), m.bytes().length);
                   }
+                  markIfPrivate(m);
                   return store.putBlob(digest, new ByteArrayInputStream(m.bytes()));
                 }));
+  }
+
+  /** Records a manifest that its registry served only with credentials, before it is stored. */
+  private void markIfPrivate(FetchedManifest m) throws IOException {
+    if (m.privateIn() != null) {
+      privateImages.record(m.digest(), List.of(m.privateIn()));
+    }
   }
 
   private ManifestDocument readManifest(Digest digest) throws IOException {

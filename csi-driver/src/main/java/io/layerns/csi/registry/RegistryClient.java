@@ -128,7 +128,7 @@ public final class RegistryClient {
     public FetchedManifest fetchManifest(String reference) throws IOException {
       URI uri = api("/manifests/" + reference);
       HttpResponse<InputStream> response =
-          send(uri, b -> b.header("Accept", String.join(", ", MediaTypes.MANIFESTS)));
+          send("GET", uri, b -> b.header("Accept", String.join(", ", MediaTypes.MANIFESTS)));
       try (InputStream body = response.body()) {
         if (response.statusCode() != 200) {
           throw failure(response, body, "manifest " + reference);
@@ -156,13 +156,48 @@ public final class RegistryClient {
                   + digest);
         }
         return new FetchedManifest(
-            digest, response.headers().firstValue("Content-Type").orElse(null), bytes);
+            digest,
+            response.headers().firstValue("Content-Type").orElse(null),
+            bytes,
+            credentials.isPresent() && !anonymousCanRead(digest) ? image.name() : null);
+      }
+    }
+
+    /**
+     * Whether the registry serves the manifest to anyone: asked without credentials, after a read
+     * with them, to learn whether the image is private. Anything but a 200 (refused, hidden as not
+     * found, unreachable) counts as private: a wrong "private" costs a registry request per
+     * publish, a wrong "public" would hand the image to pods without access.
+     */
+    private boolean anonymousCanRead(Digest digest) {
+      Repository anonymous = new Repository(image, Optional.empty());
+      try {
+        anonymous.checkManifest(digest);
+        return true;
+      } catch (IOException e) {
+        return false;
+      }
+    }
+
+    /**
+     * Checks that these credentials may read the manifest, with a HEAD request (no body moves).
+     *
+     * @throws RegistryException AUTHENTICATION_FAILED when refused, NOT_FOUND, UNAVAILABLE, ...
+     */
+    public void checkManifest(Digest digest) throws IOException {
+      URI uri = api("/manifests/" + digest);
+      HttpResponse<InputStream> response =
+          send("HEAD", uri, b -> b.header("Accept", String.join(", ", MediaTypes.MANIFESTS)));
+      try (InputStream body = response.body()) {
+        if (response.statusCode() != 200) {
+          throw failure(response, body, "manifest " + digest);
+        }
       }
     }
 
     @Override
     public InputStream openBlob(Digest digest) throws IOException {
-      HttpResponse<InputStream> response = send(api("/blobs/" + digest), b -> {});
+      HttpResponse<InputStream> response = send("GET", api("/blobs/" + digest), b -> {});
       if (response.statusCode() != 200) {
         try (InputStream body = response.body()) {
           throw failure(response, body, "blob " + digest);
@@ -176,14 +211,15 @@ public final class RegistryClient {
     }
 
     /**
-     * Sends a GET, authenticating when challenged and following redirects; the caller reads and
-     * closes the body.
+     * Sends a GET or HEAD, authenticating when challenged and following redirects; the caller reads
+     * and closes the body.
      */
     private HttpResponse<InputStream> send(
-        URI uri, java.util.function.Consumer<HttpRequest.Builder> headers) throws IOException {
+        String method, URI uri, java.util.function.Consumer<HttpRequest.Builder> headers)
+        throws IOException {
       CachedAuthorization cached = authorizations.get(authKey);
       String authorization = cached != null && cached.valid() ? cached.header() : null;
-      HttpResponse<InputStream> response = get(uri, headers, authorization);
+      HttpResponse<InputStream> response = get(method, uri, headers, authorization);
       if (response.statusCode() != 401) {
         return response;
       }
@@ -191,7 +227,7 @@ public final class RegistryClient {
           parseChallenges(image.registry(), response.headers().allValues("WWW-Authenticate"));
       response.body().close();
       authorization = authenticate(challenges);
-      response = get(uri, headers, authorization);
+      response = get(method, uri, headers, authorization);
       if (response.statusCode() == 401 || response.statusCode() == 403) {
         authorizations.remove(authKey);
       }
@@ -199,11 +235,17 @@ public final class RegistryClient {
     }
 
     private HttpResponse<InputStream> get(
-        URI uri, java.util.function.Consumer<HttpRequest.Builder> headers, String authorization)
+        String method,
+        URI uri,
+        java.util.function.Consumer<HttpRequest.Builder> headers,
+        String authorization)
         throws IOException {
       URI current = uri;
       for (int hop = 0; ; hop++) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(current).timeout(requestTimeout).GET();
+        HttpRequest.Builder b =
+            HttpRequest.newBuilder(current)
+                .timeout(requestTimeout)
+                .method(method, HttpRequest.BodyPublishers.noBody());
         if (current.getScheme().equals("http")) {
           b.version(HttpClient.Version.HTTP_1_1);
         }

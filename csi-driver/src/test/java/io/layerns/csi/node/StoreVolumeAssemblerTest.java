@@ -362,6 +362,99 @@ class StoreVolumeAssemblerTest {
   }
 
   @Test
+  void aPrivateImageTheNodeHoldsIsRefusedToAPodWhoseSecretsCannotReadIt() throws Exception {
+    registry.makePrivate(REPO, "puller", "s3cret");
+    cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "s3cret"));
+    assemble("vol-a", byTag()); // pod A pulls the image with its secret: now in the store
+    assertThat(importer.privateImages().repositories(image.manifestDigest()))
+        .containsExactly(registry.host() + "/" + REPO);
+    int before = registry.requests().size();
+
+    // Pod B: no secret, then a wrong one; every layer is in the store, the registry decides.
+    cluster.secrets = List.of();
+    assertThatThrownBy(() -> assemble("vol-b", byDigest()))
+        .isInstanceOf(ImageAccessDeniedException.class)
+        .hasMessageContaining("refused image " + byDigest())
+        .hasMessageContaining("imagePullSecrets")
+        .hasMessageContaining("private");
+    cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "wrong"));
+    assertThatThrownBy(() -> assemble("vol-b2", byTag()))
+        .isInstanceOf(ImageAccessDeniedException.class)
+        .hasMessageContaining("refused image " + byTag());
+    assertThat(registry.requests().subList(before, registry.requests().size()))
+        .allMatch(r -> r.equals("HEAD /v2/" + REPO + "/manifests/" + image.manifestDigest()));
+
+    // Pod C: the right secret; one HEAD, then remembered for the next pods.
+    cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "s3cret"));
+    int beforeC = registry.requests().size();
+    assertThat(assemble("vol-c", byDigest())).containsExactlyElementsOf(storeDirs(store));
+    assertThat(assemble("vol-c2", byDigest())).containsExactlyElementsOf(storeDirs(store));
+    assertThat(registry.requests().subList(beforeC, registry.requests().size()))
+        .containsExactly("HEAD /v2/" + REPO + "/manifests/" + image.manifestDigest());
+  }
+
+  @Test
+  void aPublicImageNeedsNoRegistryRequestToBeUsedAgain() throws Exception {
+    assemble("vol-1", byTag()); // anonymous pull: public
+    assertThat(importer.privateImages().isPrivate(image.manifestDigest())).isFalse();
+    int before = registry.requests().size();
+
+    assemble("vol-2", byDigest());
+
+    assertThat(registry.requests()).hasSize(before);
+  }
+
+  @Test
+  void aPrivateImageFailsClosedWhenItsRegistryCannotBeAsked() throws Exception {
+    registry.makePrivate(REPO, "puller", "s3cret");
+    cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "s3cret"));
+    assemble("vol-1", byTag());
+    registry.close();
+
+    assertThatThrownBy(() -> assemble("vol-2", byDigest()))
+        .isInstanceOf(IOException.class)
+        .isNotInstanceOf(ImageAccessDeniedException.class)
+        .hasMessageContaining("image " + byDigest() + " is private")
+        .hasMessageContaining("could not be asked");
+  }
+
+  @Test
+  void theHttpExportServesNoPrivateManifestOrConfigButServesItsLayers() throws Exception {
+    registry.makePrivate(REPO, "puller", "s3cret");
+    cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "s3cret"));
+    assemble("vol-1", byTag());
+    try (HttpExportServer export =
+        HttpExportServer.start(
+            store, new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), Set.of())) {
+      java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+      java.util.function.Function<String, java.net.http.HttpResponse<String>> get =
+          path -> {
+            try {
+              return http.send(
+                  java.net.http.HttpRequest.newBuilder(java.net.URI.create(export.baseUri() + path))
+                      .build(),
+                  java.net.http.HttpResponse.BodyHandlers.ofString());
+            } catch (IOException | InterruptedException e) {
+              throw new AssertionError(e);
+            }
+          };
+
+      var manifest = get.apply("/v2/x/manifests/" + image.manifestDigest());
+      var manifestAsBlob = get.apply("/v2/x/blobs/" + image.manifestDigest());
+      var byTag = get.apply("/v2/" + registry.host() + "/" + REPO + "/manifests/v1");
+      var config = get.apply("/v2/x/blobs/" + image.configDigest());
+      var layer = get.apply("/v2/x/blobs/" + image.layers().getFirst().digest());
+
+      assertThat(manifest.statusCode()).isEqualTo(404);
+      assertThat(manifest.body()).contains("private image");
+      assertThat(manifestAsBlob.statusCode()).isEqualTo(404);
+      assertThat(byTag.statusCode()).isEqualTo(404);
+      assertThat(config.statusCode()).isEqualTo(404);
+      assertThat(layer.statusCode()).isEqualTo(200);
+    }
+  }
+
+  @Test
   void accessDeniedIsAnsweredPermissionDeniedByTheNodeService() throws Exception {
     registry.makePrivate(REPO, "puller", "s3cret");
     NodeService node =

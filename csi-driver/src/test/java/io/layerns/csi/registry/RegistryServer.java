@@ -127,6 +127,11 @@ public final class RegistryServer implements AutoCloseable {
     }
   }
 
+  /** The registry's whole log so far; its request lines name the address each came from. */
+  public String log() throws IOException {
+    return Files.readString(process.log());
+  }
+
   public String logTail() {
     return process.logTail(30);
   }

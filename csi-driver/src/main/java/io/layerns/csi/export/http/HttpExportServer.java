@@ -5,6 +5,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.layerns.csi.registry.ImageRefs;
 import io.layerns.csi.registry.ManifestDocument;
+import io.layerns.csi.registry.PrivateImages;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.LayerStore;
 import io.layerns.csi.store.OverlayMarkers;
@@ -35,6 +36,12 @@ import org.slf4j.LoggerFactory;
  * Serves the node's layer store to its peers, read-only, under OCI Distribution paths: any blob by
  * digest whatever the repository name (the namespace is content-addressed), with ranges, and the
  * stored manifests by digest or by a tag this node pulled. Any registry client can read it.
+ *
+ * <p>Private manifests and configs (those a registry served only with credentials, see {@link
+ * PrivateImages}) are never served: a peer must read them from the registry with its pod's own pull
+ * secrets, which is what keeps a private image from pods without access. Layers are served whatever
+ * image they belong to: they are content-addressed, and useless without the private config that
+ * names their diff IDs.
  */
 public final class HttpExportServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(HttpExportServer.class);
@@ -43,8 +50,15 @@ public final class HttpExportServer implements AutoCloseable {
   /** Where the overlay markers of a layer are served: {@code MARKERS_PATH + digest}. */
   public static final String MARKERS_PATH = "/layerns/v1/overlay-markers/";
 
+  /**
+   * The response header of the markers that names the layer's diff ID, which a peer checks against
+   * the image config before it mounts the layer (as it does for a local copy).
+   */
+  public static final String DIFF_ID_HEADER = "Layerns-Diff-Id";
+
   private final LayerStore store;
   private final ImageRefs refs;
+  private final PrivateImages privateImages;
   private final HttpServer server;
   private final ExecutorService executor;
   private final Map<Digest, OverlayMarkers> markers = new ConcurrentHashMap<>();
@@ -54,6 +68,7 @@ public final class HttpExportServer implements AutoCloseable {
       LayerStore store, HttpServer server, ExecutorService executor, Set<InetAddress> allowed) {
     this.store = store;
     this.refs = new ImageRefs(store.root());
+    this.privateImages = new PrivateImages(store.root());
     this.server = server;
     this.executor = executor;
     this.allowedClients = Set.copyOf(allowed);
@@ -178,6 +193,9 @@ public final class HttpExportServer implements AutoCloseable {
       found = OverlayMarkers.scan(layer.get().directory());
       markers.put(digest, found);
     }
+    if (layer.get().diffId() != null) {
+      exchange.getResponseHeaders().set(DIFF_ID_HEADER, layer.get().diffId().toString());
+    }
     send(exchange, 200, "application/json", found.toJson());
   }
 
@@ -185,6 +203,10 @@ public final class HttpExportServer implements AutoCloseable {
     Digest digest = parseDigest(reference);
     if (digest == null) {
       error(exchange, 400, "DIGEST_INVALID", "\"" + reference + "\" is not a sha256 digest");
+      return;
+    }
+    if (privateImages.isPrivate(digest)) {
+      refusePrivate(exchange, "BLOB_UNKNOWN", "blob " + digest);
       return;
     }
     Optional<Path> file = store.blob(digest);
@@ -241,6 +263,10 @@ public final class HttpExportServer implements AutoCloseable {
     } else {
       digest = refs.lookup(name, reference);
     }
+    if (digest.isPresent() && privateImages.isPrivate(digest.get())) {
+      refusePrivate(exchange, "MANIFEST_UNKNOWN", "manifest " + name + ":" + reference);
+      return;
+    }
     byte[] bytes = digest.isPresent() ? readManifest(digest.get()) : null;
     String mediaType = bytes == null ? null : mediaType(bytes);
     if (mediaType == null) {
@@ -259,6 +285,20 @@ public final class HttpExportServer implements AutoCloseable {
       return;
     }
     send(exchange, 200, mediaType, bytes);
+  }
+
+  /**
+   * Answers as if the document were absent (404), so that the peer goes on to the registry, which
+   * decides with the pod's own credentials.
+   */
+  private static void refusePrivate(HttpExchange exchange, String code, String what)
+      throws IOException {
+    LOG.debug("not serving private {} to {}", what, exchange.getRemoteAddress());
+    error(
+        exchange,
+        404,
+        code,
+        what + " belongs to a private image: read it from its registry with the pod's credentials");
   }
 
   /** The stored blob if it is small enough to be a manifest, else null. */

@@ -36,7 +36,7 @@ public final class NfsExport implements AutoCloseable {
   /** A run this long resets the restart back-off: it was not a crash loop. */
   private static final Duration STABLE_RUN = Duration.ofSeconds(60);
 
-  private final GaneshaConfig config;
+  private GaneshaConfig config;
   private final Path conf;
   private final Path log;
   private final Path pidFile;
@@ -91,6 +91,67 @@ public final class NfsExport implements AutoCloseable {
   /** How many times ganesha was restarted after it died. */
   public synchronized int restarts() {
     return restarts;
+  }
+
+  /** The addresses that may mount the export now. */
+  public synchronized List<String> clients() {
+    return config.clients();
+  }
+
+  /**
+   * Replaces the addresses that may mount the export (membership changed): rewrites the
+   * configuration and has ganesha reload it (SIGHUP), which updates the export's client list
+   * without dropping the mounts of the members that stay. Does nothing when the list is the same.
+   *
+   * @throws IllegalArgumentException when an entry is no address or CIDR block
+   * @throws IOException when the configuration cannot be written or ganesha not be signalled
+   */
+  public synchronized void allowClients(List<String> clients) throws IOException {
+    GaneshaConfig next =
+        new GaneshaConfig(
+            config.exportPath(),
+            config.pseudoPath(),
+            config.bindAddress(),
+            config.port(),
+            clients,
+            config.stateDir());
+    if (next.clients().equals(config.clients())) {
+      return;
+    }
+    Path work = config.stateDir().resolve("ganesha.conf.new");
+    Files.writeString(work, next.render(), StandardCharsets.UTF_8);
+    Files.move(
+        work,
+        conf,
+        java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    config = next;
+    Process p = process;
+    if (p != null && p.isAlive()) {
+      reload(p);
+    }
+    // A ganesha between crash and restart reads the new file when it starts.
+    LOG.info("NFS export clients are now {}", next.clients());
+  }
+
+  /** Sends SIGHUP, on which ganesha re-reads its configuration and updates its exports. */
+  private static void reload(Process p) throws IOException {
+    Process kill =
+        new ProcessBuilder("kill", "-HUP", Long.toString(p.pid()))
+            .redirectErrorStream(true)
+            .start();
+    try {
+      if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+        throw new IOException(
+            "could not signal nfs-ganesha (pid "
+                + p.pid()
+                + ") to reload: "
+                + new String(kill.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while signalling nfs-ganesha", e);
+    }
   }
 
   /** The generated configuration file. */

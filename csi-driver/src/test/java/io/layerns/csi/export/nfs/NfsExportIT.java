@@ -104,6 +104,33 @@ class NfsExportIT {
   }
 
   @Test
+  void membershipChangesReachTheRunningExportWithoutARestart() throws Exception {
+    export = NfsExport.start(config(List.of("127.0.1.1")));
+    long pid = export.pid().orElseThrow();
+    assertThat(Cmd.run(List.of("nfs-cat", url("/hello.txt"))).exitCode()).isNotZero();
+
+    // This machine's address joins: it reads the layer once ganesha has reloaded.
+    export.allowClients(List.of("127.0.1.1", clientAddress));
+    assertThat(Files.readString(export.configFile()))
+        .contains("Clients = 127.0.1.1, " + clientAddress + ";");
+    await("the new member reads the export")
+        .atMost(Duration.ofSeconds(30))
+        .pollInterval(Duration.ofMillis(500))
+        .until(
+            () ->
+                Cmd.run(List.of("nfs-cat", url("/hello.txt"))).output().equals("hello over nfs\n"));
+
+    // It leaves again: refused once more.
+    export.allowClients(List.of("127.0.1.1"));
+    await("the former member is refused")
+        .atMost(Duration.ofSeconds(30))
+        .pollInterval(Duration.ofMillis(500))
+        .until(() -> Cmd.run(List.of("nfs-cat", url("/hello.txt"))).exitCode() != 0);
+    assertThat(export.pid()).contains(pid);
+    assertThat(export.restarts()).isZero();
+  }
+
+  @Test
   void listensOnlyOnTheGivenAddress() throws Exception {
     export = NfsExport.start(config(List.of(clientAddress)));
 

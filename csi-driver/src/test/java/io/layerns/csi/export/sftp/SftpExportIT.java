@@ -203,6 +203,42 @@ class SftpExportIT {
   }
 
   @Test
+  void aPasswordIsRefusedEvenForTheRightUser() throws Exception {
+    // A real password attempt with an SSH client library (ssh itself would not even try one,
+    // since the server offers only publickey).
+    try (org.apache.sshd.client.SshClient client =
+        org.apache.sshd.client.SshClient.setUpDefaultClient()) {
+      client.setServerKeyVerifier(
+          org.apache.sshd.client.keyverifier.AcceptAllServerKeyVerifier.INSTANCE);
+      client.start();
+      try (org.apache.sshd.client.session.ClientSession session =
+          client
+              .connect("layerns", server.address().getHostString(), server.address().getPort())
+              .verify(Duration.ofSeconds(20))
+              .getSession()) {
+        session.addPasswordIdentity("layerns");
+        assertThatThrownBy(() -> session.auth().verify(Duration.ofSeconds(20)))
+            .isInstanceOf(org.apache.sshd.common.SshException.class)
+            .hasMessageContaining("No more authentication methods available");
+        assertThat(session.isAuthenticated()).isFalse();
+      }
+    }
+    assertThat(
+            Cmd.run(
+                    concat(
+                        sshBase("id"),
+                        List.of(
+                            "-v",
+                            "-o",
+                            "PreferredAuthentications=password",
+                            "layerns@" + HOST,
+                            "true")))
+                .output())
+        .contains("Authentications that can continue: publickey")
+        .contains("Permission denied (publickey)");
+  }
+
+  @Test
   void aClientAddressThatIsNotAMemberIsRefusedBeforeAuthentication() throws Exception {
     assertThat(clientAddress.getHostAddress()).isNotEqualTo("127.0.1.9");
 

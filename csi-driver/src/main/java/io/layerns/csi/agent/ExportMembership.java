@@ -1,0 +1,146 @@
+package io.layerns.csi.agent;
+
+import io.layerns.csi.export.http.HttpExportServer;
+import io.layerns.csi.export.nfs.NfsExport;
+import io.layerns.csi.export.sftp.SftpExportServer;
+import io.layerns.csi.node.ClusterView;
+import io.layerns.csi.node.NamespaceView;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.URI;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.LinkedHashSet;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps the client lists of the node's three exports equal to its namespace's member nodes: this
+ * node and every member that reports an HTTP export, by the address it exports on (the node IP,
+ * which is also where its peer requests leave from). Read again every {@code period}; a read that
+ * fails keeps the lists as they were.
+ */
+public final class ExportMembership implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ExportMembership.class);
+
+  private final ClusterView cluster;
+  private final InetAddress self;
+  private final HttpExportServer http;
+  private final Optional<SftpExportServer> sftp;
+  private final Optional<NfsExport> nfs;
+  private final ScheduledExecutorService timer =
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "export-membership");
+            t.setDaemon(true);
+            return t;
+          });
+  private volatile Set<InetAddress> members = Set.of();
+
+  /**
+   * @param self the address this node's exports listen on and its requests leave from
+   */
+  public ExportMembership(
+      ClusterView cluster,
+      InetAddress self,
+      HttpExportServer http,
+      Optional<SftpExportServer> sftp,
+      Optional<NfsExport> nfs) {
+    if (self.isAnyLocalAddress()) {
+      throw new IllegalArgumentException(
+          "the exports listen on every address (" + self.getHostAddress() + "): set NODE_IP");
+    }
+    this.cluster = cluster;
+    this.self = self;
+    this.http = http;
+    this.sftp = sftp;
+    this.nfs = nfs;
+  }
+
+  /** Applies the member list now, then every {@code period}. */
+  public void start(Duration period) {
+    apply(Set.of(self)); // nobody else until the namespace says who the members are
+    timer.scheduleWithFixedDelay(this::refresh, 0, period.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  /** Reads the namespace's members and applies their addresses to the exports. */
+  public void refresh() {
+    NamespaceView ns;
+    try {
+      ns = cluster.namespace();
+    } catch (IOException | RuntimeException e) {
+      LOG.warn(
+          "could not read the namespace's members; export client lists unchanged: {}",
+          e.toString());
+      return;
+    }
+    Set<InetAddress> next = new LinkedHashSet<>();
+    next.add(self);
+    for (NamespaceView.PeerStore p : ns.peers()) {
+      addressOf(p).ifPresent(next::add);
+    }
+    apply(next);
+  }
+
+  /** The addresses the exports accept now. */
+  public Set<InetAddress> members() {
+    return members;
+  }
+
+  private void apply(Set<InetAddress> next) {
+    if (next.equals(members)) {
+      return;
+    }
+    http.allowClients(next);
+    sftp.ifPresent(s -> s.allowClients(Optional.of(next)));
+    if (nfs.isPresent()) {
+      try {
+        nfs.get()
+            .allowClients(
+                next.stream()
+                    .sorted(Comparator.comparing(InetAddress::getHostAddress))
+                    .map(InetAddress::getHostAddress)
+                    .toList());
+      } catch (IOException | RuntimeException e) {
+        LOG.error("could not update the NFS export's clients: {}", e.toString());
+        return; // tried again on the next refresh
+      }
+    }
+    members = Set.copyOf(next);
+    LOG.info("exports accept {}", next.stream().map(InetAddress::getHostAddress).sorted().toList());
+  }
+
+  /** A member's address: the host of its HTTP export, which must be an IP literal. */
+  private static Optional<InetAddress> addressOf(NamespaceView.PeerStore p) {
+    if (p.endpoints() == null || p.endpoints().http() == null) {
+      return Optional.empty();
+    }
+    try {
+      String host = URI.create(p.endpoints().http()).getHost();
+      if (host == null) {
+        return Optional.empty();
+      }
+      host = host.replaceAll("^\\[|\\]$", "");
+      if (!host.matches("[0-9.]+|[0-9A-Fa-f:.]+")) {
+        // A name would need a lookup, and whoever controls DNS would choose the members.
+        LOG.warn("{} reports an HTTP export by name ({}); not an allowed client", p.node(), host);
+        return Optional.empty();
+      }
+      return Optional.of(InetAddress.getByName(host));
+    } catch (IllegalArgumentException | IOException e) {
+      LOG.warn("{} reports an unusable HTTP endpoint: {}", p.node(), e.getMessage());
+      return Optional.empty();
+    }
+  }
+
+  @Override
+  public void close() {
+    timer.shutdownNow();
+  }
+}

@@ -1,0 +1,122 @@
+package io.layerns.csi.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.layerns.api.v1alpha1.StoreEndpoints;
+import io.layerns.api.v1alpha1.Transport;
+import io.layerns.csi.export.http.HttpExportServer;
+import io.layerns.csi.node.ClusterView;
+import io.layerns.csi.node.NamespaceView;
+import io.layerns.csi.node.PodInfo;
+import io.layerns.csi.registry.DockerConfig;
+import io.layerns.csi.store.LayerStore;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The HTTP export lets in the namespace's member nodes only, by address, as membership changes:
+ * requests leave from loopback aliases (127.0.1.x) as they leave a node from its node IP.
+ */
+class ExportMembershipIT {
+
+  @TempDir Path tmp;
+  private LayerStore store;
+  private HttpExportServer export;
+  private volatile NamespaceView namespace = NamespaceView.NONE;
+  private ExportMembership membership;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    store = LayerStore.open(tmp.resolve("store"));
+    export =
+        HttpExportServer.start(
+            store, new InetSocketAddress(InetAddress.getByName("127.0.1.1"), 0), Set.of());
+    ClusterView cluster =
+        new ClusterView() {
+          @Override
+          public NamespaceView namespace() {
+            return namespace;
+          }
+
+          @Override
+          public List<DockerConfig> pullSecrets(PodInfo pod) {
+            return List.of();
+          }
+        };
+    membership =
+        new ExportMembership(
+            cluster,
+            InetAddress.getByName("127.0.1.1"),
+            export,
+            Optional.empty(),
+            Optional.empty());
+  }
+
+  @AfterEach
+  void tearDown() throws IOException {
+    membership.close();
+    export.close();
+    store.close();
+  }
+
+  @Test
+  void onlyMemberAddressesAreServedAndMembershipChangesApply() throws Exception {
+    namespace = members("127.0.1.2");
+    membership.refresh();
+
+    assertThat(status("127.0.1.2")).isEqualTo(200);
+    assertThat(status("127.0.1.1")).isEqualTo(200); // the node itself
+    assertThat(status("127.0.1.9")).isEqualTo(403);
+
+    namespace = members("127.0.1.9");
+    membership.refresh();
+
+    assertThat(status("127.0.1.9")).isEqualTo(200);
+    assertThat(status("127.0.1.2")).isEqualTo(403);
+  }
+
+  @Test
+  void aNodeInNoNamespaceServesNobodyElse() throws Exception {
+    membership.start(java.time.Duration.ofHours(1));
+
+    assertThat(status("127.0.1.2")).isEqualTo(403);
+    assertThat(membership.members()).containsExactly(InetAddress.getByName("127.0.1.1"));
+  }
+
+  private NamespaceView members(String... addresses) {
+    List<NamespaceView.PeerStore> peers =
+        java.util.Arrays.stream(addresses)
+            .map(
+                a ->
+                    new NamespaceView.PeerStore(
+                        "node-" + a,
+                        new StoreEndpoints("http://" + a + ":7443", null, null, null),
+                        Set.of(),
+                        Set.of()))
+            .toList();
+    return new NamespaceView("pool", Transport.Copy, peers);
+  }
+
+  /** The status of GET /v2/ from {@code from}, as a peer's fetcher sends it. */
+  private int status(String from) throws Exception {
+    HttpClient client = HttpClient.newBuilder().localAddress(InetAddress.getByName(from)).build();
+    return client
+        .send(
+            HttpRequest.newBuilder(URI.create(export.baseUri() + "/v2/")).build(),
+            HttpResponse.BodyHandlers.discarding())
+        .statusCode();
+  }
+}
