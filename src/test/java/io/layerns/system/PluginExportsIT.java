@@ -13,6 +13,7 @@ import io.layerns.testing.ControlPlane;
 import io.layerns.testing.ManagedProcess;
 import io.layerns.testing.WithControlPlane;
 import java.io.ByteArrayInputStream;
+import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -96,8 +97,11 @@ class PluginExportsIT {
                     e -> e != null && e.http() != null && e.sftp() != null && e.nfs() != null);
 
         // HTTP: the blob by digest, under any repository name, byte for byte.
+        // Read as the node itself: its exports accept member nodes only, and it is the member.
         var http =
-            HttpClient.newHttpClient()
+            HttpClient.newBuilder()
+                .localAddress(InetAddress.getByName(ADDRESS))
+                .build()
                 .send(
                     HttpRequest.newBuilder(
                             URI.create(endpoints.http() + "/v2/any/name/blobs/" + layer.digest()))
@@ -127,6 +131,8 @@ class PluginExportsIT {
         PluginProcess.run(
             List.of(
                 "sftp",
+                "-o",
+                "BindAddress=" + ADDRESS,
                 "-b",
                 batch.toString(),
                 "-P",

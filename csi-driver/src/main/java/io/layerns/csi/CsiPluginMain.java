@@ -175,7 +175,8 @@ public final class CsiPluginMain {
               address,
               export,
               Optional.ofNullable(sftpServer),
-              Optional.ofNullable(nfsExport))
+              Optional.ofNullable(nfsExport),
+              config.nfsClients())
           .start(MEMBERSHIP_PERIOD);
     }
     RemoteLayerMounts sshfs =

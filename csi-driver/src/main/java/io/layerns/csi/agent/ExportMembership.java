@@ -9,8 +9,8 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.URI;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Executors;
@@ -34,6 +34,7 @@ public final class ExportMembership implements AutoCloseable {
   private final HttpExportServer http;
   private final Optional<SftpExportServer> sftp;
   private final Optional<NfsExport> nfs;
+  private final Set<String> nfsAlways;
   private final ScheduledExecutorService timer =
       Executors.newSingleThreadScheduledExecutor(
           r -> {
@@ -45,13 +46,16 @@ public final class ExportMembership implements AutoCloseable {
 
   /**
    * @param self the address this node's exports listen on and its requests leave from
+   * @param nfsAlways addresses the NFS export accepts besides the members (the admin's {@code
+   *     NFS_CLIENTS}, which also turns the NFS export on)
    */
   public ExportMembership(
       ClusterView cluster,
       InetAddress self,
       HttpExportServer http,
       Optional<SftpExportServer> sftp,
-      Optional<NfsExport> nfs) {
+      Optional<NfsExport> nfs,
+      java.util.Collection<String> nfsAlways) {
     if (self.isAnyLocalAddress()) {
       throw new IllegalArgumentException(
           "the exports listen on every address (" + self.getHostAddress() + "): set NODE_IP");
@@ -61,6 +65,7 @@ public final class ExportMembership implements AutoCloseable {
     this.http = http;
     this.sftp = sftp;
     this.nfs = nfs;
+    this.nfsAlways = new java.util.TreeSet<>(nfsAlways);
   }
 
   /** Applies the member list now, then every {@code period}. */
@@ -101,12 +106,9 @@ public final class ExportMembership implements AutoCloseable {
     sftp.ifPresent(s -> s.allowClients(Optional.of(next)));
     if (nfs.isPresent()) {
       try {
-        nfs.get()
-            .allowClients(
-                next.stream()
-                    .sorted(Comparator.comparing(InetAddress::getHostAddress))
-                    .map(InetAddress::getHostAddress)
-                    .toList());
+        Set<String> clients = new java.util.TreeSet<>(nfsAlways);
+        next.stream().map(InetAddress::getHostAddress).forEach(clients::add);
+        nfs.get().allowClients(List.copyOf(clients));
       } catch (IOException | RuntimeException e) {
         LOG.error("could not update the NFS export's clients: {}", e.toString());
         return; // tried again on the next refresh

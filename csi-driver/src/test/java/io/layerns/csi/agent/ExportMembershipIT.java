@@ -62,7 +62,8 @@ class ExportMembershipIT {
             InetAddress.getByName("127.0.1.1"),
             export,
             Optional.empty(),
-            Optional.empty());
+            Optional.empty(),
+            List.of());
   }
 
   @AfterEach

@@ -185,16 +185,28 @@ public final class RemoteLayerMounts {
    * so that the node agent can report them and fetch the layer from elsewhere.
    */
   public List<DeadMount> health() throws IOException {
-    Set<String> mountPoints = mountPoints();
     List<DeadMount> dead = new ArrayList<>();
     for (RemoteLayer key : holders().keySet()) {
-      Path target = mountPoint(key);
-      if (!mountPoints.contains(target.toString())) {
-        dead.add(new DeadMount(key, target, "not mounted"));
+      // A probe inside the mount while it is unmounted would make umount fail ("target is
+      // busy"): probe under the layer's lock, and skip a layer being mounted or unmounted now.
+      ReentrantLock lock = lockFor(key);
+      if (!lock.tryLock()) {
         continue;
       }
-      Optional<String> problem = mounter.probe(target);
-      problem.ifPresent(reason -> dead.add(new DeadMount(key, target, reason)));
+      try {
+        if (!holders.containsKey(key)) {
+          continue;
+        }
+        Path target = mountPoint(key);
+        if (!isMounted(target)) {
+          dead.add(new DeadMount(key, target, "not mounted"));
+          continue;
+        }
+        Optional<String> problem = mounter.probe(target);
+        problem.ifPresent(reason -> dead.add(new DeadMount(key, target, reason)));
+      } finally {
+        lock.unlock();
+      }
     }
     return dead;
   }
