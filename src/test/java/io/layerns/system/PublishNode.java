@@ -126,7 +126,7 @@ final class PublishNode implements AutoCloseable {
     RemoteLayerMounts sshfs =
         RemoteLayerMounts.open(
             pluginState.resolve("remote"),
-            new SshfsTransport("layerns", clientKey, pluginState.resolve("known_hosts")),
+            new SshfsTransport("layerns", clientKey, pluginState.resolve("known_hosts"), local),
             new CommandRemoteMounter(Duration.ofSeconds(5)));
     StoreVolumeAssembler assembler =
         new StoreVolumeAssembler(

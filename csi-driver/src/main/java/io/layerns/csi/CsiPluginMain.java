@@ -185,7 +185,8 @@ public final class CsiPluginMain {
             new SshfsTransport(
                 SftpExportConfig.DEFAULT_USER,
                 config.sftpAuthorizedKeys().resolveSibling("id_ecdsa"),
-                config.stateDir().resolve("known_hosts")),
+                config.stateDir().resolve("known_hosts"),
+                address),
             new CommandRemoteMounter(Duration.ofSeconds(5)));
     StoreVolumeAssembler assembler =
         new StoreVolumeAssembler(

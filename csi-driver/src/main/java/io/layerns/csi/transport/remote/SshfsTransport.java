@@ -2,6 +2,7 @@ package io.layerns.csi.transport.remote;
 
 import io.layerns.csi.store.Digest;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,6 +26,7 @@ public final class SshfsTransport implements RemoteTransport {
   private final String user;
   private final Path identityFile;
   private final Path knownHostsDir;
+  private final InetAddress bindAddress;
 
   /**
    * @param user the user the peers' SFTP servers accept
@@ -32,6 +34,16 @@ public final class SshfsTransport implements RemoteTransport {
    * @param knownHostsDir a folder of ours for one known_hosts file per peer
    */
   public SshfsTransport(String user, Path identityFile, Path knownHostsDir) {
+    this(user, identityFile, knownHostsDir, null);
+  }
+
+  /**
+   * @param bindAddress the node IP that connections to peers leave from, since peers' exports let
+   *     in member node addresses only; null leaves the choice to the route
+   */
+  public SshfsTransport(
+      String user, Path identityFile, Path knownHostsDir, InetAddress bindAddress) {
+    this.bindAddress = bindAddress == null || bindAddress.isAnyLocalAddress() ? null : bindAddress;
     this.user = Objects.requireNonNull(user, "user");
     this.identityFile = identityFile.toAbsolutePath().normalize();
     this.knownHostsDir = knownHostsDir.toAbsolutePath().normalize();
@@ -93,6 +105,10 @@ public final class SshfsTransport implements RemoteTransport {
             "GlobalKnownHostsFile=/dev/null",
             "StrictHostKeyChecking=yes",
             "port=" + peer.port());
+    if (bindAddress != null) {
+      options = new ArrayList<>(options);
+      options.add("BindAddress=" + bindAddress.getHostAddress());
+    }
     List<String> cmd = new ArrayList<>();
     cmd.add("sshfs");
     cmd.add(user + "@" + peer.hostForPath() + ":" + RemoteTransport.layerPath(layer));

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.layerns.csi.store.Digest;
+import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -49,6 +50,23 @@ class RemoteTransportTest {
         .anyMatch(o -> o.startsWith("ServerAliveInterval="))
         .noneMatch(o -> o.equals("follow_symlinks") || o.equals("transform_symlinks"))
         .noneMatch(o -> o.equals("rw"));
+  }
+
+  @Test
+  void sshfsLeavesFromTheNodeAddressWhenGivenOne() throws Exception {
+    Peer peer = new Peer("node-2", "10.0.0.2", 2222, HOST_KEY);
+    Path mp = Path.of("/var/lib/x/mnt/node-2/l");
+
+    var bound =
+        new SshfsTransport(
+            "layerns", Path.of("/id"), Path.of("/kh"), InetAddress.getByName("10.0.0.7"));
+    var unbound =
+        new SshfsTransport(
+            "layerns", Path.of("/id"), Path.of("/kh"), InetAddress.getByName("0.0.0.0"));
+
+    assertThat(bound.mountCommand(peer, LAYER, mp).get(4).split(","))
+        .contains("BindAddress=10.0.0.7");
+    assertThat(unbound.mountCommand(peer, LAYER, mp).get(4)).doesNotContain("BindAddress");
   }
 
   @Test
