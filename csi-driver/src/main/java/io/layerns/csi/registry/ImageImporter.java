@@ -227,14 +227,30 @@ public final class ImageImporter {
     if (layersFollow && !sources.isEmpty()) {
       long missing = 0;
       int count = 0;
+      Descriptor largest = null;
       for (Descriptor d : manifest.layers()) {
         if (!store.hasLayer(d.digest())) {
           missing = saturatedAdd(missing, d.size());
           count++;
+          if (largest == null || d.size() > largest.size()) {
+            largest = d;
+          }
         }
       }
-      store.requireRoomFor(
-          "image " + image + " (" + count + " layers not held here)", manifestDigest, missing);
+      if (largest != null) {
+        store.requireRoomFor(
+            "image "
+                + image
+                + " ("
+                + count
+                + " layers not held here, the largest "
+                + largest.digest()
+                + " of "
+                + largest.size()
+                + " bytes)",
+            largest.digest(),
+            missing);
+      }
     }
     for (Map.Entry<Digest, byte[]> e : fetched.entrySet()) {
       store.putBlob(e.getKey(), new ByteArrayInputStream(e.getValue()));

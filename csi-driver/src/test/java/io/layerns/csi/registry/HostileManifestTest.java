@@ -250,7 +250,13 @@ class HostileManifestTest {
             "layer size of 2^62 bytes, more than the disk",
             OCI,
             manifest(config, "[" + layer(GZIP_LAYER, LAYER.digest().toString(), 1L << 62) + "]"),
-            "(1 layers not held here) needs " + (1L << 62) + " bytes",
+            "(1 layers not held here, the largest "
+                + LAYER.digest()
+                + " of "
+                + (1L << 62)
+                + " bytes) needs "
+                + (1L << 62)
+                + " bytes",
             "bytes free (ENOSPC): not downloading it"),
         byTag(
             "config size over 16 MiB",
