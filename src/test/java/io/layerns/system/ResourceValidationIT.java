@@ -28,6 +28,10 @@ class ResourceValidationIT {
         Arguments.of(
             "capacity that is not a quantity", lns("nodeCapacity: lots"), "spec.nodeCapacity"),
         Arguments.of(
+            "101 preload images",
+            lns("preloadImages: [" + "\"r/a:1\",".repeat(100) + "\"r/a:1\"]"),
+            "spec.preloadImages: Too many: 101: must have at most 100 items"),
+        Arguments.of(
             "negative grace period",
             lns("evictionGracePeriodSeconds: -1"),
             "spec.evictionGracePeriodSeconds"),

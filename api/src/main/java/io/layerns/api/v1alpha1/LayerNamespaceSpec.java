@@ -5,6 +5,7 @@ import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Size;
 import java.util.List;
 import java.util.Map;
 
@@ -46,4 +47,7 @@ public record LayerNamespaceSpec(
         String nodeCapacity,
     @JsonPropertyDescription(
             "Images whose layers the namespace imports ahead of any pod, by tag or digest.")
+        // A bound on the list; a CEL rule over each reference costs more than the API server's
+        // budget allows, so the node agent checks each one (and reports it in FetchFailed).
+        @Size(max = 100)
         List<String> preloadImages) {}

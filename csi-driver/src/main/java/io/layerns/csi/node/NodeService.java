@@ -14,7 +14,9 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import io.layerns.csi.mount.Mounter;
+import io.layerns.csi.registry.ImageReference;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -44,6 +46,18 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
 
   /** The volume attribute naming the image to show. */
   public static final String IMAGE_KEY = "image";
+
+  /** The prefix of the volume context keys the kubelet sets. */
+  private static final String KUBELET_KEY_PREFIX = "csi.storage.k8s.io/";
+
+  /** The CSI spec's bound on identifiers; the kubelet's ephemeral volume IDs are 68 bytes. */
+  private static final int MAX_VOLUME_ID_BYTES = 128;
+
+  /** PATH_MAX. */
+  private static final int MAX_PATH_BYTES = 4096;
+
+  /** A reference is at most a 255-character name, a 128-character tag and a digest. */
+  private static final int MAX_IMAGE_CHARS = 512;
 
   /** Bound on stacked mounts at one target that an unpublish takes down. */
   private static final int MAX_STACKED_MOUNTS = 8;
@@ -122,7 +136,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
   private NodePublishVolumeResponse publish(NodePublishVolumeRequest req) throws IOException {
     String volumeId = req.getVolumeId();
     require(!volumeId.isEmpty(), "volume ID missing in request");
+    checkVolumeId(volumeId);
     require(!req.getTargetPath().isEmpty(), "target path missing in request");
+    checkTargetPath(req.getTargetPath());
     require(req.hasVolumeCapability(), "volume capability missing in request");
     require(
         !req.getVolumeCapability().hasBlock(),
@@ -137,12 +153,13 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
             + EPHEMERAL_KEY
             + "=true is missing): csi.layerns.io serves only inline volumes declared in a pod"
             + " spec, not PersistentVolumes");
-    String image = context.getOrDefault(IMAGE_KEY, "").strip();
+    checkAttributeNames(context);
+    String image = context.getOrDefault(IMAGE_KEY, "");
     require(
         !image.isEmpty(),
         "volume attribute \"" + IMAGE_KEY + "\" missing: set it to an image reference");
+    checkImage(image);
     Path target = Path.of(req.getTargetPath());
-    require(target.isAbsolute(), "target path " + target + " is not absolute");
     boolean readOnly = req.getReadonly() || isReaderOnly(req.getVolumeCapability().getAccessMode());
 
     try (VolumeLocks.Held lock = lock(volumeId)) {
@@ -248,9 +265,10 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
   private NodeUnpublishVolumeResponse unpublish(NodeUnpublishVolumeRequest req) throws IOException {
     String volumeId = req.getVolumeId();
     require(!volumeId.isEmpty(), "volume ID missing in request");
+    checkVolumeId(volumeId);
     require(!req.getTargetPath().isEmpty(), "target path missing in request");
+    checkTargetPath(req.getTargetPath());
     Path target = Path.of(req.getTargetPath());
-    require(target.isAbsolute(), "target path " + target + " is not absolute");
 
     try (VolumeLocks.Held lock = lock(volumeId)) {
       Optional<VolumeState> state = states.load(volumeId);
@@ -308,6 +326,97 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
   private static boolean isReaderOnly(AccessMode mode) {
     return mode.getMode() == AccessMode.Mode.SINGLE_NODE_READER_ONLY
         || mode.getMode() == AccessMode.Mode.MULTI_NODE_READER_ONLY;
+  }
+
+  // ---- request checks: every field is untrusted; errors quote it short and on one line --------
+
+  /**
+   * The volume ID names the volume's state directory only through its hash (see {@link
+   * VolumeStateStore}), so any characters are safe there; control characters and great lengths are
+   * still refused, since the ID goes into logs and messages. The kubelet's IDs are 68 characters.
+   */
+  private static void checkVolumeId(String volumeId) {
+    int bytes = volumeId.getBytes(StandardCharsets.UTF_8).length;
+    require(
+        bytes <= MAX_VOLUME_ID_BYTES,
+        "volume ID is "
+            + bytes
+            + " bytes, more than "
+            + MAX_VOLUME_ID_BYTES
+            + ": "
+            + quote(volumeId));
+    require(
+        !hasControlCharacter(volumeId),
+        "volume ID " + quote(volumeId) + " contains a control character");
+  }
+
+  /** The kubelet sends an absolute, normalized path under its pods directory. */
+  private static void checkTargetPath(String path) {
+    require(
+        path.length() <= MAX_PATH_BYTES,
+        "target path is " + path.length() + " characters, more than " + MAX_PATH_BYTES);
+    require(
+        !hasControlCharacter(path), "target path " + quote(path) + " contains a control character");
+    Path target = Path.of(path);
+    require(target.isAbsolute(), "target path " + quote(path) + " is not absolute");
+    require(
+        target.normalize().toString().equals(path),
+        "target path " + quote(path) + " is not normal: it has '.', '..' or repeated '/'");
+  }
+
+  /**
+   * Only {@code image} is the user's to set; the kubelet adds {@code csi.storage.k8s.io/} keys. A
+   * misspelt attribute is refused rather than silently ignored.
+   */
+  private static void checkAttributeNames(Map<String, String> context) {
+    for (String key : context.keySet()) {
+      require(
+          key.equals(IMAGE_KEY) || key.startsWith(KUBELET_KEY_PREFIX),
+          "unknown volume attribute "
+              + quote(key)
+              + ": csi.layerns.io takes only \""
+              + IMAGE_KEY
+              + "\" (an image reference)");
+    }
+  }
+
+  private static void checkImage(String image) {
+    String field = "volume attribute \"" + IMAGE_KEY + "\"";
+    require(
+        image.length() <= MAX_IMAGE_CHARS,
+        field + " is " + image.length() + " characters, more than " + MAX_IMAGE_CHARS);
+    require(
+        image.chars().noneMatch(c -> Character.isWhitespace(c) || Character.isISOControl(c)),
+        field + " " + quote(image) + " contains whitespace or a control character");
+    try {
+      ImageReference.parse(image);
+    } catch (IllegalArgumentException e) {
+      throw Status.INVALID_ARGUMENT
+          .withDescription(field + " is not a valid image reference: " + e.getMessage())
+          .asRuntimeException();
+    }
+  }
+
+  private static boolean hasControlCharacter(String s) {
+    return s.chars().anyMatch(Character::isISOControl);
+  }
+
+  /** A value for a message: quoted, control characters escaped, cut after 80 characters. */
+  static String quote(String value) {
+    StringBuilder b = new StringBuilder("\"");
+    String shown = value.length() <= 80 ? value : value.substring(0, 80);
+    for (char c : shown.toCharArray()) {
+      if (Character.isISOControl(c)) {
+        b.append(String.format("\\x%02x", (int) c));
+      } else {
+        b.append(c);
+      }
+    }
+    b.append('"');
+    if (shown.length() < value.length()) {
+      b.append(" (cut, ").append(value.length()).append(" characters)");
+    }
+    return b.toString();
   }
 
   private static void require(boolean ok, String message) {

@@ -6,6 +6,7 @@ import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.DigestMismatchException;
 import io.layerns.csi.store.LayerRefusedException;
 import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.StoreFullException;
 import io.layerns.csi.store.StoredLayer;
 import java.io.ByteArrayInputStream;
 import java.io.FilterInputStream;
@@ -15,6 +16,7 @@ import java.io.InterruptedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -125,8 +127,17 @@ public final class ImageImporter {
    * @throws UnsupportedManifestException when the image is of a kind this node cannot use
    */
   public PulledImage pull(ImageReference image, List<ContentSource> sources) throws IOException {
-    Resolved r = resolveDocuments(image, sources);
-    List<PulledImage.Layer> layers = fetchLayers(r.manifest(), r.config(), sources);
+    Resolved r = resolveDocuments(image, sources, true);
+    List<PulledImage.Layer> layers;
+    try {
+      layers = fetchLayers(r.manifest(), r.config(), sources);
+    } catch (IOException | RuntimeException e) {
+      // All or nothing: the documents this pull stored go with the image that did not come.
+      for (Digest d : r.stored()) {
+        store.deleteBlob(d);
+      }
+      throw e;
+    }
     if (image.digest() == null) {
       refs.record(image, r.top());
     }
@@ -149,7 +160,7 @@ public final class ImageImporter {
    */
   public ResolvedImage resolve(ImageReference image, List<ContentSource> sources)
       throws IOException {
-    Resolved r = resolveDocuments(image, sources);
+    Resolved r = resolveDocuments(image, sources, false);
     List<PulledImage.Layer> layers = new ArrayList<>();
     for (int i = 0; i < r.manifest().layers().size(); i++) {
       Descriptor d = r.manifest().layers().get(i);
@@ -164,26 +175,41 @@ public final class ImageImporter {
         layers);
   }
 
-  /** The manifests and config of an image, all in the store. */
+  /** The manifests and config of an image, all in the store; {@code stored} were new. */
   private record Resolved(
       Digest top,
       Digest indexDigest,
       Digest manifestDigest,
       ImageManifest manifest,
-      ImageConfig config) {}
+      ImageConfig config,
+      List<Digest> stored) {}
 
-  private Resolved resolveDocuments(ImageReference image, List<ContentSource> sources)
-      throws IOException {
+  /**
+   * Fetches and checks the image's documents (index, manifest, config) and stores them only once
+   * all of them are checked, so that an image refused for its documents leaves no blob behind. They
+   * are small (see {@link ManifestDocument#MAX_BYTES} and {@link ImageConfig#MAX_BYTES}).
+   */
+  private Resolved resolveDocuments(
+      ImageReference image, List<ContentSource> sources, boolean layersFollow) throws IOException {
+    Map<Digest, byte[]> fetched = new LinkedHashMap<>();
+    // Documents a registry served only with credentials, and the repository they are private to.
+    Map<Digest, String> privateIn = new LinkedHashMap<>();
     Digest top;
+    ManifestDocument doc;
     if (image.digest() != null) {
       top = image.digest();
-      fetchManifest(top, sources);
+      doc = manifest(image, top, -1, sources, fetched, privateIn);
     } else {
-      top = resolveTag(image, sources);
+      FetchedManifest m = resolveTag(image, sources);
+      top = m.digest();
+      doc = parseManifest(image, top, m.bytes(), m.contentType());
+      fetched.put(top, m.bytes());
+      if (m.privateIn() != null) {
+        privateIn.put(top, m.privateIn());
+      }
     }
     Digest indexDigest = null;
     Digest manifestDigest = top;
-    ManifestDocument doc = readManifest(top);
     for (int depth = 0; doc instanceof ImageIndex index; depth++) {
       if (depth >= MAX_INDEX_DEPTH) {
         throw new UnsupportedManifestException(
@@ -207,20 +233,11 @@ public final class ImageImporter {
                               + ")"));
       indexDigest = manifestDigest;
       manifestDigest = chosen.digest();
-      fetchManifest(manifestDigest, sources);
-      doc = readManifest(manifestDigest);
+      doc = manifest(image, manifestDigest, chosen.size(), sources, fetched, privateIn);
     }
     ImageManifest manifest = (ImageManifest) doc;
     Descriptor configDescriptor = manifest.config();
-    // A private manifest's config is private too: marked before it arrives, so that the HTTP
-    // export never serves it in between.
-    java.util.Set<String> privateIn = privateImages.repositories(manifestDigest);
-    if (!privateIn.isEmpty()) {
-      privateImages.record(configDescriptor.digest(), privateIn);
-    }
-    fetchBlob(configDescriptor.digest(), configDescriptor.size(), sources);
-    ImageConfig config =
-        ImageConfig.parse(store.readBlob(configDescriptor.digest(), ImageConfig.MAX_BYTES));
+    ImageConfig config = config(image, configDescriptor, sources, fetched);
     if (config.diffIds().size() != manifest.layers().size()) {
       throw new UnsupportedManifestException(
           "image "
@@ -231,7 +248,167 @@ public final class ImageImporter {
               + config.diffIds().size()
               + " diff IDs");
     }
-    return new Resolved(top, indexDigest, manifestDigest, manifest, config);
+    if (layersFollow && !sources.isEmpty()) {
+      long missing = 0;
+      int count = 0;
+      Descriptor largest = null;
+      for (Descriptor d : manifest.layers()) {
+        if (!store.hasLayer(d.digest())) {
+          missing = saturatedAdd(missing, d.size());
+          count++;
+          if (largest == null || d.size() > largest.size()) {
+            largest = d;
+          }
+        }
+      }
+      if (largest != null) {
+        store.requireRoomFor(
+            "image "
+                + image
+                + " ("
+                + count
+                + " layers not held here, the largest "
+                + largest.digest()
+                + " of "
+                + largest.size()
+                + " bytes)",
+            largest.digest(),
+            missing);
+      }
+    }
+    // Private documents are marked before they are stored, so the HTTP export never serves them;
+    // a private manifest's config is private too.
+    for (Map.Entry<Digest, String> e : privateIn.entrySet()) {
+      privateImages.record(e.getKey(), List.of(e.getValue()));
+    }
+    java.util.Set<String> manifestPrivateIn = privateImages.repositories(manifestDigest);
+    if (!manifestPrivateIn.isEmpty()) {
+      privateImages.record(configDescriptor.digest(), manifestPrivateIn);
+    }
+    for (Map.Entry<Digest, byte[]> e : fetched.entrySet()) {
+      store.putBlob(e.getKey(), new ByteArrayInputStream(e.getValue()));
+    }
+    return new Resolved(
+        top, indexDigest, manifestDigest, manifest, config, List.copyOf(fetched.keySet()));
+  }
+
+  /**
+   * A manifest or index by digest: from the store, else from the first source that serves exactly
+   * those bytes, kept in {@code fetched} until the whole image is checked.
+   *
+   * @param size the size its index entry gives, or -1
+   */
+  private ManifestDocument manifest(
+      ImageReference image,
+      Digest digest,
+      long size,
+      List<ContentSource> sources,
+      Map<Digest, byte[]> fetched,
+      Map<Digest, String> privateIn)
+      throws IOException {
+    if (store.hasBlob(digest)) {
+      return parseManifest(image, digest, store.readBlob(digest, ManifestDocument.MAX_BYTES), null);
+    }
+    FetchedManifest m =
+        firstSuccess(
+            "manifest " + digest,
+            sources,
+            source -> {
+              FetchedManifest got = source.fetchManifest(digest.toString());
+              if (!got.digest().equals(digest)) {
+                throw new DigestMismatchException(
+                    "manifest", digest, got.digest(), got.bytes().length);
+              }
+              return got;
+            });
+    // The bytes are the ones asked for: what is wrong now is the document, not the source.
+    if (size >= 0 && m.bytes().length != size) {
+      throw new UnsupportedManifestException(
+          "image "
+              + image
+              + ": the index gives manifest "
+              + digest
+              + " a size of "
+              + size
+              + " bytes but it has "
+              + m.bytes().length);
+    }
+    ManifestDocument doc = parseManifest(image, digest, m.bytes(), m.contentType());
+    fetched.put(digest, m.bytes());
+    if (m.privateIn() != null) {
+      privateIn.put(digest, m.privateIn());
+    }
+    return doc;
+  }
+
+  private static ManifestDocument parseManifest(
+      ImageReference image, Digest digest, byte[] bytes, String contentType) throws IOException {
+    try {
+      return ManifestDocument.parse(bytes, contentType);
+    } catch (UnsupportedManifestException e) {
+      throw new UnsupportedManifestException(
+          "image " + image + ": manifest " + digest + ": " + e.getMessage());
+    }
+  }
+
+  /** The image config, from the store or the first source serving its bytes, checked. */
+  private ImageConfig config(
+      ImageReference image,
+      Descriptor descriptor,
+      List<ContentSource> sources,
+      Map<Digest, byte[]> fetched)
+      throws IOException {
+    Digest digest = descriptor.digest();
+    byte[] bytes;
+    if (store.hasBlob(digest)) {
+      bytes = store.readBlob(digest, ImageConfig.MAX_BYTES);
+    } else {
+      bytes =
+          firstSuccess(
+              "config " + digest,
+              sources,
+              source -> {
+                byte[] got;
+                try (InputStream in =
+                    StallGuard.watch(
+                        source.openBlob(digest),
+                        stallTimeout,
+                        source.describe(),
+                        "config " + digest)) {
+                  got = in.readNBytes(ImageConfig.MAX_BYTES + 1);
+                }
+                if (got.length > ImageConfig.MAX_BYTES) {
+                  throw new RegistryException(
+                      Reason.CORRUPT,
+                      source.describe(),
+                      -1,
+                      "config " + digest + " is larger than " + ImageConfig.MAX_BYTES + " bytes");
+                }
+                Digest actual = Digest.of(got);
+                if (!actual.equals(digest)) {
+                  throw new DigestMismatchException("config", digest, actual, got.length);
+                }
+                return got;
+              });
+      if (bytes.length != descriptor.size()) {
+        throw new UnsupportedManifestException(
+            "image "
+                + image
+                + ": the manifest gives config "
+                + digest
+                + " a size of "
+                + descriptor.size()
+                + " bytes but it has "
+                + bytes.length);
+      }
+      fetched.put(digest, bytes);
+    }
+    try {
+      return ImageConfig.parse(bytes);
+    } catch (UnsupportedManifestException e) {
+      throw new UnsupportedManifestException(
+          "image " + image + ": config " + digest + ": " + e.getMessage());
+    }
   }
 
   /**
@@ -288,6 +465,9 @@ public final class ImageImporter {
             // A blob fetched as a blob (say, served to peers) only needs unpacking.
             return store.unpackLayer(digest, diffId, mediaType);
           }
+          if (!sources.isEmpty()) {
+            store.requireRoomFor("layer " + digest, digest, size);
+          }
           return firstSuccess(
               "layer " + digest,
               sources,
@@ -330,18 +510,16 @@ public final class ImageImporter {
 
   // ---- internals ---------------------------------------------------------------------------
 
-  private Digest resolveTag(ImageReference image, List<ContentSource> sources) throws IOException {
+  /** The manifest a tag points at, from the first source that resolves tags; not yet stored. */
+  private FetchedManifest resolveTag(ImageReference image, List<ContentSource> sources)
+      throws IOException {
     List<Attempt> attempts = new ArrayList<>();
     for (ContentSource source : sources) {
       if (!source.resolvesTags()) {
         continue;
       }
       try {
-        FetchedManifest m = source.fetchManifest(image.tag());
-        ManifestDocument.parse(m.bytes(), m.contentType());
-        markIfPrivate(m);
-        store.putBlob(m.digest(), new ByteArrayInputStream(m.bytes()));
-        return m.digest();
+        return source.fetchManifest(image.tag());
       } catch (InterruptedIOException e) {
         throw e;
       } catch (UnsupportedManifestException e) {
@@ -353,40 +531,6 @@ public final class ImageImporter {
       }
     }
     throw new FetchFailedException("manifest of " + image, attempts);
-  }
-
-  /** Stores a manifest fetched by digest, verified; a stored one is not fetched again. */
-  private void fetchManifest(Digest digest, List<ContentSource> sources) throws IOException {
-    if (store.hasBlob(digest)) {
-      return;
-    }
-    deduplicated(
-        blobsInFlight,
-        digest,
-        () ->
-            firstSuccess(
-                "manifest " + digest,
-                sources,
-                source -> {
-                  FetchedManifest m = source.fetchManifest(digest.toString());
-                  if (!m.digest().equals(digest)) {
-                    throw new DigestMismatchException(
-                        "manifest", digest, m.digest(), m.bytes().length);
-                  }
-                  markIfPrivate(m);
-                  return store.putBlob(digest, new ByteArrayInputStream(m.bytes()));
-                }));
-  }
-
-  /** Records a manifest that its registry served only with credentials, before it is stored. */
-  private void markIfPrivate(FetchedManifest m) throws IOException {
-    if (m.privateIn() != null) {
-      privateImages.record(m.digest(), List.of(m.privateIn()));
-    }
-  }
-
-  private ManifestDocument readManifest(Digest digest) throws IOException {
-    return ManifestDocument.parse(store.readBlob(digest, ManifestDocument.MAX_BYTES), null);
   }
 
   /** Fetches the layers in parallel (virtual threads; the network is the bottleneck). */
@@ -440,7 +584,8 @@ public final class ImageImporter {
     for (ContentSource source : sources) {
       try {
         return call.apply(source);
-      } catch (InterruptedIOException e) {
+      } catch (InterruptedIOException | StoreFullException e) {
+        // A full store is this node's problem: another source would fill it all the same.
         throw e;
       } catch (IOException e) {
         LOG.warn("fetching {} from {} failed: {}", what, source.describe(), e.getMessage());
@@ -501,6 +646,11 @@ public final class ImageImporter {
     }
   }
 
+  private static long saturatedAdd(long a, long b) {
+    long sum = a + b;
+    return sum < 0 ? Long.MAX_VALUE : sum;
+  }
+
   private static long sizeOf(Path p) {
     try {
       return java.nio.file.Files.size(p);
@@ -517,7 +667,10 @@ public final class ImageImporter {
     return bounded(body, size, source, digest);
   }
 
-  /** Cuts a source off once it sends more than the descriptor's size: its content is wrong. */
+  /**
+   * Cuts a source off once it sends more than the descriptor's size, and refuses one that ends
+   * before it: either way its content is not the blob the descriptor names.
+   */
   private static InputStream bounded(
       InputStream in, long size, ContentSource source, Digest digest) {
     if (size < 0) {
@@ -531,6 +684,8 @@ public final class ImageImporter {
         int b = super.read();
         if (b >= 0) {
           count(1);
+        } else {
+          atEnd();
         }
         return b;
       }
@@ -540,8 +695,25 @@ public final class ImageImporter {
         int n = super.read(buf, off, len);
         if (n > 0) {
           count(n);
+        } else if (n < 0) {
+          atEnd();
         }
         return n;
+      }
+
+      private void atEnd() throws IOException {
+        if (seen < size) {
+          throw new RegistryException(
+              Reason.CORRUPT,
+              source.describe(),
+              -1,
+              "blob "
+                  + digest
+                  + " ended after "
+                  + seen
+                  + " bytes but its descriptor gives "
+                  + size);
+        }
       }
 
       private void count(int n) throws IOException {

@@ -3,6 +3,7 @@ package io.layerns.csi.registry;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.layerns.csi.store.Digest;
+import io.layerns.csi.store.LayerCompression;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -13,6 +14,12 @@ import java.util.Map;
 public sealed interface ManifestDocument permits ImageManifest, ImageIndex {
   /** Manifests larger than this are refused; real ones are a few kilobytes. */
   int MAX_BYTES = 4 * 1024 * 1024;
+
+  /**
+   * Layers an image may have: overlayfs stacks at most 500 lower directories (OVL_MAX_STACK), and
+   * real images have a few dozen.
+   */
+  int MAX_LAYERS = 500;
 
   /** The manifest's media type. */
   String mediaType();
@@ -33,11 +40,15 @@ public sealed interface ManifestDocument permits ImageManifest, ImageIndex {
     if (root == null || !root.isObject()) {
       throw new UnsupportedManifestException("the manifest is not a JSON object");
     }
-    int schemaVersion = root.path("schemaVersion").asInt(-1);
-    if (schemaVersion != 2) {
+    JsonNode version = root.get("schemaVersion");
+    if (version == null) {
+      throw new UnsupportedManifestException(
+          "the manifest has no schemaVersion (only schema 2: OCI or Docker v2)");
+    }
+    if (version.asInt(-1) != 2) {
       throw new UnsupportedManifestException(
           "manifest schemaVersion "
-              + root.path("schemaVersion")
+              + shorten(version.toString())
               + " is not supported (only schema 2: OCI or Docker v2)");
     }
     String mediaType = root.path("mediaType").asText(null);
@@ -51,39 +62,98 @@ public sealed interface ManifestDocument permits ImageManifest, ImageIndex {
       mediaType = root.has("manifests") ? MediaTypes.OCI_INDEX : MediaTypes.OCI_MANIFEST;
     }
     if (MediaTypes.isIndex(mediaType)) {
+      JsonNode entries = root.get("manifests");
+      if (entries == null || !entries.isArray() || entries.isEmpty()) {
+        throw new UnsupportedManifestException("the image index has no manifests");
+      }
       List<Descriptor> manifests = new ArrayList<>();
-      for (JsonNode d : root.path("manifests")) {
-        manifests.add(descriptor(d));
+      for (JsonNode d : entries) {
+        Descriptor entry = descriptor(d, "index entry");
+        if (entry.size() > MAX_BYTES) {
+          throw new UnsupportedManifestException(
+              "index entry "
+                  + entry.digest()
+                  + " gives a size of "
+                  + entry.size()
+                  + " bytes, more than the "
+                  + MAX_BYTES
+                  + " a manifest may have");
+        }
+        manifests.add(entry);
       }
       return new ImageIndex(mediaType, manifests);
     }
     if (MediaTypes.isImageManifest(mediaType)) {
-      if (!root.has("config")) {
+      JsonNode configNode = root.get("config");
+      if (configNode == null || !configNode.isObject()) {
         throw new UnsupportedManifestException("the image manifest has no config");
       }
-      List<Descriptor> layers = new ArrayList<>();
-      for (JsonNode d : root.path("layers")) {
-        layers.add(descriptor(d));
+      Descriptor config = descriptor(configNode, "config");
+      if (config.size() > ImageConfig.MAX_BYTES) {
+        throw new UnsupportedManifestException(
+            "the config descriptor gives a size of "
+                + config.size()
+                + " bytes, more than the "
+                + ImageConfig.MAX_BYTES
+                + " an image config may have");
       }
-      return new ImageManifest(mediaType, descriptor(root.get("config")), layers);
+      JsonNode layerNodes = root.get("layers");
+      if (layerNodes == null || !layerNodes.isArray() || layerNodes.isEmpty()) {
+        throw new UnsupportedManifestException("the image manifest has no layers");
+      }
+      if (layerNodes.size() > MAX_LAYERS) {
+        throw new UnsupportedManifestException(
+            "the image manifest has "
+                + layerNodes.size()
+                + " layers, more than the "
+                + MAX_LAYERS
+                + " an overlay mount can stack");
+      }
+      List<Descriptor> layers = new ArrayList<>();
+      for (JsonNode d : layerNodes) {
+        Descriptor layer = descriptor(d, "layer");
+        if (layer.mediaType() != null && !LayerCompression.isLayerMediaType(layer.mediaType())) {
+          throw new UnsupportedManifestException(
+              "layer "
+                  + layer.digest()
+                  + " has media type "
+                  + layer.mediaType()
+                  + ", which is not a layer this node can unpack (a tar, plain, gzip or zstd)");
+        }
+        layers.add(layer);
+      }
+      return new ImageManifest(mediaType, config, layers);
     }
     throw new UnsupportedManifestException(
-        "manifest media type " + mediaType + " is not supported");
+        "manifest media type " + shorten(mediaType) + " is not supported");
   }
 
-  private static Descriptor descriptor(JsonNode d) throws UnsupportedManifestException {
+  private static Descriptor descriptor(JsonNode d, String what)
+      throws UnsupportedManifestException {
+    if (!d.isObject()) {
+      throw new UnsupportedManifestException("a " + what + " descriptor is not a JSON object");
+    }
     String digest = d.path("digest").asText("");
     Digest parsed;
     try {
       parsed = Digest.parse(digest);
     } catch (IllegalArgumentException e) {
       throw new UnsupportedManifestException(
-          "descriptor digest \"" + digest + "\" is not a sha256 digest");
+          what + " descriptor digest \"" + shorten(digest) + "\" is not a sha256 digest");
     }
-    long size = d.path("size").asLong(-1);
-    if (size < 0) {
-      throw new UnsupportedManifestException("descriptor " + digest + " has no valid size");
+    JsonNode sizeNode = d.get("size");
+    if (sizeNode == null
+        || !sizeNode.isIntegralNumber()
+        || !sizeNode.canConvertToLong()
+        || sizeNode.asLong() < 0) {
+      throw new UnsupportedManifestException(
+          what
+              + " descriptor "
+              + digest
+              + " has no valid size (a whole number of bytes, at least 0): "
+              + (sizeNode == null ? "none" : shorten(sizeNode.toString())));
     }
+    long size = sizeNode.asLong();
     Platform platform = null;
     JsonNode p = d.get("platform");
     if (p != null && p.hasNonNull("os") && p.hasNonNull("architecture")) {
@@ -98,6 +168,13 @@ public sealed interface ManifestDocument permits ImageManifest, ImageIndex {
         .properties()
         .forEach(e -> annotations.put(e.getKey(), e.getValue().asText()));
     return new Descriptor(d.path("mediaType").asText(null), parsed, size, platform, annotations);
+  }
+
+  /** A value quoted in a message, cut short so that a hostile document cannot flood the log. */
+  static String shorten(String value) {
+    return value.length() <= 80
+        ? value
+        : value.substring(0, 80) + "... (" + value.length() + " chars)";
   }
 
   /** The JSON reader shared by the registry code. */

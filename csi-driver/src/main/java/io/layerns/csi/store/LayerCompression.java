@@ -23,6 +23,11 @@ public enum LayerCompression {
           "application/vnd.docker.image.rootfs.diff.tar.gzip", GZIP,
           "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", GZIP);
 
+  /** Whether {@code mediaType} names a layer this store can unpack. */
+  public static boolean isLayerMediaType(String mediaType) {
+    return MEDIA_TYPES.containsKey(mediaType);
+  }
+
   /** Bytes a detection needs to see. */
   static final int MAGIC_BYTES = 4;
 

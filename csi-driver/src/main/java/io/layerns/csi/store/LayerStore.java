@@ -125,6 +125,14 @@ public final class LayerStore implements AutoCloseable {
    * @throws DigestMismatchException when the content has another digest; nothing is stored
    */
   public long putBlob(Digest digest, InputStream content) throws IOException {
+    try {
+      return writeBlob(digest, content);
+    } catch (IOException e) {
+      throw StoreFullException.isNoSpace(e) ? StoreFullException.wrote("blob", digest, root, e) : e;
+    }
+  }
+
+  private long writeBlob(Digest digest, InputStream content) throws IOException {
     Path work = Files.createTempFile(tmp, "blob-", "");
     try {
       MessageDigest sha = Digest.newSha256();
@@ -209,6 +217,10 @@ public final class LayerStore implements AutoCloseable {
       try (InputStream in = openBlob(digest)) {
         return unpack(digest, diffId, mediaType, in, null);
       }
+    } catch (IOException e) {
+      throw StoreFullException.isNoSpace(e)
+          ? StoreFullException.wrote("layer", digest, root, e)
+          : e;
     } finally {
       l.unlock();
     }
@@ -241,8 +253,38 @@ public final class LayerStore implements AutoCloseable {
       } finally {
         Files.deleteIfExists(blobWork);
       }
+    } catch (IOException e) {
+      throw StoreFullException.isNoSpace(e)
+          ? StoreFullException.wrote("layer", digest, root, e)
+          : e;
     } finally {
       l.unlock();
+    }
+  }
+
+  /**
+   * Refuses a download of {@code bytes} before any of it arrives when the store's filesystem has
+   * less free space than that: it could never fit.
+   *
+   * @param what names what would be downloaded, for the message
+   * @param digest the blob (or manifest) it is about
+   * @param bytes its size from its descriptors, or -1 when unknown (then nothing is checked)
+   * @throws StoreFullException naming it, its size and the free space
+   */
+  public void requireRoomFor(String what, Digest digest, long bytes) throws StoreFullException {
+    long free = StoreFullException.freeBytes(root);
+    if (bytes > 0 && free >= 0 && bytes > free) {
+      throw new StoreFullException(
+          digest,
+          what
+              + " needs "
+              + bytes
+              + " bytes but the store at "
+              + root
+              + " has "
+              + free
+              + " bytes free (ENOSPC): not downloading it",
+          null);
     }
   }
 

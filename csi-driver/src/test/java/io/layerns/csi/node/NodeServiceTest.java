@@ -121,7 +121,7 @@ class NodeServiceTest {
             "[Error] relative target path",
             b -> b.setTargetPath("relative/mount"),
             Status.Code.INVALID_ARGUMENT,
-            "target path relative/mount is not absolute"),
+            "target path \"relative/mount\" is not absolute"),
         error(
             "[Error] unknown image",
             b -> b.putVolumeContext("image", "registry.example/absent:1"),
