@@ -2,7 +2,9 @@
 # Runs the benchmarks and writes their Markdown tables to bench/results/.
 # Each benchmark measures its baseline in the same run and reports ratios.
 # Quick sizes by default; BENCH_FULL=1 runs the full sizes (1,000 nodes x 50,000 digests,
-# 100 MB and 1 GB layers), which take much longer.
+# 100 MB and 1 GB layers, a 1 GB image), which take much longer. Figures for the plots go to
+# bench/results/*.csv and the plots to bench/results/*.png. Run as root: the publish benchmark
+# mounts (in a private mount namespace, so nothing reaches the host's mount table).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -24,9 +26,14 @@ mvn -B -ntp -q -DskipTests -DskipITs package dependency:build-classpath \
 placement_cp="operator/target/classes:operator/target/test-classes:$(cat operator/target/bench.classpath)"
 bench_cp="src/test/target/test-classes:$(cat src/test/target/bench.classpath)"
 jvm=(-Dlayerns.cache="$cache" -Dlayerns.repo="$repo" -Dbench.full="$([[ $mode == full ]] && echo true || echo false)"
-  --enable-native-access=ALL-UNNAMED)
+  --enable-native-access=ALL-UNNAMED
+  # logback prints its own status to stdout when it finds logback-test.xml twice on the classpath
+  # (src/test and the csi-driver test-jar); stdout is the table.
+  -Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener)
 
-# Runs one benchmark main and writes its table to bench/results/<name>.md.
+# Runs one benchmark main and writes its table to bench/results/<name>.md; with launcher set
+# (an array), the JVM runs under it.
+launcher=()
 run() {
   local name="$1" title="$2" heap="$3" cp="$4" class="$5" sizes="${6:-$mode mode}"
   echo "bench: $title"
@@ -35,7 +42,7 @@ run() {
     echo
     echo "\`$class\`, $sizes."
     echo
-    "$java" "-Xmx$heap" "${jvm[@]}" -cp "$cp" "$class"
+    "${launcher[@]}" "$java" "-Xmx$heap" "${jvm[@]}" -cp "$cp" "$class"
   } | tee "$out/$name$suffix.md"
   echo "bench: wrote $out/$name$suffix.md"
 }
@@ -47,6 +54,20 @@ run operator-scale "Operator at scale on a real control plane" "$([[ $mode == fu
 run dedup "Storage before and after dedup" 3g "$bench_cp" io.layerns.bench.DedupStorageBenchmark
 run unpack "Unpack and sha256 throughput against GNU tar and sha256sum" 2g \
   "$bench_cp" io.layerns.bench.UnpackBenchmark
+# The publish benchmark mounts overlays and sshfs: as root, in a mount namespace of its own whose
+# mounts vanish with it, as the system ITs run (src/test/jvm/bin/java).
+benches=(operator-scale dedup unpack)
+if [[ "$(id -u)" == 0 ]]; then
+  launcher=(unshare -m --propagation private)
+  run publish "Publish from peers against pull, time to a ready volume" 2g \
+    "$bench_cp" io.layerns.bench.PublishBenchmark
+  launcher=()
+  benches+=(publish)
+else
+  echo "bench: publish benchmark skipped: it mounts, which needs root"
+fi
+benches+=(placement)
+"$java" -Djava.awt.headless=true -Dlayerns.repo="$repo" -cp "$bench_cp" io.layerns.bench.BenchPlots
 
 elapsed=$(( $(date +%s) - started ))
 {
@@ -59,7 +80,7 @@ elapsed=$(( $(date +%s) - started ))
   echo "other work, so absolute figures move between runs; each baseline ran in the same run,"
   echo "next to what it is compared with, so the ratios are the figures to read)."
   echo
-  for name in operator-scale dedup unpack placement; do
+  for name in "${benches[@]}"; do
     sed 's/^## /### /' "$out/$name$suffix.md"
     echo
   done

@@ -1,7 +1,9 @@
 package io.layerns.bench;
 
 import ch.qos.logback.classic.Level;
+import java.io.IOException;
 import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -54,6 +56,23 @@ final class Bench {
       System.gc();
     }
     return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+  }
+
+  /** Where hack/bench.sh keeps the tables, and the figures' CSV files and plots beside them. */
+  static Path results() {
+    return repo().resolve("bench/results");
+  }
+
+  /**
+   * Writes a benchmark's figures as CSV (a header line, then one line per row) to {@code
+   * bench/results/<name>.csv}, or {@code <name>-full.csv} in full mode, for {@link BenchPlots}.
+   */
+  static void writeCsv(String name, String header, List<String> rows) throws IOException {
+    Path dir = Files.createDirectories(results());
+    List<String> lines = new ArrayList<>();
+    lines.add(header);
+    lines.addAll(rows);
+    Files.write(dir.resolve(name + (full() ? "-full" : "") + ".csv"), lines);
   }
 
   static String mib(long bytes) {

@@ -65,9 +65,12 @@ public final class DedupStorageBenchmark {
     long uniqueBytes = unique.values().stream().mapToLong(Long::longValue).sum();
 
     List<String> rows = new ArrayList<>();
+    List<String> csv = new ArrayList<>();
     for (int replicas = 1; replicas <= 3; replicas++) {
-      rows.add(run(imported, replicas, unique.size(), uniqueBytes, before, timeout));
+      rows.add(run(imported, replicas, unique.size(), uniqueBytes, before, timeout, csv));
     }
+    Bench.writeCsv(
+        "dedup", "replicas,before_bytes,after_bytes,unique_bytes,floor_bytes,converged", csv);
 
     System.out.printf(
         Locale.ROOT,
@@ -95,7 +98,8 @@ public final class DedupStorageBenchmark {
       int distinct,
       long unique,
       long before,
-      Duration timeout)
+      Duration timeout,
+      List<String> csv)
       throws Exception {
     try (ControlPlane cp = ControlPlane.start(ControlPlane.defaultBinDir())) {
       cp.applyCrds(Bench.repo().resolve("crds"));
@@ -144,6 +148,9 @@ public final class DedupStorageBenchmark {
                   100.0 * (before - after) / before,
                   ok ? Bench.seconds(seconds) : "**not converged** in " + Bench.seconds(seconds));
           System.err.println("bench: dedup " + row);
+          csv.add(
+              String.format(
+                  Locale.ROOT, "%d,%d,%d,%d,%d,%b", replicas, before, after, unique, floor, ok));
           client.close();
           return row;
         }

@@ -224,6 +224,15 @@ public final class UnpackBenchmark {
    * directories, with some relative and absolute symlinks. Returns {files, symlinks}.
    */
   static long[] writeLayerTar(Path tar, long bytes, Random random) throws IOException {
+    return writeLayerTar(tar, bytes, random, "");
+  }
+
+  /**
+   * As {@link #writeLayerTar(Path, long, Random)}, with every path under {@code prefix} (such as
+   * {@code "l2/"}), so that the layers of one image add up instead of hiding each other's files.
+   */
+  static long[] writeLayerTar(Path tar, long bytes, Random random, String prefix)
+      throws IOException {
     String[] words = new String[4096];
     for (int i = 0; i < words.length; i++) {
       StringBuilder w = new StringBuilder();
@@ -241,10 +250,16 @@ public final class UnpackBenchmark {
         TarArchiveOutputStream out = new TarArchiveOutputStream(raw)) {
       out.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
       out.setBigNumberMode(TarArchiveOutputStream.BIGNUMBER_POSIX);
+      if (!prefix.isEmpty()) {
+        TarArchiveEntry top = new TarArchiveEntry(prefix);
+        top.setMode(0755);
+        out.putArchiveEntry(top);
+        out.closeArchiveEntry();
+      }
       while (written < bytes) {
         if (dirs.isEmpty() || random.nextInt(40) == 0) {
-          String parent = dirs.isEmpty() ? "" : dirs.get(random.nextInt(dirs.size()));
-          String dir = (parent.split("/").length >= 5 ? "" : parent) + "d" + dirs.size() + "/";
+          String parent = dirs.isEmpty() ? prefix : dirs.get(random.nextInt(dirs.size()));
+          String dir = (parent.split("/").length >= 5 ? prefix : parent) + "d" + dirs.size() + "/";
           TarArchiveEntry e = new TarArchiveEntry(dir);
           e.setMode(0755);
           out.putArchiveEntry(e);

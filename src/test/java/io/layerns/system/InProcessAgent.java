@@ -32,7 +32,7 @@ import java.util.function.UnaryOperator;
  *
  * @param sftp the SFTP export, or null when the node has none
  */
-record InProcessAgent(
+public record InProcessAgent(
     String name, LayerStore store, HttpExportServer export, SftpExportServer sftp, NodeAgent agent)
     implements AutoCloseable {
 

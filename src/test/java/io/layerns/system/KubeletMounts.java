@@ -10,14 +10,14 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /** Guards, keys and clean-up for the kubelet-like ITs, which mount for real. */
-final class KubeletMounts {
+public final class KubeletMounts {
   private KubeletMounts() {}
 
   /**
    * Skips unless the JVM runs as root in a mount namespace of its own (src/test/jvm/bin/java), so
    * that no mount of the test can reach the host's mount table.
    */
-  static void assumeRootInPrivateMountNamespace() throws IOException {
+  public static void assumeRootInPrivateMountNamespace() throws IOException {
     String uid =
         Files.readAllLines(Path.of("/proc/self/status")).stream()
             .filter(l -> l.startsWith("Uid:"))
@@ -33,7 +33,7 @@ final class KubeletMounts {
   }
 
   /** An ECDSA key pair for sshfs, with an authorized_keys that holds its public half. */
-  static Path clusterKeyPair(Path dir) throws IOException, InterruptedException {
+  public static Path clusterKeyPair(Path dir) throws IOException, InterruptedException {
     Files.createDirectories(dir);
     Process p =
         new ProcessBuilder(
@@ -58,7 +58,7 @@ final class KubeletMounts {
   }
 
   /** Lazily unmounts everything at or below {@code dir}, deepest and latest first. */
-  static void unmountAllUnder(Path dir) throws IOException, InterruptedException {
+  public static void unmountAllUnder(Path dir) throws IOException, InterruptedException {
     List<MountTable.Entry> left = MountTable.mountsUnder(dir);
     for (MountTable.Entry e : left.reversed()) {
       Process p = new ProcessBuilder("umount", "-l", e.mountPoint()).inheritIO().start();

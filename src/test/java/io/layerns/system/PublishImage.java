@@ -19,9 +19,9 @@ import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
  * A test image made of tar layers with exact entries (directories, files with modes, symlinks,
  * whiteouts, opaque markers), with its OCI config and manifest.
  */
-final class PublishImage {
-  static final String MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
-  static final String LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip";
+public final class PublishImage {
+  public static final String MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
+  public static final String LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip";
 
   /** One tar entry: a directory, file, symlink or whiteout marker (an empty file). */
   record Entry(String path, char type, int mode, String content) {
@@ -59,27 +59,40 @@ final class PublishImage {
 
   PublishImage(List<List<Entry>> layerEntries) {
     this.layers = layerEntries.stream().map(PublishImage::layer).toList();
+    List<LayerInfo> infos =
+        layers.stream().map(l -> new LayerInfo(l.digest(), l.blob().length, l.diffId())).toList();
+    this.config = config(infos);
+    this.manifest = manifest(config, infos);
+  }
+
+  /** What an image's config and manifest say of one of its layers (gzip). */
+  public record LayerInfo(Digest digest, long size, Digest diffId) {}
+
+  /** The OCI config of a linux/amd64 image made of {@code layers}, bottom first. */
+  public static byte[] config(List<LayerInfo> layers) {
     String diffIds =
         layers.stream().map(l -> "\"" + l.diffId() + "\"").collect(Collectors.joining(","));
-    this.config =
-        ("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\","
-                + "\"diff_ids\":["
-                + diffIds
-                + "]}}")
-            .getBytes(StandardCharsets.UTF_8);
+    return ("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\","
+            + "\"diff_ids\":["
+            + diffIds
+            + "]}}")
+        .getBytes(StandardCharsets.UTF_8);
+  }
+
+  /** The OCI manifest ({@link #MANIFEST_TYPE}) naming {@code config} and {@code layers}. */
+  public static byte[] manifest(byte[] config, List<LayerInfo> layers) {
     String layerJson =
         layers.stream()
             .map(
                 l ->
                     "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%d}"
-                        .formatted(LAYER_TYPE, l.digest(), l.blob().length))
+                        .formatted(LAYER_TYPE, l.digest(), l.size()))
             .collect(Collectors.joining(","));
-    this.manifest =
-        ("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":"
-                + "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%d},"
-                + "\"layers\":[%s]}")
-            .formatted(MANIFEST_TYPE, Digest.of(config), config.length, layerJson)
-            .getBytes(StandardCharsets.UTF_8);
+    return ("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":"
+            + "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%d},"
+            + "\"layers\":[%s]}")
+        .formatted(MANIFEST_TYPE, Digest.of(config), config.length, layerJson)
+        .getBytes(StandardCharsets.UTF_8);
   }
 
   Digest manifestDigest() {

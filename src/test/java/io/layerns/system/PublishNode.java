@@ -50,19 +50,19 @@ import java.util.function.Supplier;
  * exports, and the CSI node plugin (the store-backed assembler behind the Node service) served on a
  * Unix socket, which the test calls the way the kubelet does.
  */
-final class PublishNode implements AutoCloseable {
+public final class PublishNode implements AutoCloseable {
 
   /** The kubelet's volume plugin folder name for CSI volumes. */
   private static final String CSI_PLUGIN_DIR = "kubernetes.io~csi";
 
-  final String name;
-  final String address;
-  final InProcessAgent agent;
-  final ImageImporter importer;
-  final StoreVolumeAssembler assembler;
-  final NodeService node;
-  final Path kubeletDir;
-  final Path pluginState;
+  public final String name;
+  public final String address;
+  public final InProcessAgent agent;
+  public final ImageImporter importer;
+  public final StoreVolumeAssembler assembler;
+  public final NodeService node;
+  public final Path kubeletDir;
+  public final Path pluginState;
   private final CsiServer server;
   private final EventLoopGroup group;
   private final ManagedChannel channel;
@@ -103,7 +103,7 @@ final class PublishNode implements AutoCloseable {
    * @param clientKey the cluster's private key, which this node's sshfs logs in to peers with
    * @param authorizedKeys the matching public key, which this node's SFTP export accepts
    */
-  static PublishNode start(
+  public static PublishNode start(
       ControlPlane cp, String name, String address, Path dir, Path clientKey, Path authorizedKeys)
       throws IOException {
     AtomicReference<Supplier<List<PublishedVolume>>> volumes = new AtomicReference<>(List::of);
@@ -166,13 +166,13 @@ final class PublishNode implements AutoCloseable {
   }
 
   /** A volume as the kubelet names it: volume id and the target path in the pod's folder. */
-  record Volume(String volumeId, Path target, String podUid) {}
+  public record Volume(String volumeId, Path target, String podUid) {}
 
   /**
    * Calls NodePublishVolume as the kubelet does for a CSI inline volume of pod {@code pod} in
    * namespace {@code default}: the kubelet makes the volume's folder, the plugin the mount point.
    */
-  Volume publish(String image, String pod, boolean readOnly) throws IOException {
+  public Volume publish(String image, String pod, boolean readOnly) throws IOException {
     String uid = UUID.randomUUID().toString();
     // The kubelet's id for an inline volume: "csi-" and a hash of pod uid and volume name.
     String volumeId =
@@ -202,7 +202,7 @@ final class PublishNode implements AutoCloseable {
   }
 
   /** Calls NodeUnpublishVolume as the kubelet does when the pod goes. */
-  void unpublish(Volume v) {
+  public void unpublish(Volume v) {
     csi.withDeadlineAfter(2, TimeUnit.MINUTES)
         .nodeUnpublishVolume(
             NodeUnpublishVolumeRequest.newBuilder()

@@ -21,7 +21,7 @@ import java.util.Map;
  * Debian's {@code docker-registry} on 127.0.0.1, anonymous, for the publish ITs: pushes test images
  * with the Distribution API and shows its log, whose lines name the address each request came from.
  */
-final class PublishRegistry implements AutoCloseable {
+public final class PublishRegistry implements AutoCloseable {
   private static final Path BINARY = Path.of("/usr/bin/docker-registry");
 
   private final ManagedProcess process;
@@ -33,7 +33,7 @@ final class PublishRegistry implements AutoCloseable {
     this.port = port;
   }
 
-  static PublishRegistry start(Path dir) throws IOException {
+  public static PublishRegistry start(Path dir) throws IOException {
     int port;
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
       port = s.getLocalPort();
@@ -74,29 +74,41 @@ final class PublishRegistry implements AutoCloseable {
   }
 
   /** host:port, as an image reference names the registry. */
-  String host() {
+  public String host() {
     return "127.0.0.1:" + port;
   }
 
   /** Uploads the blobs, then the manifest under {@code tag}. */
-  void push(
+  public void push(
       String repository, Map<Digest, byte[]> blobs, String mediaType, byte[] manifest, String tag)
       throws IOException, InterruptedException {
     for (Map.Entry<Digest, byte[]> b : blobs.entrySet()) {
-      HttpResponse<String> start =
-          send(
-              HttpRequest.newBuilder(uri("/v2/" + repository + "/blobs/uploads/"))
-                  .POST(HttpRequest.BodyPublishers.noBody()));
-      expect(start, 202);
-      URI location = uri("/").resolve(start.headers().firstValue("Location").orElseThrow());
-      String sep = location.getRawQuery() == null ? "?" : "&";
-      expect(
-          send(
-              HttpRequest.newBuilder(URI.create(location + sep + "digest=" + b.getKey()))
-                  .header("Content-Type", "application/octet-stream")
-                  .PUT(HttpRequest.BodyPublishers.ofByteArray(b.getValue()))),
-          201);
+      pushBlob(repository, b.getKey(), HttpRequest.BodyPublishers.ofByteArray(b.getValue()));
     }
+    pushManifest(repository, mediaType, manifest, tag);
+  }
+
+  /** Uploads one blob in a single request, its bytes streamed from {@code content}. */
+  public void pushBlob(String repository, Digest digest, HttpRequest.BodyPublisher content)
+      throws IOException, InterruptedException {
+    HttpResponse<String> start =
+        send(
+            HttpRequest.newBuilder(uri("/v2/" + repository + "/blobs/uploads/"))
+                .POST(HttpRequest.BodyPublishers.noBody()));
+    expect(start, 202);
+    URI location = uri("/").resolve(start.headers().firstValue("Location").orElseThrow());
+    String sep = location.getRawQuery() == null ? "?" : "&";
+    expect(
+        send(
+            HttpRequest.newBuilder(URI.create(location + sep + "digest=" + digest))
+                .header("Content-Type", "application/octet-stream")
+                .PUT(content)),
+        201);
+  }
+
+  /** Uploads a manifest under {@code tag}; its blobs must be there already. */
+  public void pushManifest(String repository, String mediaType, byte[] manifest, String tag)
+      throws IOException, InterruptedException {
     expect(
         send(
             HttpRequest.newBuilder(uri("/v2/" + repository + "/manifests/" + tag))
@@ -106,7 +118,7 @@ final class PublishRegistry implements AutoCloseable {
   }
 
   /** The registry's log so far. */
-  String log() throws IOException {
+  public String log() throws IOException {
     return Files.readString(process.log());
   }
 

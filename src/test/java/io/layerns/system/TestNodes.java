@@ -8,15 +8,16 @@ import io.layerns.api.v1alpha1.Transport;
 import java.util.Map;
 
 /** Node objects (with a Ready kubelet condition) and LayerNamespaces for the system tests. */
-final class TestNodes {
+public final class TestNodes {
   private TestNodes() {}
 
-  static void addReadyNode(KubernetesClient client, String name, Map<String, String> labels) {
+  public static void addReadyNode(
+      KubernetesClient client, String name, Map<String, String> labels) {
     io.layerns.testing.SimulatedNodes.addReady(client, name, labels);
   }
 
   /** A namespace over the nodes labelled {@code pool}, dropping unowned copies at once. */
-  static void addNamespace(
+  public static void addNamespace(
       KubernetesClient client,
       String name,
       Map<String, String> pool,

@@ -14,6 +14,7 @@ import org.apache.sshd.common.config.keys.PublicKeyEntry;
 import org.apache.sshd.common.file.virtualfs.VirtualFileSystemFactory;
 import org.apache.sshd.common.session.Session;
 import org.apache.sshd.common.session.SessionListener;
+import org.apache.sshd.core.CoreModuleProperties;
 import org.apache.sshd.server.SshServer;
 import org.apache.sshd.server.auth.pubkey.UserAuthPublicKeyFactory;
 import org.apache.sshd.server.config.keys.AuthorizedKeysAuthenticator;
@@ -57,6 +58,9 @@ public final class SftpExportServer implements AutoCloseable {
     SshServer sshd = SshServer.setUpDefaultServer();
     sshd.setHost(config.bindAddress());
     sshd.setPort(config.port());
+    // SFTP is request and reply: with Nagle's algorithm a reply written in parts waits for the
+    // client's delayed ACK (40 ms on Linux) on every read; sshfs then read 10 MiB in 12 s.
+    CoreModuleProperties.TCP_NODELAY.set(sshd, true);
 
     SimpleGeneratorHostKeyProvider hostKeys =
         new SimpleGeneratorHostKeyProvider(config.hostKeyFile());
