@@ -212,7 +212,7 @@ class RegistryIT {
               assertThat(e.attempts().getFirst().error())
                   .isInstanceOf(io.layerns.csi.store.DigestMismatchException.class);
             })
-        .hasMessageContaining("blob " + image.configDigest())
+        .hasMessageContaining("config " + image.configDigest())
         .hasMessageContaining("has digest");
     assertThat(store.hasBlob(image.configDigest())).isFalse();
     assertTmpEmpty();
