@@ -202,6 +202,11 @@ class KubeletHarnessIT {
     PublishNode.Volume v = node3.publish(byDigest, "sshfs-pod", true);
     try {
       assertSshfsVolume(node3, v);
+      // The admin sees which pod the volume is for.
+      assertThat(client.resources(LayerStore.class).withName("node-3").get().getStatus().volumes())
+          .singleElement()
+          .extracting(PublishedVolume::pod)
+          .isEqualTo("default/sshfs-pod");
     } finally {
       node3.unpublish(v);
     }

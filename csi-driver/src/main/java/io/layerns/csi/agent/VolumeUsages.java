@@ -21,7 +21,7 @@ public final class VolumeUsages {
     try {
       List<PublishedVolume> out = new ArrayList<>();
       for (VolumeState v : node.publishedVolumes()) {
-        out.add(new PublishedVolume(v.volumeId(), null, v.image(), assembler.layersRead(v)));
+        out.add(new PublishedVolume(v.volumeId(), v.pod(), v.image(), assembler.layersRead(v)));
       }
       return out;
     } catch (IOException e) {

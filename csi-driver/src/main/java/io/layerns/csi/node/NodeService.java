@@ -196,9 +196,9 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
             .asRuntimeException();
       }
 
+      PodInfo pod = PodInfo.fromVolumeContext(context);
       AssemblyRequest request =
-          new AssemblyRequest(
-              volumeId, image, PodInfo.fromVolumeContext(context), readOnly, req.getSecretsMap());
+          new AssemblyRequest(volumeId, image, pod, readOnly, req.getSecretsMap());
       List<Path> layers;
       try {
         layers = assembler.assemble(request);
@@ -218,7 +218,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
 
       VolumeState state =
           readOnly
-              ? new VolumeState(volumeId, target, image, true, layers, null, null)
+              ? new VolumeState(volumeId, target, image, true, layers, null, null, pod.label())
               : new VolumeState(
                   volumeId,
                   target,
@@ -226,7 +226,8 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
                   false,
                   layers,
                   states.upperDir(volumeId),
-                  states.workDir(volumeId));
+                  states.workDir(volumeId),
+                  pod.label());
       boolean createdTarget = !Files.exists(target, LinkOption.NOFOLLOW_LINKS);
       try {
         // State first: after a crash between here and the mount, unpublish still finds it.

@@ -21,4 +21,9 @@ public record PodInfo(String name, String namespace, String uid, String serviceA
         context.getOrDefault(UID, ""),
         context.getOrDefault(SERVICE_ACCOUNT, ""));
   }
+
+  /** {@code namespace/name}, as the LayerStore status names the pod; null when unknown. */
+  public String label() {
+    return name.isEmpty() || namespace.isEmpty() ? null : namespace + "/" + name;
+  }
 }

@@ -14,6 +14,8 @@ import java.util.List;
  * @param layers the layer directories of the overlay, base first
  * @param upperDir the private writable layer, or null for a read-only volume
  * @param workDir overlayfs's work directory beside {@code upperDir}, or null
+ * @param pod {@code namespace/name} of the pod the kubelet published it for, or null when the
+ *     kubelet did not say (the CSIDriver's podInfoOnMount)
  */
 public record VolumeState(
     String volumeId,
@@ -22,7 +24,20 @@ public record VolumeState(
     boolean readOnly,
     List<Path> layers,
     Path upperDir,
-    Path workDir) {
+    Path workDir,
+    String pod) {
+
+  /** A volume whose pod is not known. */
+  public VolumeState(
+      String volumeId,
+      Path targetPath,
+      String image,
+      boolean readOnly,
+      List<Path> layers,
+      Path upperDir,
+      Path workDir) {
+    this(volumeId, targetPath, image, readOnly, layers, upperDir, workDir, null);
+  }
 
   public VolumeState {
     layers = List.copyOf(layers);

@@ -67,6 +67,9 @@ public final class VolumeStateStore {
     for (int i = 0; i < s.layers().size(); i++) {
       p.setProperty("layer." + i, s.layers().get(i).toString());
     }
+    if (s.pod() != null) {
+      p.setProperty("pod", s.pod());
+    }
     if (s.upperDir() != null) {
       p.setProperty("upperDir", s.upperDir().toString());
       p.setProperty("workDir", s.workDir().toString());
@@ -146,7 +149,8 @@ public final class VolumeStateStore {
               Boolean.parseBoolean(required(p, "readOnly")),
               layers,
               upper == null ? null : Path.of(upper),
-              work == null ? null : Path.of(work)));
+              work == null ? null : Path.of(work),
+              p.getProperty("pod")));
     } catch (RuntimeException e) {
       throw new IOException("corrupt volume state " + file + ": " + e.getMessage(), e);
     }

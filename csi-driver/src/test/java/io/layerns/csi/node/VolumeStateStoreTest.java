@@ -23,7 +23,8 @@ class VolumeStateStoreTest {
             false,
             List.of(Path.of("/l/0"), Path.of("/l/1 with space")),
             store.upperDir("csi-ab/c:d"),
-            store.workDir("csi-ab/c:d"));
+            store.workDir("csi-ab/c:d"),
+            "team/app-7d9f");
 
     store.save(state);
 
