@@ -54,17 +54,19 @@ run operator-scale "Operator at scale on a real control plane" "$([[ $mode == fu
 run dedup "Storage before and after dedup" 3g "$bench_cp" io.layerns.bench.DedupStorageBenchmark
 run unpack "Unpack and sha256 throughput against GNU tar and sha256sum" 2g \
   "$bench_cp" io.layerns.bench.UnpackBenchmark
-# The publish benchmark mounts overlays and sshfs: as root, in a mount namespace of its own whose
-# mounts vanish with it, as the system ITs run (src/test/jvm/bin/java).
+# The publish and SFTP read benchmarks mount overlays and sshfs: as root, in a mount namespace of
+# their own whose mounts vanish with it, as the system ITs run (src/test/jvm/bin/java).
 benches=(operator-scale dedup unpack)
 if [[ "$(id -u)" == 0 ]]; then
   launcher=(unshare -m --propagation private)
   run publish "Publish from peers against pull, time to a ready volume" 2g \
     "$bench_cp" io.layerns.bench.PublishBenchmark
+  run sftp-read "Reading a layer in full through sshfs: SFTP settings before and now" 1g \
+    "$bench_cp" io.layerns.bench.SftpReadBenchmark "100 MiB, every mode"
   launcher=()
-  benches+=(publish)
+  benches+=(publish sftp-read)
 else
-  echo "bench: publish benchmark skipped: it mounts, which needs root"
+  echo "bench: publish and SFTP read benchmarks skipped: they mount, which needs root"
 fi
 benches+=(placement)
 "$java" -Djava.awt.headless=true -Dlayerns.repo="$repo" -cp "$bench_cp" io.layerns.bench.BenchPlots

@@ -23,6 +23,10 @@ public final class SshfsTransport implements RemoteTransport {
   static final int ALIVE_COUNT_MAX = 3;
   static final int CONNECT_TIMEOUT_SECONDS = 10;
 
+  /** The ciphers ssh may use, in its order of preference; the same set the exports offer. */
+  static final List<String> CIPHERS =
+      List.of("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr");
+
   private final String user;
   private final Path identityFile;
   private final Path knownHostsDir;
@@ -95,6 +99,12 @@ public final class SshfsTransport implements RemoteTransport {
             // Committed layers never change, so the page cache may keep what it read.
             "kernel_cache",
             "reconnect",
+            // AES-GCM first, which the peer's export runs on AES instructions; ssh would pick
+            // chacha20-poly1305, which the export no longer offers (see SftpExportServer). The
+            // commas are escaped: the -o list is comma-separated, and libfuse unescapes them.
+            "Ciphers=" + String.join("\\,", CIPHERS),
+            // No max_read: the export answers at most 63 KiB a read, and sshfs 3.7 takes a short
+            // read for the end of the file (with max_read=65536 files came out truncated).
             "ServerAliveInterval=" + ALIVE_INTERVAL_SECONDS,
             "ServerAliveCountMax=" + ALIVE_COUNT_MAX,
             "ConnectTimeout=" + CONNECT_TIMEOUT_SECONDS,

@@ -305,6 +305,24 @@ class SftpExportIT {
   }
 
   @Test
+  void onlyAesWithAeadOrAnSha2MacIsNegotiated() throws Exception {
+    Cmd gcm = sftp("id", List.of("-v", "-o", "Ciphers=aes256-gcm@openssh.com"), "ls /sha256");
+    Cmd chacha = sftp("id", List.of("-o", "Ciphers=chacha20-poly1305@openssh.com"), "ls /sha256");
+    Cmd cbc = sftp("id", List.of("-o", "Ciphers=aes128-cbc"), "ls /sha256");
+    Cmd sha1 =
+        sftp("id", List.of("-o", "Ciphers=aes128-ctr", "-o", "MACs=hmac-sha1"), "ls /sha256");
+
+    assertThat(gcm.exitCode()).as(gcm.toString()).isZero();
+    assertThat(gcm.output()).contains(LAYER.hex()).contains("cipher: aes256-gcm@openssh.com");
+    assertThat(chacha.exitCode()).isNotZero();
+    assertThat(chacha.output()).contains("no matching cipher");
+    assertThat(cbc.exitCode()).isNotZero();
+    assertThat(cbc.output()).contains("no matching cipher");
+    assertThat(sha1.exitCode()).isNotZero();
+    assertThat(sha1.output()).contains("no matching MAC");
+  }
+
+  @Test
   void onlySftpIsOffered() throws Exception {
     List<String> ssh = sshBase("id");
 
