@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and writes their Markdown tables to bench/results/.
 # Each benchmark measures its baseline in the same run and reports ratios.
+# BENCH_ONLY="publish dedup" runs only the named benchmarks (names as in bench/results/).
 # Quick sizes by default; BENCH_FULL=1 runs the full sizes (1,000 nodes x 50,000 digests,
 # 100 MB and 1 GB layers, a 1 GB image), which take much longer. Figures for the plots go to
 # bench/results/*.csv and the plots to bench/results/*.png. Run as root: the publish benchmark
@@ -36,6 +37,10 @@ jvm=(-Dlayerns.cache="$cache" -Dlayerns.repo="$repo" -Dbench.full="$([[ $mode ==
 launcher=()
 run() {
   local name="$1" title="$2" heap="$3" cp="$4" class="$5" sizes="${6:-$mode mode}"
+  if [[ -n "${BENCH_ONLY:-}" && " $BENCH_ONLY " != *" $name "* ]]; then
+    echo "bench: $title: skipped (BENCH_ONLY=$BENCH_ONLY)"
+    return
+  fi
   echo "bench: $title"
   {
     echo "## $title"
@@ -72,6 +77,10 @@ benches+=(placement)
 "$java" -Djava.awt.headless=true -Dlayerns.repo="$repo" -cp "$bench_cp" io.layerns.bench.BenchPlots
 
 elapsed=$(( $(date +%s) - started ))
+if [[ -n "${BENCH_ONLY:-}" ]]; then
+  echo "bench: ran $BENCH_ONLY only in $elapsed s; $out/summary$suffix.md left as it was"
+  exit 0
+fi
 {
   echo "# layerns benchmarks"
   echo

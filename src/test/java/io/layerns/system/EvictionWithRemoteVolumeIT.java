@@ -19,8 +19,6 @@ import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.store.Digest;
-import io.layerns.operator.LayernsOperator;
-import io.layerns.operator.OperatorConfig;
 import io.layerns.system.PublishImage.Entry;
 import io.layerns.testing.ControlPlane;
 import io.layerns.testing.WithControlPlane;
@@ -61,43 +59,20 @@ class EvictionWithRemoteVolumeIT {
 
   private Path dir;
   private KubernetesClient client;
-  private LayernsOperator operator;
-  private final List<PublishNode> nodes = new ArrayList<>();
+  private PublishCluster cluster;
 
   @BeforeAll
   void start(ControlPlane cp, @TempDir Path tmp) throws Exception {
     KubeletMounts.assumeRootInPrivateMountNamespace();
     dir = tmp;
     client = cp.client();
-    Path keys = KubeletMounts.clusterKeyPair(dir.resolve("keys"));
-    operator =
-        new LayernsOperator(
-            cp.newAdminClient(), OperatorConfig.embedded("evict-it"), Clock.systemUTC());
-    operator.start();
-    for (int i = 1; i <= 3; i++) {
-      String name = "evict-node-" + i;
-      TestNodes.addReadyNode(client, name, POOL);
-      nodes.add(
-          PublishNode.start(
-              cp,
-              name,
-              "127.0.1." + i,
-              dir.resolve(name),
-              keys.resolve("id"),
-              keys.resolve("authorized_keys")));
-    }
+    cluster = PublishCluster.start(cp, "evict-node", POOL, 3, dir);
   }
 
   @AfterAll
   void stop() throws Exception {
-    if (dir != null) {
-      KubeletMounts.unmountAllUnder(dir);
-    }
-    for (PublishNode n : nodes) {
-      n.close();
-    }
-    if (operator != null) {
-      operator.close();
+    if (cluster != null) {
+      cluster.close();
     }
   }
 
@@ -222,7 +197,7 @@ class EvictionWithRemoteVolumeIT {
   // ---- helpers --------------------------------------------------------------------------------
 
   private PublishNode node(int i) {
-    return nodes.get(i - 1);
+    return cluster.node(i);
   }
 
   /** The namespace: one copy per layer, Sshfs, NotReady nodes departing at once. */

@@ -18,8 +18,6 @@ import io.layerns.api.v1alpha1.VolumeLayer;
 import io.layerns.csi.mount.MountTable;
 import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.ImageReference;
-import io.layerns.operator.LayernsOperator;
-import io.layerns.operator.OperatorConfig;
 import io.layerns.system.PublishImage.Entry;
 import io.layerns.testing.ControlPlane;
 import io.layerns.testing.WithControlPlane;
@@ -121,9 +119,8 @@ class KubeletHarnessIT {
 
   private Path dir;
   private KubernetesClient client;
-  private LayernsOperator operator;
+  private PublishCluster cluster;
   private PublishRegistry registry;
-  private final List<PublishNode> nodes = new ArrayList<>();
   private String byDigest;
 
   @BeforeAll
@@ -131,28 +128,12 @@ class KubeletHarnessIT {
     KubeletMounts.assumeRootInPrivateMountNamespace();
     dir = tmp;
     client = cp.client();
-    Path keys = KubeletMounts.clusterKeyPair(dir.resolve("keys"));
     registry = PublishRegistry.start(Files.createDirectories(dir.resolve("registry")));
     String repository = "layerns/app";
     registry.push(repository, IMAGE.blobs(), PublishImage.MANIFEST_TYPE, IMAGE.manifest, "v1");
     byDigest = registry.host() + "/" + repository + "@" + IMAGE.manifestDigest();
 
-    operator =
-        new LayernsOperator(
-            cp.newAdminClient(), OperatorConfig.embedded("kubelet-it"), Clock.systemUTC());
-    operator.start();
-    for (int i = 1; i <= 3; i++) {
-      String name = "node-" + i;
-      TestNodes.addReadyNode(client, name, POOL);
-      nodes.add(
-          PublishNode.start(
-              cp,
-              name,
-              "127.0.1." + i,
-              dir.resolve(name),
-              keys.resolve("id"),
-              keys.resolve("authorized_keys")));
-    }
+    cluster = PublishCluster.start(cp, "node", POOL, 3, dir);
     // One copy of each layer: node 1's, so that node 3 must read or fetch it from node 1.
     TestNodes.addNamespace(client, NS, POOL, 1, Transport.Sshfs);
 
@@ -178,14 +159,8 @@ class KubeletHarnessIT {
 
   @AfterAll
   void stop() throws Exception {
-    if (dir != null) {
-      KubeletMounts.unmountAllUnder(dir);
-    }
-    for (PublishNode n : nodes) {
-      n.close();
-    }
-    if (operator != null) {
-      operator.close();
+    if (cluster != null) {
+      cluster.close();
     }
     if (registry != null) {
       registry.close();
@@ -425,7 +400,7 @@ class KubeletHarnessIT {
   // ---- helpers --------------------------------------------------------------------------------
 
   private PublishNode node(int i) {
-    return nodes.get(i - 1);
+    return cluster.node(i);
   }
 
   private Layer layer(PublishImage.Layer l) {

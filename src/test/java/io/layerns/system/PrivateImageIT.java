@@ -18,8 +18,6 @@ import io.layerns.csi.registry.RegistryPusher;
 import io.layerns.csi.registry.RegistryServer;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.registry.TokenServer;
-import io.layerns.operator.LayernsOperator;
-import io.layerns.operator.OperatorConfig;
 import io.layerns.testing.ControlPlane;
 import io.layerns.testing.WithControlPlane;
 import java.nio.charset.StandardCharsets;
@@ -65,10 +63,9 @@ class PrivateImageIT {
 
   private Path dir;
   private KubernetesClient client;
-  private LayernsOperator operator;
+  private PublishCluster cluster;
   private TokenServer tokens;
   private RegistryServer registry;
-  private final List<PublishNode> nodes = new ArrayList<>();
   private String byDigest;
 
   @BeforeAll
@@ -76,7 +73,6 @@ class PrivateImageIT {
     KubeletMounts.assumeRootInPrivateMountNamespace();
     dir = tmp;
     client = cp.client();
-    Path keys = KubeletMounts.clusterKeyPair(dir.resolve("keys"));
     tokens = TokenServer.start(Map.of(USER, PASSWORD), Files.createDirectories(dir.resolve("tok")));
     registry = RegistryServer.start(Files.createDirectories(dir.resolve("registry")), tokens);
     new RegistryPusher(
@@ -102,35 +98,14 @@ class PrivateImageIT {
     pod("pod-b2", "wrongcred");
     pod("pod-c", "regcred");
 
-    operator =
-        new LayernsOperator(
-            cp.newAdminClient(), OperatorConfig.embedded("tenants-it"), Clock.systemUTC());
-    operator.start();
-    for (int i = 1; i <= 3; i++) {
-      String name = "tenant-" + i;
-      TestNodes.addReadyNode(client, name, POOL);
-      nodes.add(
-          PublishNode.start(
-              cp,
-              name,
-              "127.0.1." + i,
-              dir.resolve(name),
-              keys.resolve("id"),
-              keys.resolve("authorized_keys")));
-    }
+    cluster = PublishCluster.start(cp, "tenant", POOL, 3, dir);
     TestNodes.addNamespace(client, NS, POOL, 1, Transport.Sshfs);
   }
 
   @AfterAll
   void stop() throws Exception {
-    if (dir != null) {
-      KubeletMounts.unmountAllUnder(dir);
-    }
-    for (PublishNode n : nodes) {
-      n.close();
-    }
-    if (operator != null) {
-      operator.close();
+    if (cluster != null) {
+      cluster.close();
     }
     if (registry != null) {
       registry.close();
@@ -270,6 +245,6 @@ class PrivateImageIT {
   }
 
   private PublishNode node(int i) {
-    return nodes.get(i - 1);
+    return cluster.node(i);
   }
 }
