@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The operator and {@code count} publishing nodes on 127.0.1.1 and up: each a Ready Node in the
@@ -26,10 +27,11 @@ public final class PublishCluster implements AutoCloseable {
 
   /**
    * @param prefix the operator's name and the nodes' names ({@code <prefix>-1} and up)
-   * @param pool the pool label value the nodes carry (see {@link TestNodes#addReadyNode})
+   * @param labels the labels the nodes carry, which the test's namespace selects
    */
   public static PublishCluster start(
-      ControlPlane cp, String prefix, String pool, int count, Path dir) throws Exception {
+      ControlPlane cp, String prefix, Map<String, String> labels, int count, Path dir)
+      throws Exception {
     Path keys = KubeletMounts.clusterKeyPair(dir.resolve("keys"));
     LayernsOperator operator =
         new LayernsOperator(
@@ -40,7 +42,7 @@ public final class PublishCluster implements AutoCloseable {
       operator.start();
       for (int i = 1; i <= count; i++) {
         String name = prefix + "-" + i;
-        TestNodes.addReadyNode(cp.client(), name, pool);
+        TestNodes.addReadyNode(cp.client(), name, labels);
         nodes.add(
             PublishNode.start(
                 cp,
