@@ -39,7 +39,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @WithControlPlane
 class ChaosIT {
-  static final int DEFAULT_STEPS = 30;
+  static final int DEFAULT_STEPS = 20;
   private static final int NODES = 5;
   private static final int IMAGES = 8;
   private static final Duration CONVERGE = Duration.ofMinutes(3);
@@ -97,11 +97,14 @@ class ChaosIT {
         Kind kind = next();
         kinds.merge(kind, 1, Integer::sum);
         convergedInStep = false;
+        stepText = "";
         run(kind);
         if (!convergedInStep) {
           awaitConverged();
         }
-        System.out.printf("chaos: step %d/%d %s%n", stepNo, steps, stepText);
+        System.out.printf(
+            "chaos: step %d/%d %s (converged in %d ms)%n",
+            stepNo, steps, stepText, convergeMillis.getLast());
       }
       finish();
     } catch (AssertionError | RuntimeException e) {
@@ -160,15 +163,7 @@ class ChaosIT {
         stepText = "unpublish " + v;
         unpublish(v);
       }
-      case REPLICAS -> {
-        int r = model.replicas;
-        while (r == model.replicas) {
-          r = 1 + random.nextInt(3);
-        }
-        stepText = "replicas " + model.replicas + " -> " + r;
-        model.replicas = r;
-        cluster.setReplicas(r);
-      }
+      case REPLICAS -> changeReplicas();
       case KILL_AGENT -> killAgent();
       case REMOVE_NODE -> removeNodes(1);
       case REMOVE_TWO_NODES -> removeNodes(2);
@@ -193,6 +188,18 @@ class ChaosIT {
     }
   }
 
+  /** Sets {@code replicas} to another of 1, 2 and 3. */
+  private void changeReplicas() {
+    int r = model.replicas;
+    while (r == model.replicas) {
+      r = 1 + random.nextInt(3);
+    }
+    String text = "replicas " + model.replicas + " -> " + r;
+    stepText = stepText.isEmpty() ? text : stepText + ", " + text;
+    model.replicas = r;
+    cluster.setReplicas(r);
+  }
+
   /**
    * Publishes a random image on {@code node} through its CSI socket, with the registry open for
    * what no peer holds (a publish brings the layers it lacks to the node).
@@ -203,7 +210,7 @@ class ChaosIT {
     boolean readOnly = random.nextBoolean();
     String text =
         "publish " + image.name() + (readOnly ? " read-only" : " writable") + " on " + node;
-    stepText = stepText.startsWith("kill") ? stepText + ", " + text : text;
+    stepText = stepText.isEmpty() ? text : stepText + ", " + text;
     model.use(image);
     model.volumes.add(publish(node, image, readOnly));
   }
@@ -246,12 +253,7 @@ class ChaosIT {
         List<String> others = cluster.nodes.keySet().stream().filter(n -> !n.equals(node)).toList();
         publish(others.get(random.nextInt(others.size())));
       }
-      case 1 -> {
-        int r = 1 + random.nextInt(3);
-        stepText += ", replicas " + model.replicas + " -> " + r;
-        model.replicas = r;
-        cluster.setReplicas(r);
-      }
+      case 1 -> changeReplicas();
       default -> {}
     }
     cluster.nodes.get(node).startPlugin(cluster.cp);
