@@ -174,6 +174,12 @@ class ChaosIT {
         cluster.corrupt(pick.getKey(), pick.getValue());
         faults++;
         noteLosses(model.fail(Set.of(), Map.of(pick.getKey(), pick.getValue())));
+        if (model.replicas < 3) {
+          // A new owner must fetch the layer, perhaps from the corrupt peer first.
+          stepText += ", replicas " + model.replicas + " -> " + (model.replicas + 1);
+          model.replicas++;
+          cluster.setReplicas(model.replicas);
+        }
       }
       case RESTART_OPERATOR -> {
         stepText = "restart the operator";
