@@ -24,6 +24,10 @@ final class PluginProcess {
                 "env",
                 "KUBECONFIG=" + cp.kubeconfig(),
                 java.toString(),
+                // Small and quick to start: several plugins share a 2-core machine in the tests.
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
                 "--enable-native-access=ALL-UNNAMED",
                 "-cp",
                 System.getProperty("java.class.path"),

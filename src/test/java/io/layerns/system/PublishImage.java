@@ -23,6 +23,10 @@ public final class PublishImage {
   public static final String MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
   public static final String LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip";
 
+  /** Entry times are fixed so that a layer's digest depends on its entries only. */
+  private static final java.nio.file.attribute.FileTime FIXED_MTIME =
+      java.nio.file.attribute.FileTime.from(java.time.Instant.parse("2026-01-01T00:00:00Z"));
+
   /** One tar entry: a directory, file, symlink or whiteout marker (an empty file). */
   record Entry(String path, char type, int mode, String content) {
     static Entry dir(String path, int mode) {
@@ -58,7 +62,16 @@ public final class PublishImage {
   final byte[] manifest;
 
   PublishImage(List<List<Entry>> layerEntries) {
-    this.layers = layerEntries.stream().map(PublishImage::layer).toList();
+    this(layerEntries.stream().map(PublishImage::layer).toList(), true);
+  }
+
+  /** An image of layers already built, so that images can share a layer (the same bytes). */
+  static PublishImage ofLayers(List<Layer> layers) {
+    return new PublishImage(layers, true);
+  }
+
+  private PublishImage(List<Layer> layers, boolean built) {
+    this.layers = List.copyOf(layers);
     List<LayerInfo> infos =
         layers.stream().map(l -> new LayerInfo(l.digest(), l.blob().length, l.diffId())).toList();
     this.config = config(infos);
@@ -124,7 +137,8 @@ public final class PublishImage {
             .formatted(MANIFEST_TYPE, manifestDigest(), manifest.length, tag));
   }
 
-  private static Layer layer(List<Entry> entries) {
+  /** A gzip layer of {@code entries}; the same entries always give the same bytes. */
+  static Layer layer(List<Entry> entries) {
     try {
       ByteArrayOutputStream tar = new ByteArrayOutputStream();
       try (TarArchiveOutputStream out = new TarArchiveOutputStream(tar)) {
@@ -141,6 +155,7 @@ public final class PublishImage {
                 default -> new TarArchiveEntry(e.path());
               };
           t.setMode(e.mode());
+          t.setModTime(FIXED_MTIME);
           byte[] content =
               e.type() == 'f' ? e.content().getBytes(StandardCharsets.UTF_8) : new byte[0];
           t.setSize(content.length);

@@ -1,12 +1,5 @@
 package io.layerns.system;
 
-import csi.v1.Csi.NodePublishVolumeRequest;
-import csi.v1.Csi.NodeUnpublishVolumeRequest;
-import csi.v1.Csi.VolumeCapability;
-import csi.v1.Csi.VolumeCapability.AccessMode;
-import csi.v1.NodeGrpc;
-import io.grpc.ManagedChannel;
-import io.grpc.netty.NettyChannelBuilder;
 import io.layerns.api.events.EventRecorder;
 import io.layerns.api.v1alpha1.PublishedVolume;
 import io.layerns.api.v1alpha1.Transport;
@@ -15,7 +8,6 @@ import io.layerns.csi.agent.VolumeUsages;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.node.KubernetesClusterView;
 import io.layerns.csi.node.NodeService;
-import io.layerns.csi.node.PodInfo;
 import io.layerns.csi.node.StoreVolumeAssembler;
 import io.layerns.csi.node.VolumeStateStore;
 import io.layerns.csi.registry.ImageImporter;
@@ -26,11 +18,6 @@ import io.layerns.csi.transport.remote.CommandRemoteMounter;
 import io.layerns.csi.transport.remote.RemoteLayerMounts;
 import io.layerns.csi.transport.remote.SshfsTransport;
 import io.layerns.testing.ControlPlane;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.epoll.EpollDomainSocketChannel;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.unix.DomainSocketAddress;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.http.HttpClient;
@@ -40,8 +27,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 
@@ -52,9 +37,6 @@ import java.util.function.Supplier;
  */
 public final class PublishNode implements AutoCloseable {
 
-  /** The kubelet's volume plugin folder name for CSI volumes. */
-  private static final String CSI_PLUGIN_DIR = "kubernetes.io~csi";
-
   public final String name;
   public final String address;
   public final InProcessAgent agent;
@@ -64,9 +46,7 @@ public final class PublishNode implements AutoCloseable {
   public final Path kubeletDir;
   public final Path pluginState;
   private final CsiServer server;
-  private final EventLoopGroup group;
-  private final ManagedChannel channel;
-  private final NodeGrpc.NodeBlockingStub csi;
+  private final KubeletCsi csi;
 
   private PublishNode(
       String name,
@@ -87,14 +67,7 @@ public final class PublishNode implements AutoCloseable {
     this.kubeletDir = kubeletDir;
     this.pluginState = pluginState;
     this.server = server;
-    this.group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
-    this.channel =
-        NettyChannelBuilder.forAddress(new DomainSocketAddress(server.socket().toFile()))
-            .channelType(EpollDomainSocketChannel.class)
-            .eventLoopGroup(group)
-            .usePlaintext()
-            .build();
-    this.csi = NodeGrpc.newBlockingStub(channel);
+    this.csi = new KubeletCsi(server.socket(), kubeletDir);
   }
 
   /**
@@ -168,53 +141,19 @@ public final class PublishNode implements AutoCloseable {
   /** A volume as the kubelet names it: volume id and the target path in the pod's folder. */
   public record Volume(String volumeId, Path target, String podUid) {}
 
-  /**
-   * Calls NodePublishVolume as the kubelet does for a CSI inline volume of pod {@code pod} in
-   * namespace {@code default}: the kubelet makes the volume's folder, the plugin the mount point.
-   */
+  /** Calls NodePublishVolume as the kubelet does for a CSI inline volume of pod {@code pod}. */
   public Volume publish(String image, String pod, boolean readOnly) throws IOException {
-    String uid = UUID.randomUUID().toString();
-    // The kubelet's id for an inline volume: "csi-" and a hash of pod uid and volume name.
-    String volumeId =
-        "csi-" + UUID.nameUUIDFromBytes((uid + "/app").getBytes()).toString().replace("-", "");
-    Path volumeDir = kubeletDir.resolve("pods/" + uid + "/volumes/" + CSI_PLUGIN_DIR + "/app");
-    Files.createDirectories(volumeDir);
-    Path target = volumeDir.resolve("mount");
-    csi.withDeadlineAfter(2, TimeUnit.MINUTES)
-        .nodePublishVolume(
-            NodePublishVolumeRequest.newBuilder()
-                .setVolumeId(volumeId)
-                .setTargetPath(target.toString())
-                .setReadonly(readOnly)
-                .setVolumeCapability(
-                    VolumeCapability.newBuilder()
-                        .setMount(VolumeCapability.MountVolume.getDefaultInstance())
-                        .setAccessMode(
-                            AccessMode.newBuilder().setMode(AccessMode.Mode.SINGLE_NODE_WRITER)))
-                .putVolumeContext(NodeService.IMAGE_KEY, image)
-                .putVolumeContext(NodeService.EPHEMERAL_KEY, "true")
-                .putVolumeContext(PodInfo.NAME, pod)
-                .putVolumeContext(PodInfo.NAMESPACE, "default")
-                .putVolumeContext(PodInfo.UID, uid)
-                .putVolumeContext(PodInfo.SERVICE_ACCOUNT, "default")
-                .build());
-    return new Volume(volumeId, target, uid);
+    return csi.publish(image, pod, readOnly);
   }
 
   /** Calls NodeUnpublishVolume as the kubelet does when the pod goes. */
   public void unpublish(Volume v) {
-    csi.withDeadlineAfter(2, TimeUnit.MINUTES)
-        .nodeUnpublishVolume(
-            NodeUnpublishVolumeRequest.newBuilder()
-                .setVolumeId(v.volumeId())
-                .setTargetPath(v.target().toString())
-                .build());
+    csi.unpublish(v);
   }
 
   @Override
   public void close() throws IOException {
-    channel.shutdownNow();
-    group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+    csi.close();
     server.close();
     agent.close();
   }

@@ -15,7 +15,6 @@ import io.layerns.api.v1alpha1.LayerStoreStatus;
 import io.layerns.api.v1alpha1.PeerEndpoints;
 import io.layerns.api.v1alpha1.PublishedVolume;
 import io.layerns.api.v1alpha1.StoreEndpoints;
-import io.layerns.api.v1alpha1.VolumeLayer;
 import io.layerns.csi.store.DeleteOutcome;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.LayerStore;
@@ -362,13 +361,7 @@ public final class NodeAgent implements AutoCloseable {
   }
 
   private Set<String> layersInUse() {
-    Set<String> used = new HashSet<>();
-    for (PublishedVolume v : volumes.publishedVolumes()) {
-      if (v.layers() != null) {
-        v.layers().stream().map(VolumeLayer::digest).forEach(used::add);
-      }
-    }
-    return used;
+    return VolumeUsages.readHere(volumes.publishedVolumes(), nodeName);
   }
 
   // Report: one status write, only when something changed.

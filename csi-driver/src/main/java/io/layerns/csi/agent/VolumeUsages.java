@@ -7,7 +7,9 @@ import io.layerns.csi.node.VolumeState;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /** The published volumes as the LayerStore status reports them, from the plugin's volume state. */
 public final class VolumeUsages {
@@ -27,5 +29,22 @@ public final class VolumeUsages {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /**
+   * The layers whose copy on {@code node} a volume reads: those the node must keep for its volumes.
+   * A layer a volume reads from a peer's copy is not among them, so the node's own copy of it, when
+   * no longer owned, can go (the peer's copy is kept by the operator, which sees the reference).
+   */
+  public static Set<String> readHere(List<PublishedVolume> volumes, String node) {
+    Set<String> out = new HashSet<>();
+    for (PublishedVolume v : volumes) {
+      if (v.layers() != null) {
+        v.layers().stream()
+            .filter(l -> node.equals(l.readsFrom()))
+            .forEach(l -> out.add(l.digest()));
+      }
+    }
+    return out;
   }
 }
