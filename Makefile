@@ -15,7 +15,7 @@ export LAYERNS_CACHE
 
 MVN ?= mvn -B -ntp -Dlayerns.cache=$(LAYERNS_CACHE)
 
-.PHONY: all build test crds deps controlplane fmt demo bench clean
+.PHONY: all build test crds deps controlplane fmt demo bench chaos clean
 
 all: build
 
@@ -38,6 +38,14 @@ crds:
 ## test: every test, unit (*Test) and integration (*IT), on a real control plane.
 test: deps controlplane
 	$(MVN) install
+
+## chaos: the chaos test alone, with a random seed (CHAOS_SEED=N replays one) and CHAOS_STEPS steps.
+CHAOS_SEED ?= random
+CHAOS_STEPS ?= 120
+chaos: deps controlplane
+	$(MVN) -pl src/test -am verify -Dit.test=ChaosIT -Dtest=none \
+	  -Dsurefire.failIfNoSpecifiedTests=false -Dfailsafe.failIfNoSpecifiedTests=false \
+	  -Dlayerns.chaos.seed=$(CHAOS_SEED) -Dlayerns.chaos.steps=$(CHAOS_STEPS)
 
 ## demo: the whole story on one machine (root): control plane, registry, operator, three nodes.
 demo: deps controlplane

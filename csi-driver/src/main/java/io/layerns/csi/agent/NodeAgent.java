@@ -82,8 +82,8 @@ public final class NodeAgent implements AutoCloseable {
   private final Map<String, CopyState> inFlight = new ConcurrentHashMap<>();
   private final Map<String, String> failures = new ConcurrentHashMap<>();
 
-  /** Layers the operator has listed in this node's spec at least once. */
-  private final Set<String> seenInSpec = ConcurrentHashMap.newKeySet();
+  /** Layers the operator has listed in this node's spec, remembered across restarts. */
+  private final ListedLayers seenInSpec;
 
   /** When each held layer was first seen on disk by this process. */
   private final Map<String, java.time.Instant> firstSeen = new ConcurrentHashMap<>();
@@ -124,6 +124,7 @@ public final class NodeAgent implements AutoCloseable {
     this.arrivalGrace = arrivalGrace;
     this.preloader = preloader;
     this.sources = new LayerSources(store.root().resolve("sources.properties"));
+    this.seenInSpec = new ListedLayers(store.root().resolve("listed-layers"));
     this.client = client;
     this.nodeName = nodeName;
     this.store = store;
@@ -275,7 +276,7 @@ public final class NodeAgent implements AutoCloseable {
         fetches.execute(() -> fetch(layer, peers));
       }
     }
-    seenInSpec.addAll(wanted);
+    seenInSpec.update(wanted, held.keySet());
     preload(spec);
     Set<String> used = layersInUse();
     var now = clock.instant();
