@@ -2,11 +2,15 @@ package io.layerns.system;
 
 import static org.awaitility.Awaitility.await;
 
+import io.layerns.api.status.Conditions;
+import io.layerns.api.v1alpha1.CrdConstants;
+import io.layerns.api.v1alpha1.Layer;
 import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.PublishedVolume;
 import io.layerns.api.v1alpha1.VolumeLayer;
 import io.layerns.csi.mount.MountTable;
 import io.layerns.csi.store.Digest;
+import io.layerns.operator.status.LayerAggregator;
 import io.layerns.testing.ControlPlane;
 import io.layerns.testing.WithControlPlane;
 import java.io.IOException;
@@ -499,8 +503,46 @@ class ChaosIT {
     for (ChaosModel.Volume v : List.copyOf(model.volumes)) {
       unpublish(v);
     }
-    model.mayBeLost.clear(); // all must be back now
+    // A lost layer with a registry source must come back from it; one without (it came only
+    // through publishes) must be reported Lost, as the design promises, and is then not expected.
+    for (Digest d : List.copyOf(model.mayBeLost)) {
+      Layer layer = layer(d);
+      if (layer == null
+          || layer.getSpec().sources() == null
+          || layer.getSpec().sources().isEmpty()) {
+        await(d + " reported Lost")
+            .atMost(CONVERGE)
+            .pollInterval(Duration.ofMillis(300))
+            .until(() -> isReportedLost(layer(d)));
+        model.lostWithoutSource.add(d);
+      }
+    }
+    if (!model.lostWithoutSource.isEmpty()) {
+      stepText +=
+          " ("
+              + model.lostWithoutSource.size()
+              + " lost layers had no registry source and are reported Lost)";
+    }
+    model.mayBeLost.clear(); // the others must be back now
     awaitConverged();
+  }
+
+  private Layer layer(Digest d) {
+    return cluster
+        .client
+        .resources(Layer.class)
+        .withName(CrdConstants.layerName(d.toString()))
+        .get();
+  }
+
+  /**
+   * Lost per its status, or already deleted: the operator deletes a Layer with no source only after
+   * it has had no holder for the cleanup grace.
+   */
+  private static boolean isReportedLost(Layer layer) {
+    return layer == null
+        || (layer.getStatus() != null
+            && Conditions.isTrue(layer.getStatus().conditions(), LayerAggregator.LOST));
   }
 
   private void report(int steps, long nanos) throws IOException {
@@ -513,7 +555,8 @@ class ChaosIT {
             + "%d layers in use, %d verified copies checked, %d volume checks, %d volumes republished "
             + "after their remote holder was removed; volumes reading through a killed agent's "
             + "export: %d recovered after its restart, %d did not (published again); %d layers had every verified copy fail at once "
-            + "(allowed to be lost, fetched again from the registry at the end); "
+            + "(allowed to be lost; at the end those with a registry source were fetched again, "
+            + "%d without one were reported Lost); "
             + "%d fetches refused a corrupt peer's bytes; converged in median %d ms, max %d ms%n",
         seed,
         steps,
@@ -527,6 +570,7 @@ class ChaosIT {
         volumesRecovered,
         volumesBrokenByHolderRestart,
         layersAllowedLost,
+        model.lostWithoutSource.size(),
         refusals,
         median,
         max);

@@ -50,6 +50,13 @@ final class ChaosModel {
   /** Layers whose every verified copy failed in one step: they may be lost until one is back. */
   final Set<Digest> mayBeLost = new LinkedHashSet<>();
 
+  /**
+   * Layers lost with no registry source known (they came only through publishes, which record none,
+   * as a pod's pull secret may be needed): the design promises a {@code Lost} report for them, not
+   * their return, so their absence is allowed and they leave the namespace's figures.
+   */
+  final Set<Digest> lostWithoutSource = new LinkedHashSet<>();
+
   /** Verified holders of each layer at the last convergence. */
   private Map<Digest, Set<String>> lastGood = Map.of();
 
@@ -127,6 +134,8 @@ final class ChaosModel {
         violations.add("layer " + d + " on " + onDisk.get(d) + " belongs to no image in use");
       }
     }
+    // A layer lost for good is expected no more, unless a publish has brought it back.
+    expected.removeIf(d -> lostWithoutSource.contains(d) && !onDisk.containsKey(d));
     int effective = Math.min(replicas, liveNodes.size());
 
     // Who reads which copy, from the agents' reports of their volumes.

@@ -81,14 +81,23 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
     Map<String, Node> nodeByName = new TreeMap<>();
     nodes.forEach(n -> nodeByName.put(n.getMetadata().getName(), n));
     Map<String, LayerSpec> layerSpecs = new HashMap<>();
+    Set<String> named = new HashSet<>();
     informer(ctx, Layer.class)
         .list()
-        .forEach(l -> layerSpecs.put(l.getSpec().digest(), l.getSpec()));
+        .forEach(
+            l -> {
+              layerSpecs.put(l.getSpec().digest(), l.getSpec());
+              if (l.getStatus() != null
+                  && l.getStatus().namespaces() != null
+                  && l.getStatus().namespaces().contains(name(ns))) {
+                named.add(l.getSpec().digest());
+              }
+            });
 
     // Decide: who keeps which copy (a pure function of what was observed).
     ClusterState observed =
         NamespacePlacement.observe(
-            ns.getSpec(), members, nodeByName, stores, layerSpecs, clock.instant());
+            ns.getSpec(), members, nodeByName, stores, layerSpecs, named, clock.instant());
     Decision decision = Placement.decide(observed);
 
     // Act: one store per member with its assignments, none for nodes that left, a Layer per digest.

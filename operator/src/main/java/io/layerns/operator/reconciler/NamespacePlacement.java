@@ -27,6 +27,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.SortedSet;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -59,6 +60,7 @@ final class NamespacePlacement {
       Map<String, Node> nodes,
       Map<String, LayerStore> stores,
       Map<String, LayerSpec> layerSpecs,
+      Set<String> namedLayers,
       Instant now) {
     Optional<Long> capacity =
         Optional.ofNullable(spec == null ? null : spec.nodeCapacity())
@@ -139,6 +141,14 @@ final class NamespacePlacement {
                       .add(new Reference(name, vl.readsFrom() == null ? name : vl.readsFrom()));
                 }
               });
+    }
+    // A layer whose every holder left with its store is named by no member store any more, but
+    // its Layer still names this namespace: with a source, it is placed again and fetched from it.
+    for (String digest : namedLayers) {
+      LayerSpec known = layerSpecs.get(digest);
+      if (known != null && known.sources() != null && !known.sources().isEmpty()) {
+        holders.computeIfAbsent(digest, d -> new ArrayList<>());
+      }
     }
     List<LayerState> layers = new ArrayList<>();
     holders.forEach(

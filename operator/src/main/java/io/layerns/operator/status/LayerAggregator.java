@@ -92,6 +92,13 @@ public final class LayerAggregator {
       }
     }
 
+    if (namespaces.isEmpty() && hasSource && previous != null && previous.namespaces() != null) {
+      // Its last holder went with its store: the namespaces that held it stay named, so that
+      // their placement fetches it again from its source.
+      previous.namespaces().stream()
+          .filter(replicasByNamespace::containsKey)
+          .forEach(namespaces::add);
+    }
     holders.sort(Comparator.comparing(LayerHolder::node));
     int copies = (int) holders.stream().filter(h -> h.state() == CopyState.Present).count();
     boolean fetching = holders.stream().anyMatch(h -> h.state() == CopyState.Fetching);

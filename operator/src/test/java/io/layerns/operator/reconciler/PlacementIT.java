@@ -138,6 +138,28 @@ class PlacementIT {
     assertThat(agents.storedBytes(survivors)).isEqualTo(2 * UNIQUE);
   }
 
+  @Test
+  @Order(5)
+  void aLayerWhoseOnlyHolderIsDeletedIsFetchedAgainFromItsSource() {
+    setReplicas(1);
+    awaitStored(UNIQUE);
+    awaitEveryLayerHas(1);
+    // With one copy each, deleting a holder takes the only copy of its layers, node and store.
+    String victim = layer(IMAGE.keySet().iterator().next()).getStatus().owners().getFirst();
+    client.nodes().withName(victim).delete();
+    await("the layers " + victim + " held fetched again from their source")
+        .atMost(CONVERGE)
+        .untilAsserted(
+            () -> {
+              var status = client.resources(LayerNamespace.class).withName(NS).get().getStatus();
+              assertThat(status.nodes()).doesNotContain(victim);
+              assertThat(status.uniqueBytes()).isEqualTo(UNIQUE);
+              assertThat(status.storedBytes()).isEqualTo(UNIQUE);
+              assertThat(status.lostLayers()).isZero();
+            });
+    awaitEveryLayerHas(1);
+  }
+
   private void setReplicas(int replicas) {
     LayerNamespace ns = new LayerNamespace();
     ns.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(NS).build());

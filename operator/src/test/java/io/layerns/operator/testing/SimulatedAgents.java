@@ -87,7 +87,9 @@ public final class SimulatedAgents implements AutoCloseable {
         .getOrDefault(node, List.of())
         .forEach(v -> StoreViews.layersOf(v).forEach(l -> used.add(l.digest())));
     mine.keySet().removeIf(d -> !assigned.contains(d) && !used.contains(d));
-    report(node);
+    List<HeldLayer> layers = new ArrayList<>(mine.values());
+    layers.sort(Comparator.comparing(HeldLayer::digest));
+    cluster.reportIfStored(node, layers, volumes.getOrDefault(node, List.of()));
   }
 
   private void report(String node) {

@@ -41,7 +41,21 @@ public final class SimulatedCluster {
 
   /** The node's agent reports what it holds and which volumes it publishes. */
   public void report(String node, List<HeldLayer> layers, List<PublishedVolume> volumes) {
-    LayerStore store = awaitStore(node);
+    write(awaitStore(node), layers, volumes);
+  }
+
+  /**
+   * As {@link #report}, but only if the node's store still exists: an agent reacting to its spec
+   * must not wait for a store its node took with it when it was deleted.
+   */
+  public void reportIfStored(String node, List<HeldLayer> layers, List<PublishedVolume> volumes) {
+    LayerStore store = client.resources(LayerStore.class).withName(node).get();
+    if (store != null) {
+      write(store, layers, volumes);
+    }
+  }
+
+  private void write(LayerStore store, List<HeldLayer> layers, List<PublishedVolume> volumes) {
     long used =
         layers.stream()
             .filter(l -> l.state() == CopyState.Present)
