@@ -157,6 +157,9 @@ public final class CsiPluginMain {
                   config.nfsClients(),
                   config.stateDir().resolve("ganesha")));
       nfs = host + ":" + NFS_PSEUDO_PATH;
+      // nfs-ganesha is this process's child and goes with it, as it would with the container;
+      // after a kill -9 the next start stops the leftover (its pid file).
+      Runtime.getRuntime().addShutdownHook(new Thread(nfsExport::close, "stop-nfs-ganesha"));
     }
 
     RegistryClient registry = new RegistryClient(Set.of());
