@@ -57,6 +57,11 @@ public final class CommandRemoteMounter implements RemoteMounter {
   }
 
   @Override
+  public void detach(Path target) throws IOException {
+    run(List.of("umount", "-l", target.toString()));
+  }
+
+  @Override
   public List<MountTable.Entry> mounts() throws IOException {
     return MountTable.read();
   }

@@ -98,6 +98,21 @@ public final class RemoteLayerMounts {
     try {
       Set<String> current = holders.getOrDefault(key, Set.of());
       boolean mounted = isMounted(target);
+      if (mounted && !current.contains(holder)) {
+        // A mount that died (its peer restarted and sshfs did not reconnect) would break this new
+        // volume too: detach it, so a fresh mount serves the new volume; volumes already on the
+        // dead one keep it until their pods go.
+        Optional<String> dead = mounter.probe(target);
+        if (dead.isPresent()) {
+          LOG.warn(
+              "remounting {}'s copy of {}: the mount does not answer ({})",
+              peer.node(),
+              layer,
+              dead.get());
+          mounter.detach(target);
+          mounted = false;
+        }
+      }
       if (current.contains(holder) && mounted) {
         return target;
       }

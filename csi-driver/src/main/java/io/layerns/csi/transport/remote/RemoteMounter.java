@@ -15,6 +15,14 @@ public interface RemoteMounter {
   /** Unmounts whatever is mounted at {@code target}. */
   void unmount(Path target) throws IOException;
 
+  /**
+   * Detaches the mount at {@code target} from the tree even while volumes still use it (a lazy
+   * unmount), so that a fresh mount can take its place; the old one goes when its last user does.
+   */
+  default void detach(Path target) throws IOException {
+    unmount(target);
+  }
+
   /** The mounts of this process's mount namespace. */
   List<MountTable.Entry> mounts() throws IOException;
 

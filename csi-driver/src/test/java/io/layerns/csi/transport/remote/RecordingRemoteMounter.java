@@ -82,6 +82,15 @@ public final class RecordingRemoteMounter implements RemoteMounter {
   }
 
   @Override
+  public synchronized void detach(Path target) throws IOException {
+    calls.add("detach " + target);
+    probeFailures.remove(target.toString());
+    if (table.remove(target.toString()) == null) {
+      throw new IOException("umount: " + target + ": not mounted");
+    }
+  }
+
+  @Override
   public synchronized void unmount(Path target) throws IOException {
     calls.add("unmount " + target);
     if (table.remove(target.toString()) == null) {

@@ -177,6 +177,22 @@ class RemoteLayerMountsTest {
   }
 
   @Test
+  void aNewVolumeDoesNotReuseADeadMountButGetsAFreshOne() throws Exception {
+    Path mp = mounts.acquire(NODE_2, A, "vol-1");
+    mounter.breakMount(mp, "Input/output error"); // the peer restarted; sshfs did not reconnect
+
+    Path again = mounts.acquire(NODE_2, A, "vol-2");
+
+    assertThat(again).isEqualTo(mp);
+    List<String> calls = mounter.calls();
+    assertThat(calls.get(calls.size() - 2)).isEqualTo("detach " + mp);
+    assertThat(calls.getLast()).startsWith("mount ").endsWith(mp.toString());
+    assertThat(mounts.health()).isEmpty();
+    assertThat(mounts.holders().get(new RemoteLayer("node-2", A)))
+        .containsExactlyInAnyOrder("vol-1", "vol-2");
+  }
+
+  @Test
   void nfsMountsLiveApartFromSshfsMounts() throws Exception {
     RemoteLayerMounts nfs = RemoteLayerMounts.open(state, new Nfs4Transport("/layerns"), mounter);
     Path viaSsh = mounts.acquire(NODE_2, A, "vol-1");
