@@ -110,8 +110,15 @@ class NodeAgentsIT {
                 stored.directory().resolve("blob"),
                 first.store().layer(layer.digest()).orElseThrow().directory().resolve("blob")))
         .isEqualTo(-1L);
-    var namespace = client.resources(LayerNamespace.class).withName(NS).get().getStatus();
-    assertThat(namespace.storedBytes()).isEqualTo(2L * layer.blob().length);
-    assertThat(namespace.uniqueBytes()).isEqualTo(layer.blob().length);
+    // The namespace's figures follow the stores' reports: wait for them rather than race them.
+    await("namespace " + NS + " counts both copies")
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              var namespace = client.resources(LayerNamespace.class).withName(NS).get().getStatus();
+              assertThat(namespace).isNotNull();
+              assertThat(namespace.storedBytes()).isEqualTo(2L * layer.blob().length);
+              assertThat(namespace.uniqueBytes()).isEqualTo(layer.blob().length);
+            });
   }
 }
