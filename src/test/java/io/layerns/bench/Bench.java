@@ -3,8 +3,13 @@ package io.layerns.bench;
 import ch.qos.logback.classic.Level;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -115,5 +120,29 @@ final class Bench {
     int count() {
       return values.size();
     }
+  }
+
+  /** Reads every regular file under {@code root} to its end; returns {files, bytes}. */
+  static long[] readAll(Path root) throws IOException {
+    long[] seen = new long[2];
+    ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
+    Files.walkFileTree(
+        root,
+        new SimpleFileVisitor<>() {
+          @Override
+          public FileVisitResult visitFile(Path f, BasicFileAttributes attrs) throws IOException {
+            if (attrs.isRegularFile()) {
+              seen[0]++;
+              try (FileChannel ch = FileChannel.open(f)) {
+                int n;
+                while ((n = ch.read(buf.clear())) >= 0) {
+                  seen[1] += n;
+                }
+              }
+            }
+            return FileVisitResult.CONTINUE;
+          }
+        });
+    return seen;
   }
 }

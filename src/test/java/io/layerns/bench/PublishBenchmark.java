@@ -28,13 +28,8 @@ import io.layerns.testing.ControlPlane;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.http.HttpRequest;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -501,7 +496,7 @@ public final class PublishBenchmark {
           image.smallFile() + " has " + small.length + " bytes, not " + image.smallFileBytes());
     }
     t = System.nanoTime();
-    long[] seen = readAll(volume);
+    long[] seen = Bench.readAll(volume);
     double readAll = (System.nanoTime() - t) / 1e9;
     // Each layer's files are under a folder of their own, so the volume shows them all.
     if (seen[0] != image.files() || seen[1] != layerBytes(image.bytes())) {
@@ -525,30 +520,6 @@ public final class PublishBenchmark {
       sum += (long) (bytes * share);
     }
     return sum;
-  }
-
-  /** Reads every regular file under {@code root} to its end; returns {files, bytes}. */
-  private static long[] readAll(Path root) throws IOException {
-    long[] seen = new long[2];
-    ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
-    Files.walkFileTree(
-        root,
-        new SimpleFileVisitor<>() {
-          @Override
-          public FileVisitResult visitFile(Path f, BasicFileAttributes attrs) throws IOException {
-            if (attrs.isRegularFile()) {
-              seen[0]++;
-              try (FileChannel ch = FileChannel.open(f)) {
-                int n;
-                while ((n = ch.read(buf.clear())) >= 0) {
-                  seen[1] += n;
-                }
-              }
-            }
-            return FileVisitResult.CONTINUE;
-          }
-        });
-    return seen;
   }
 
   // ---- helpers --------------------------------------------------------------------------------

@@ -8,13 +8,8 @@ import io.layerns.csi.transport.remote.Peer;
 import io.layerns.csi.transport.remote.SshfsTransport;
 import io.layerns.system.KubeletMounts;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -92,7 +87,7 @@ public final class SftpReadBenchmark {
       }
     }
     Files.createDirectories(work.resolve("host"));
-    long[] local = readAll(tree);
+    long[] local = Bench.readAll(tree);
     Path keys = KubeletMounts.clusterKeyPair(work.resolve("keys"));
 
     // Per variant: tree seconds, large-file seconds, server JVM and client CPU seconds.
@@ -102,7 +97,7 @@ public final class SftpReadBenchmark {
     // One untimed round first: class loading and JIT in the server.
     for (int i = -1; i < runs; i++) {
       long t = System.nanoTime();
-      readAll(tree);
+      Bench.readAll(tree);
       if (i >= 0) {
         localTimes.add((System.nanoTime() - t) / 1e9);
       }
@@ -152,12 +147,12 @@ public final class SftpReadBenchmark {
             double jvm0 = jvmCpu();
             double client0 = clientCpu(port);
             t = System.nanoTime();
-            long[] seen = readAll(mp.resolve("tree"));
+            long[] seen = Bench.readAll(mp.resolve("tree"));
             double treeSeconds = (System.nanoTime() - t) / 1e9;
             double jvmUsed = jvmCpu() - jvm0;
             double clientUsed = clientCpu(port) - client0;
             t = System.nanoTime();
-            long[] bigSeen = readAll(mp.resolve("big.bin"));
+            long[] bigSeen = Bench.readAll(mp.resolve("big.bin"));
             double bigSeconds = (System.nanoTime() - t) / 1e9;
             if (seen[0] != local[0] || seen[1] != local[1] || bigSeen[1] != bigBytes) {
               throw new IllegalStateException(
@@ -286,29 +281,5 @@ public final class SftpReadBenchmark {
     if (p.waitFor() != 0) {
       throw new IOException(cmd + " failed: " + out);
     }
-  }
-
-  /** Reads every regular file under {@code root} to its end; returns {files, bytes}. */
-  static long[] readAll(Path root) throws IOException {
-    long[] seen = new long[2];
-    ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
-    Files.walkFileTree(
-        root,
-        new SimpleFileVisitor<>() {
-          @Override
-          public FileVisitResult visitFile(Path f, BasicFileAttributes attrs) throws IOException {
-            if (attrs.isRegularFile()) {
-              seen[0]++;
-              try (FileChannel ch = FileChannel.open(f)) {
-                int n;
-                while ((n = ch.read(buf.clear())) >= 0) {
-                  seen[1] += n;
-                }
-              }
-            }
-            return FileVisitResult.CONTINUE;
-          }
-        });
-    return seen;
   }
 }

@@ -50,20 +50,7 @@ class PluginExportsIT {
       s.importLayer(
           layer.digest(), layer.diffId(), TestLayers.GZIP, new ByteArrayInputStream(layer.blob()));
     }
-    Path keys = Files.createDirectories(dir.resolve("keys"));
-    PluginProcess.run(
-        List.of(
-            "ssh-keygen",
-            "-q",
-            "-t",
-            "ecdsa",
-            "-b",
-            "256",
-            "-N",
-            "",
-            "-f",
-            keys.resolve("id").toString()));
-    Files.copy(keys.resolve("id.pub"), keys.resolve("authorized_keys"));
+    Path keys = KubeletMounts.clusterKeyPair(dir.resolve("keys"));
     int nfsPort = freePort();
 
     try (var operator =
