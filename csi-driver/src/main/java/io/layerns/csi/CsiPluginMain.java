@@ -190,7 +190,7 @@ public final class CsiPluginMain {
                 config.sftpAuthorizedKeys().resolveSibling("id_ecdsa"),
                 config.stateDir().resolve("known_hosts"),
                 address),
-            new CommandRemoteMounter(Duration.ofSeconds(5)));
+            new CommandRemoteMounter(Duration.ofSeconds(5), fuseDaemonCgroup(config)));
     StoreVolumeAssembler assembler =
         new StoreVolumeAssembler(
             config.nodeName(),
@@ -231,5 +231,13 @@ public final class CsiPluginMain {
     agent.start();
     LOG.info("node agent serving {} on {}", config.storeRoot(), export.baseUri());
     return node;
+  }
+
+  /** Where sshfs daemons run (see FuseDaemonCgroup): from the config, resolved against our own. */
+  private static io.layerns.csi.transport.remote.FuseDaemonCgroup fuseDaemonCgroup(
+      PluginConfig config) throws java.io.IOException {
+    String self = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/cgroup"));
+    return io.layerns.csi.transport.remote.FuseDaemonCgroup.of(
+        config.fuseDaemonCgroup(), config.cgroupRoot(), self);
   }
 }

@@ -25,6 +25,8 @@ import java.util.Optional;
  * @param nfsExportPort nfs-ganesha's port
  * @param nfsClients addresses allowed to mount the NFS export; empty turns the export off
  * @param remoteMountCheck how often the agent checks that its remote layer mounts answer
+ * @param fuseDaemonCgroup where FUSE daemons run: auto, none or a cgroup path (FuseDaemonCgroup)
+ * @param cgroupRoot where the host's cgroup hierarchies are mounted in the plugin
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -42,7 +44,9 @@ public record PluginConfig(
     Path sftpAuthorizedKeys,
     int nfsExportPort,
     java.util.List<String> nfsClients,
-    java.time.Duration remoteMountCheck) {
+    java.time.Duration remoteMountCheck,
+    String fuseDaemonCgroup,
+    Path cgroupRoot) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -94,7 +98,9 @@ public record PluginConfig(
             .toList(),
         java.time.Duration.ofSeconds(
             Long.parseLong(
-                value(a, env, "remote-mount-check-seconds", "REMOTE_MOUNT_CHECK_SECONDS", "30"))));
+                value(a, env, "remote-mount-check-seconds", "REMOTE_MOUNT_CHECK_SECONDS", "30"))),
+        value(a, env, "fuse-daemon-cgroup", "LAYERNS_FUSE_DAEMON_CGROUP", "auto"),
+        Path.of(value(a, env, "cgroup-root", "LAYERNS_CGROUP_ROOT", "/sys/fs/cgroup")));
   }
 
   private static String value(

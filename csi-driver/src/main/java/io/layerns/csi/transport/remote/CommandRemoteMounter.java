@@ -31,6 +31,8 @@ public final class CommandRemoteMounter implements RemoteMounter {
   private static final long COMMAND_TIMEOUT_SECONDS = 60;
 
   private final Duration probeTimeout;
+  private final FuseDaemonCgroup daemons;
+  private List<Path> daemonProcs;
   private final ExecutorService probes =
       Executors.newCachedThreadPool(
           r -> {
@@ -43,12 +45,28 @@ public final class CommandRemoteMounter implements RemoteMounter {
    * @param probeTimeout how long a probe may take before the mount counts as not answering
    */
   public CommandRemoteMounter(Duration probeTimeout) {
+    this(probeTimeout, FuseDaemonCgroup.none());
+  }
+
+  /**
+   * @param probeTimeout how long a probe may take before the mount counts as not answering
+   * @param daemons where the mount's FUSE daemon runs, so that it outlives this plugin
+   */
+  public CommandRemoteMounter(Duration probeTimeout, FuseDaemonCgroup daemons) {
     this.probeTimeout = probeTimeout;
+    this.daemons = daemons;
   }
 
   @Override
   public void mount(List<String> command) throws IOException {
-    run(command);
+    run(FuseDaemonCgroup.wrap(daemonProcs(), command));
+  }
+
+  private synchronized List<Path> daemonProcs() throws IOException {
+    if (daemonProcs == null) {
+      daemonProcs = daemons.prepare();
+    }
+    return daemonProcs;
   }
 
   @Override
