@@ -2,7 +2,12 @@
 # Installs the Debian packages that the tests and the demo use, once per machine.
 set -euo pipefail
 
-packages=(maven tar gzip zstd umoci sshfs fuse3 openssh-client nfs-ganesha nfs-ganesha-vfs libnfs-utils docker-registry skopeo openssl curl)
+packages=(maven tar gzip zstd umoci sshfs fuse3 openssh-client nfs-ganesha nfs-ganesha-vfs libnfs-utils docker-registry skopeo openssl curl
+  # The real test cluster's nodes: runc under containerd, CNI plugins, kube-proxy's iptables,
+  # namespaces and addresses, the loopback forwarders into the cluster network.
+  runc containernetworking-plugins iptables conntrack iproute2 util-linux socat
+  # Images built without a registry or an engine (make image, the test images).
+  debootstrap busybox-static)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -37,9 +37,41 @@ public final class ControlPlane implements AutoCloseable {
   private static final String CONTROLLERS =
       "garbagecollector,namespace,serviceaccount,serviceaccount-token,clusterrole-aggregation";
 
+  /**
+   * Where the control plane runs. The default is loopback in the test JVM's own network namespace;
+   * the real test cluster runs it in a network namespace of its own, on a node-reachable address,
+   * and reaches it from here through a loopback forwarder.
+   *
+   * @param launchPrefix put before every command (e.g. {@code nsenter --net=...}), or empty
+   * @param bindAddress what kube-apiserver listens on
+   * @param advertiseAddress the address kube-apiserver gives the {@code kubernetes} Service
+   * @param apiServerPort the port kube-apiserver listens on, 0 for a free one
+   * @param hostPort turns the apiserver's port into one this JVM reaches on 127.0.0.1
+   * @param nodeNames nodes that get a {@code system:node:<name>} token (Node authorization)
+   * @param controllers kube-controller-manager's {@code --controllers}
+   * @param serviceRange {@code --service-cluster-ip-range}
+   */
+  public record Placement(
+      List<String> launchPrefix,
+      String bindAddress,
+      String advertiseAddress,
+      int apiServerPort,
+      java.util.function.IntUnaryOperator hostPort,
+      List<String> nodeNames,
+      String controllers,
+      String serviceRange) {
+    /** Loopback in this JVM's network namespace, no nodes: what most tests use. */
+    public static Placement loopback() {
+      return new Placement(
+          List.of(), "127.0.0.1", "127.0.0.1", 0, p -> p, List.of(), CONTROLLERS, "10.96.0.0/16");
+    }
+  }
+
   private final Path binDir;
   private final Path workDir;
+  private final Placement placement;
   private final String adminToken = UUID.randomUUID().toString();
+  private final java.util.Map<String, String> nodeTokens = new java.util.TreeMap<>();
   private final List<ManagedProcess> processes = new ArrayList<>();
   private ManagedProcess etcd;
   private ManagedProcess apiServer;
@@ -49,13 +81,19 @@ public final class ControlPlane implements AutoCloseable {
   private Path kubeconfig;
   private KubernetesClient client;
 
-  private ControlPlane(Path binDir, Path workDir) {
+  private ControlPlane(Path binDir, Path workDir, Placement placement) {
     this.binDir = binDir;
     this.workDir = workDir;
+    this.placement = placement;
   }
 
   /** Starts a control plane with the binaries in {@code binDir}, working in a new temp folder. */
   public static ControlPlane start(Path binDir) {
+    return start(binDir, Placement.loopback());
+  }
+
+  /** Starts a control plane placed as {@code placement} says. */
+  public static ControlPlane start(Path binDir, Placement placement) {
     for (String tool : List.of("etcd", "kube-apiserver", "kube-controller-manager")) {
       if (!Files.isExecutable(binDir.resolve(tool))) {
         throw new IllegalStateException(
@@ -63,7 +101,8 @@ public final class ControlPlane implements AutoCloseable {
       }
     }
     try {
-      ControlPlane cp = new ControlPlane(binDir, Files.createTempDirectory("layerns-controlplane"));
+      ControlPlane cp =
+          new ControlPlane(binDir, Files.createTempDirectory("layerns-controlplane"), placement);
       Runtime.getRuntime().addShutdownHook(new Thread(cp::close, "controlplane-stop"));
       cp.startAll();
       return cp;
@@ -86,7 +125,7 @@ public final class ControlPlane implements AutoCloseable {
     writeCredentials();
     startEtcd();
     startApiServer();
-    kubeconfig = writeKubeconfig();
+    kubeconfig = writeKubeconfig(url(), adminToken, "kubeconfig");
     client = newClient();
     awaitReady();
     startControllerManager();
@@ -98,10 +137,17 @@ public final class ControlPlane implements AutoCloseable {
   }
 
   private void writeCredentials() throws IOException {
-    // system:masters bypasses authorization: the tests' client is cluster-admin.
-    Files.writeString(
-        workDir.resolve("tokens.csv"),
-        adminToken + ",layerns-test-admin,layerns-test-admin,\"system:masters\"\n");
+    // system:masters bypasses authorization: the tests' client is cluster-admin. Each node gets
+    // a token of its own, so the Node authorizer limits a kubelet to its node's objects.
+    StringBuilder tokens =
+        new StringBuilder(
+            adminToken + ",layerns-test-admin,layerns-test-admin,\"system:masters\"\n");
+    for (String node : placement.nodeNames()) {
+      String token = UUID.randomUUID().toString();
+      nodeTokens.put(node, token);
+      tokens.append(token + ",system:node:" + node + ",node-" + node + ",\"system:nodes\"\n");
+    }
+    Files.writeString(workDir.resolve("tokens.csv"), tokens.toString());
     try {
       var generator = KeyPairGenerator.getInstance("RSA");
       generator.initialize(2048);
@@ -144,43 +190,56 @@ public final class ControlPlane implements AutoCloseable {
   }
 
   private void startApiServer() throws IOException {
-    apiServerPort = freePort();
+    apiServerPort = placement.apiServerPort() != 0 ? placement.apiServerPort() : freePort();
     apiServer = launch("kube-apiserver", apiServerArgs());
   }
 
   private List<String> apiServerArgs() {
-    return List.of(
-        binDir.resolve("kube-apiserver").toString(),
-        "--etcd-servers=http://127.0.0.1:" + etcdPort,
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
-        "--secure-port=" + apiServerPort,
-        "--cert-dir=" + workDir.resolve("apiserver-certs"),
-        "--token-auth-file=" + workDir.resolve("tokens.csv"),
-        "--authorization-mode=RBAC",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        "--service-account-key-file=" + workDir.resolve("sa.pub"),
-        "--service-account-signing-key-file=" + workDir.resolve("sa.key"),
-        "--api-audiences=https://kubernetes.default.svc.cluster.local",
-        "--service-cluster-ip-range=10.96.0.0/16",
-        "--allow-privileged=true",
-        "--enable-priority-and-fairness=false",
-        "--v=1");
+    List<String> args = new ArrayList<>();
+    if (!placement.nodeNames().isEmpty()) {
+      // Real kubelets: each may touch only its own node's objects; logs and exec go to the
+      // node's InternalIP (there is no DNS for node names).
+      args.add("--authorization-mode=Node,RBAC");
+      args.add("--enable-admission-plugins=NodeRestriction");
+      args.add("--kubelet-preferred-address-types=InternalIP,Hostname");
+    } else {
+      args.add("--authorization-mode=RBAC");
+    }
+    return java.util.stream.Stream.concat(
+            Stream.of(
+                binDir.resolve("kube-apiserver").toString(),
+                "--etcd-servers=http://127.0.0.1:" + etcdPort,
+                "--bind-address=" + placement.bindAddress(),
+                "--advertise-address=" + placement.advertiseAddress(),
+                "--secure-port=" + apiServerPort,
+                "--cert-dir=" + workDir.resolve("apiserver-certs"),
+                "--token-auth-file=" + workDir.resolve("tokens.csv"),
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--service-account-key-file=" + workDir.resolve("sa.pub"),
+                "--service-account-signing-key-file=" + workDir.resolve("sa.key"),
+                "--api-audiences=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=" + placement.serviceRange(),
+                "--allow-privileged=true",
+                "--enable-priority-and-fairness=false",
+                "--v=1"),
+            args.stream())
+        .toList();
   }
 
   private void startControllerManager() throws IOException {
+    Path internal = internalKubeconfig();
     controllerManager =
         launch(
             "kube-controller-manager",
             List.of(
                 binDir.resolve("kube-controller-manager").toString(),
-                "--kubeconfig=" + kubeconfig,
-                "--authentication-kubeconfig=" + kubeconfig,
-                "--authorization-kubeconfig=" + kubeconfig,
+                "--kubeconfig=" + internal,
+                "--authentication-kubeconfig=" + internal,
+                "--authorization-kubeconfig=" + internal,
                 "--bind-address=127.0.0.1",
                 "--secure-port=" + freePort(),
                 "--cert-dir=" + workDir.resolve("kcm-certs"),
-                "--controllers=" + CONTROLLERS,
+                "--controllers=" + placement.controllers(),
                 "--service-account-private-key-file=" + workDir.resolve("sa.key"),
                 "--root-ca-file=" + workDir.resolve("apiserver-certs").resolve("apiserver.crt"),
                 "--leader-elect=false",
@@ -188,14 +247,51 @@ public final class ControlPlane implements AutoCloseable {
                 "--v=1"));
   }
 
+  /**
+   * Starts another control-plane process where this one runs (e.g. kube-scheduler); it stops with
+   * the control plane, before the API server.
+   */
+  public ManagedProcess launchBeside(String name, List<String> command) throws IOException {
+    return launch(name, command);
+  }
+
   private ManagedProcess launch(String name, List<String> command) throws IOException {
-    ManagedProcess p = ManagedProcess.start(name, command, workDir.resolve(name + ".log"));
+    List<String> placed = new ArrayList<>(placement.launchPrefix());
+    placed.addAll(command);
+    ManagedProcess p = ManagedProcess.start(name, placed, workDir.resolve(name + ".log"));
     processes.add(p);
     return p;
   }
 
-  private Path writeKubeconfig() throws IOException {
-    Path file = workDir.resolve("kubeconfig");
+  /**
+   * A kubeconfig for a process placed beside kube-apiserver (same network namespace), as
+   * cluster-admin: the controller manager, the scheduler.
+   */
+  public Path internalKubeconfig() throws IOException {
+    return writeKubeconfig("https://127.0.0.1:" + apiServerPort, adminToken, "kubeconfig-internal");
+  }
+
+  /** A kubeconfig for {@code server} with the admin's credentials (e.g. for kube-proxy). */
+  public Path adminKubeconfig(String server, String fileName) throws IOException {
+    return writeKubeconfig(server, adminToken, fileName);
+  }
+
+  /** A kubeconfig for node {@code node}'s kubelet: its own token, {@code system:node:<node>}. */
+  public Path nodeKubeconfig(String node, String server) throws IOException {
+    String token = nodeTokens.get(node);
+    if (token == null) {
+      throw new IllegalArgumentException("no token for node " + node + ": not in the placement");
+    }
+    return writeKubeconfig(server, token, "kubeconfig-" + node);
+  }
+
+  /** The port kube-apiserver listens on where it runs (not the forwarded one). */
+  public int apiServerPort() {
+    return apiServerPort;
+  }
+
+  private Path writeKubeconfig(String server, String token, String name) throws IOException {
+    Path file = workDir.resolve(name);
     Files.writeString(
         file,
         """
@@ -215,7 +311,7 @@ public final class ControlPlane implements AutoCloseable {
           context: {cluster: layerns-test, user: admin}
         current-context: layerns-test
         """
-            .formatted(url(), adminToken));
+            .formatted(server, token));
     return file;
   }
 
@@ -326,7 +422,7 @@ public final class ControlPlane implements AutoCloseable {
   }
 
   public String url() {
-    return "https://127.0.0.1:" + apiServerPort;
+    return "https://127.0.0.1:" + placement.hostPort().applyAsInt(apiServerPort);
   }
 
   /** The kubectl built with the control plane, for tests that check what an admin sees. */
