@@ -46,6 +46,19 @@ class PlacementPropertiesTest {
     }
     assertConverged(world.observe(), last);
     seen.forEach(s -> Statistics.label("seen").collect(s));
+    // A generator that stopped making one of these cases would otherwise pass unnoticed.
+    Statistics.label("seen")
+        .coverage(
+            coverage -> {
+              for (Seen s : Seen.values()) {
+                coverage
+                    .check(s)
+                    .count(
+                        (Integer tries) -> {
+                          assertThat(tries).as("tries whose history saw %s", s).isPositive();
+                        });
+              }
+            });
   }
 
   private enum Seen {
