@@ -15,13 +15,11 @@ import io.grpc.stub.StreamObserver;
 import io.layerns.csi.identity.IdentityService;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.mount.MountTable;
-import io.layerns.csi.node.ClusterView;
-import io.layerns.csi.node.NamespaceView;
+import io.layerns.csi.node.NoCluster;
 import io.layerns.csi.node.NodeService;
 import io.layerns.csi.node.PodInfo;
 import io.layerns.csi.node.StoreVolumeAssembler;
 import io.layerns.csi.node.VolumeStateStore;
-import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
@@ -276,19 +274,6 @@ class CsiSanityIT {
         DeleteVolumeRequest req, StreamObserver<DeleteVolumeResponse> response) {
       response.onNext(DeleteVolumeResponse.getDefaultInstance());
       response.onCompleted();
-    }
-  }
-
-  /** A node in no namespace: the image is in its own store. */
-  private static final class NoCluster implements ClusterView {
-    @Override
-    public NamespaceView namespace() {
-      return NamespaceView.NONE;
-    }
-
-    @Override
-    public List<DockerConfig> pullSecrets(PodInfo pod) {
-      return List.of();
     }
   }
 
