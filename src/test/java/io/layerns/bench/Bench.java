@@ -14,6 +14,8 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.zip.CRC32C;
 import org.slf4j.LoggerFactory;
 
 /**
@@ -124,6 +126,15 @@ final class Bench {
 
   /** Reads every regular file under {@code root} to its end; returns {files, bytes}. */
   static long[] readAll(Path root) throws IOException {
+    return readAll(root, null);
+  }
+
+  /**
+   * As {@link #readAll(Path)}, and when {@code checksums} is not null, puts into it each file's
+   * CRC32C (by its path under {@code root}), computed from the bytes as they are read: a check of
+   * the content that costs little next to the read itself.
+   */
+  static long[] readAll(Path root, Map<String, Long> checksums) throws IOException {
     long[] seen = new long[2];
     ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
     Files.walkFileTree(
@@ -133,11 +144,18 @@ final class Bench {
           public FileVisitResult visitFile(Path f, BasicFileAttributes attrs) throws IOException {
             if (attrs.isRegularFile()) {
               seen[0]++;
+              CRC32C crc = checksums == null ? null : new CRC32C();
               try (FileChannel ch = FileChannel.open(f)) {
                 int n;
                 while ((n = ch.read(buf.clear())) >= 0) {
                   seen[1] += n;
+                  if (crc != null) {
+                    crc.update(buf.flip());
+                  }
                 }
+              }
+              if (crc != null) {
+                checksums.put(root.relativize(f).toString(), crc.getValue());
               }
             }
             return FileVisitResult.CONTINUE;

@@ -25,6 +25,7 @@ import io.layerns.system.PublishNode;
 import io.layerns.system.PublishRegistry;
 import io.layerns.system.TestNodes;
 import io.layerns.testing.ControlPlane;
+import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.http.HttpRequest;
@@ -33,12 +34,14 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import java.util.zip.CRC32C;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 
@@ -47,7 +50,8 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
  * machine can run (Sshfs, Copy) against the baseline of pulling the image from a registry and
  * unpacking it on that node, as the kubelet's pull would, then mounting it as a container runtime
  * does (a read-only overlay of the layers). Also the time to read one small file and then the whole
- * volume. Prints a Markdown table and writes the figures to {@code bench/results/publish.csv}.
+ * volume, whose every file must have the image's content. Prints a Markdown table and writes the
+ * figures to {@code bench/results/publish.csv}.
  *
  * <p>The parts are those of the kubelet-like system tests: a real control plane, the operator,
  * Debian's docker-registry on 127.0.0.1, and two nodes (node plugin and node agent each, on
@@ -67,16 +71,23 @@ public final class PublishBenchmark {
   private static final double[] LAYER_SHARES = {0.4, 0.3, 0.2, 0.1};
   private static final String PULL = "pull + unpack + overlay (baseline)";
 
-  /** An image in the registry, with what its volume must show. */
+  /**
+   * An image in the registry, with what its volume must show: {@code contents} is every regular
+   * file of its layers, by path, with its CRC32C.
+   */
   record Image(
       long bytes,
       String tag,
       String byDigest,
       List<Digest> layers,
       long blobBytes,
-      long files,
+      Map<String, Long> contents,
       String smallFile,
-      long smallFileBytes) {}
+      long smallFileBytes) {
+    long files() {
+      return contents.size();
+    }
+  }
 
   /** One run of one method: seconds to a ready volume, to read one small file, to read it all. */
   record Run(double ready, double readSmall, double readAll) {}
@@ -271,7 +282,9 @@ public final class PublishBenchmark {
             + " (download, verify digests and diff IDs, unpack, syncfs) and mounts the layers as"
             + " a read-only overlay; the fresh node's publish is NodePublishVolume on its CSI"
             + " socket, the image pinned by digest. Reads: one small file (at most 4 KiB, in the bottom"
-            + " layer) first, then every file of the volume, one after another.%n%n",
+            + " layer) first, then every file of the volume, one after another, each file's"
+            + " CRC32C taken as it is read and compared with the image's own (every method pays"
+            + " the same for that).%n%n",
         imageList,
         runs,
         runsLarge);
@@ -316,7 +329,7 @@ public final class PublishBenchmark {
     Path dir = Files.createDirectories(work.resolve("image-" + bytes));
     List<PublishImage.LayerInfo> infos = new ArrayList<>();
     List<Path> blobs = new ArrayList<>();
-    long files = 0;
+    Map<String, Long> contents = new HashMap<>();
     String smallFile = null;
     long smallFileBytes = 0;
     for (int i = 0; i < LAYER_SHARES.length; i++) {
@@ -324,7 +337,12 @@ public final class PublishBenchmark {
       long[] counts =
           UnpackBenchmark.writeLayerTar(
               tar, (long) (bytes * LAYER_SHARES[i]), new Random(bytes + i), "l" + i + "/");
-      files += counts[0];
+      Map<String, Long> layerContents = checksums(tar);
+      if (layerContents.size() != counts[0]) {
+        throw new IllegalStateException(
+            tar + " lists " + layerContents.size() + " files, not the " + counts[0] + " written");
+      }
+      contents.putAll(layerContents);
       if (i == 0) {
         TarArchiveEntry small = firstSmallFile(tar);
         smallFile = small.getName();
@@ -362,9 +380,29 @@ public final class PublishBenchmark {
         registry.host() + "/" + repository + "@" + Digest.of(manifest),
         infos.stream().map(PublishImage.LayerInfo::digest).toList(),
         infos.stream().mapToLong(PublishImage.LayerInfo::size).sum(),
-        files,
+        Map.copyOf(contents),
         smallFile,
         smallFileBytes);
+  }
+
+  /** Each regular file of a layer tar, by path, with the CRC32C of its content. */
+  static Map<String, Long> checksums(Path tar) throws IOException {
+    Map<String, Long> out = new HashMap<>();
+    byte[] buf = new byte[1 << 16];
+    try (InputStream in = new BufferedInputStream(Files.newInputStream(tar), 1 << 20);
+        TarArchiveInputStream t = new TarArchiveInputStream(in)) {
+      for (TarArchiveEntry e = t.getNextEntry(); e != null; e = t.getNextEntry()) {
+        // isFile() is true for symbolic links too; the volume's walk counts regular files only.
+        if (e.isFile() && !e.isSymbolicLink() && !e.isLink()) {
+          CRC32C crc = new CRC32C();
+          for (int n; (n = t.read(buf)) > 0; ) {
+            crc.update(buf, 0, n);
+          }
+          out.put(e.getName(), crc.getValue());
+        }
+      }
+    }
+    return out;
   }
 
   private static TarArchiveEntry firstSmallFile(Path tar) throws IOException {
@@ -486,31 +524,79 @@ public final class PublishBenchmark {
 
   // ---- reading the volume ---------------------------------------------------------------------
 
-  /** Reads one small file, then every file; fails unless the volume shows the whole image. */
+  /**
+   * Reads one small file, then every file; fails unless the volume shows every file of the image
+   * with its content (a CRC32C of each file, taken as it is read, against the image's own list).
+   * Every method, the baseline too, reads through this, so each pays the same for the check.
+   */
   private static Run reads(Image image, Path volume, double ready) throws IOException {
     long t = System.nanoTime();
     byte[] small = Files.readAllBytes(volume.resolve(image.smallFile()));
     double readSmall = (System.nanoTime() - t) / 1e9;
-    if (small.length != image.smallFileBytes()) {
+    CRC32C smallCrc = new CRC32C();
+    smallCrc.update(small);
+    if (small.length != image.smallFileBytes()
+        || smallCrc.getValue() != image.contents().get(image.smallFile())) {
       throw new IllegalStateException(
-          image.smallFile() + " has " + small.length + " bytes, not " + image.smallFileBytes());
+          image.smallFile()
+              + " has "
+              + small.length
+              + " bytes that are not the image's "
+              + image.smallFileBytes());
     }
+    Map<String, Long> seen = new HashMap<>(image.contents().size() * 2);
     t = System.nanoTime();
-    long[] seen = Bench.readAll(volume);
+    long[] counts = Bench.readAll(volume, seen);
     double readAll = (System.nanoTime() - t) / 1e9;
     // Each layer's files are under a folder of their own, so the volume shows them all.
-    if (seen[0] != image.files() || seen[1] != layerBytes(image.bytes())) {
+    if (counts[0] != image.files() || counts[1] != layerBytes(image.bytes())) {
       throw new IllegalStateException(
           String.format(
               Locale.ROOT,
               "the volume at %s shows %,d files of %,d bytes, not %,d files of %,d bytes",
               volume,
-              seen[0],
-              seen[1],
+              counts[0],
+              counts[1],
               image.files(),
               layerBytes(image.bytes())));
     }
+    requireSameContents(image.contents(), seen, volume);
     return new Run(ready, readSmall, readAll);
+  }
+
+  /**
+   * Fails unless {@code seen} (what {@link Bench#readAll(Path, Map)} saw) has every file of {@code
+   * expected} with the same CRC32C, and no other file; the message names the first few of each.
+   */
+  static void requireSameContents(Map<String, Long> expected, Map<String, Long> seen, Path volume) {
+    if (seen.equals(expected)) {
+      return;
+    }
+    List<String> missing = new ArrayList<>();
+    List<String> changed = new ArrayList<>();
+    for (var e : expected.entrySet()) {
+      Long crc = seen.get(e.getKey());
+      if (crc == null) {
+        missing.add(e.getKey());
+      } else if (!crc.equals(e.getValue())) {
+        changed.add(e.getKey());
+      }
+    }
+    List<String> extra =
+        seen.keySet().stream().filter(k -> !expected.containsKey(k)).sorted().toList();
+    throw new IllegalStateException(
+        String.format(
+            Locale.ROOT,
+            "the volume at %s does not show the image's %,d files: %d missing %s, %d with other"
+                + " content %s, %d not in the image %s",
+            volume,
+            expected.size(),
+            missing.size(),
+            missing.stream().sorted().limit(5).toList(),
+            changed.size(),
+            changed.stream().sorted().limit(5).toList(),
+            extra.size(),
+            extra.stream().limit(5).toList()));
   }
 
   /** The bytes of file content the layers of an image of {@code bytes} hold. */

@@ -16,7 +16,6 @@ import io.layerns.csi.GrpcChannels;
 import io.layerns.csi.RealMounts;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.mount.MountTable;
-import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryClient;
@@ -355,18 +354,5 @@ class HostileVolumeRequestIT {
           .forEach(p -> paths.add(base.relativize(p).toString()));
     }
     return paths;
-  }
-
-  /** A node in no namespace: images come from the registry alone. */
-  private static final class NoCluster implements ClusterView {
-    @Override
-    public NamespaceView namespace() {
-      return NamespaceView.NONE;
-    }
-
-    @Override
-    public List<DockerConfig> pullSecrets(PodInfo pod) {
-      return List.of();
-    }
   }
 }
