@@ -95,6 +95,10 @@ public final class SftpExportServer implements AutoCloseable {
     sshd.setCipherFactories(CIPHERS);
     sshd.setMacFactories(MACS);
 
+    // The key must survive a restart: peers pin it, and a new one would make every sshfs mount
+    // of this node refuse to reconnect. MINA only logs a key it could not write, so make its
+    // folder first.
+    java.nio.file.Files.createDirectories(config.hostKeyFile().getParent());
     SimpleGeneratorHostKeyProvider hostKeys =
         new SimpleGeneratorHostKeyProvider(config.hostKeyFile());
     hostKeys.setAlgorithm(KeyUtils.EC_ALGORITHM);

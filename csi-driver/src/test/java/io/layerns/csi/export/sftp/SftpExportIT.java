@@ -120,6 +120,29 @@ class SftpExportIT {
   }
 
   @Test
+  void hostKeyIsKeptAcrossRestartsEvenInAFolderThatDidNotExistYet() throws Exception {
+    // A new node's state folder does not exist yet; a key that is not kept changes on every
+    // restart, and every peer that pinned it then refuses to reconnect.
+    Path keyFile = tmp.resolve("fresh/state/ssh_host_ecdsa_key");
+    SftpExportConfig config =
+        new SftpExportConfig(
+            HOST,
+            0,
+            keyFile,
+            keys.resolve("authorized_keys"),
+            SftpExportConfig.DEFAULT_USER,
+            Optional.empty());
+    String first;
+    try (SftpExportServer s = SftpExportServer.start(tmp.resolve("store/layers"), config)) {
+      first = s.hostPublicKey();
+    }
+    assertThat(keyFile).exists();
+    try (SftpExportServer s = SftpExportServer.start(tmp.resolve("store/layers"), config)) {
+      assertThat(s.hostPublicKey()).isEqualTo(first);
+    }
+  }
+
+  @Test
   void sshfsMountShowsTheLayerWithContentModesAndRawSymlinks() throws Exception {
     Path mp = mounts.acquire(peer(), LAYER, "vol-1");
 
