@@ -130,9 +130,9 @@ public final class ControlPlane implements AutoCloseable {
     awaitReady();
     startControllerManager();
     LOG.info(
-        "control plane ready in {} ms: apiserver https://127.0.0.1:{}, kubeconfig {}",
+        "control plane ready in {} ms: apiserver {}, kubeconfig {}",
         TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - begin),
-        apiServerPort,
+        url(),
         kubeconfig);
   }
 
