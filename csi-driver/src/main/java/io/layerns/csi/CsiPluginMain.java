@@ -27,6 +27,7 @@ import io.layerns.csi.registration.RegistrationService;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryClient;
+import io.layerns.csi.registry.RegistryHosts;
 import io.layerns.csi.store.LayerStore;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.csi.transport.remote.CommandRemoteMounter;
@@ -162,7 +163,7 @@ public final class CsiPluginMain {
       Runtime.getRuntime().addShutdownHook(new Thread(nfsExport::close, "stop-nfs-ganesha"));
     }
 
-    RegistryClient registry = new RegistryClient(Set.of());
+    RegistryClient registry = new RegistryClient(RegistryHosts.load(config.registryHostsDir()));
     ImageImporter importer = new ImageImporter(store, registry, Platform.ofThisMachine());
     PeerFetcher peers =
         new PeerFetcher(importer, PeerFetcher.httpClient(address), Duration.ofMinutes(2));

@@ -1,5 +1,6 @@
 package io.layerns.csi;
 
+import io.layerns.csi.registry.RegistryHosts;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -25,6 +26,7 @@ import java.util.Optional;
  * @param nfsExportPort nfs-ganesha's port
  * @param nfsClients addresses allowed to mount the NFS export; empty turns the export off
  * @param remoteMountCheck how often the agent checks that its remote layer mounts answer
+ * @param registryHostsDir a containerd-style certs.d folder: how to reach each registry
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -42,7 +44,8 @@ public record PluginConfig(
     Path sftpAuthorizedKeys,
     int nfsExportPort,
     java.util.List<String> nfsClients,
-    java.time.Duration remoteMountCheck) {
+    java.time.Duration remoteMountCheck,
+    Path registryHostsDir) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -94,7 +97,14 @@ public record PluginConfig(
             .toList(),
         java.time.Duration.ofSeconds(
             Long.parseLong(
-                value(a, env, "remote-mount-check-seconds", "REMOTE_MOUNT_CHECK_SECONDS", "30"))));
+                value(a, env, "remote-mount-check-seconds", "REMOTE_MOUNT_CHECK_SECONDS", "30"))),
+        Path.of(
+            value(
+                a,
+                env,
+                "registry-hosts-dir",
+                "REGISTRY_HOSTS_DIR",
+                RegistryHosts.DEFAULT_DIR.toString())));
   }
 
   private static String value(
