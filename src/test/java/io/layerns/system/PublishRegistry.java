@@ -40,6 +40,14 @@ public final class PublishRegistry implements AutoCloseable {
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
       port = s.getLocalPort();
     }
+    return start(dir, port);
+  }
+
+  /**
+   * Starts on {@code port}, serving what {@code dir} holds: a registry that was stopped comes back
+   * at the same address with the same images.
+   */
+  public static PublishRegistry start(Path dir, int port) throws IOException {
     Files.createDirectories(dir.resolve("storage"));
     Path config = writeConfig(dir, dir.resolve("storage"), "127.0.0.1:" + port, null);
     ManagedProcess process =
@@ -116,6 +124,10 @@ public final class PublishRegistry implements AutoCloseable {
                 .formatted(storage, address)
             + tlsBlock);
     return config;
+  }
+
+  public int port() {
+    return port;
   }
 
   /** host:port, as an image reference names the registry. */
