@@ -6,6 +6,7 @@ import io.layerns.api.events.EventRecorder;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.agent.ExportMembership;
+import io.layerns.csi.agent.MembershipWatch;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
 import io.layerns.csi.agent.RegistryPreloader;
@@ -59,7 +60,10 @@ public final class CsiPluginMain {
   /** Where the NFS export shows the layer directories in the server's pseudo file system. */
   static final String NFS_PSEUDO_PATH = "/layerns";
 
-  /** How often the exports' client lists are set to the namespace's member nodes again. */
+  /**
+   * How often the exports' client lists are set to the namespace's member nodes again, besides each
+   * change the LayerStore watch sees (a safety net for a missed event).
+   */
   static final Duration MEMBERSHIP_PERIOD = Duration.ofSeconds(30);
 
   private CsiPluginMain() {}
@@ -174,14 +178,17 @@ public final class CsiPluginMain {
           "exports listen on every address: any client that reaches them may read the layers;"
               + " set NODE_IP so that only the namespace's member nodes are let in");
     } else {
-      new ExportMembership(
+      ExportMembership membership =
+          new ExportMembership(
               cluster,
               address,
               export,
               Optional.ofNullable(sftpServer),
               Optional.ofNullable(nfsExport),
-              config.nfsClients())
-          .start(MEMBERSHIP_PERIOD);
+              config.nfsClients());
+      membership.start(MEMBERSHIP_PERIOD);
+      // A joining node is let in when its LayerStore shows its address; the poll catches the rest.
+      MembershipWatch.start(client, membership);
     }
     RemoteLayerMounts sshfs =
         RemoteLayerMounts.open(
