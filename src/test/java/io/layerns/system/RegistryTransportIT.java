@@ -71,9 +71,7 @@ class RegistryTransportIT {
   @Test
   void plainHttpRegistryWithoutHostsTomlIsTriedOverHttpsAndFails() throws Exception {
     Path certs = Files.createDirectories(dir.resolve("empty-certs.d"));
-    Pull pull = pull(certs, PLAIN);
-    assertThat(pull.exit()).as(pull.output()).isEqualTo(1);
-    assertThat(pull.output()).contains("https://" + PLAIN);
+    assertRefused(pull(certs, PLAIN)).contains("https://" + PLAIN);
   }
 
   @Test
@@ -97,9 +95,7 @@ class RegistryTransportIT {
   @Test
   void tlsRegistryWithAnUnknownCaIsRefused() throws Exception {
     Path certs = certsD("no-ca", TLS, "server = \"https://" + TLS + "\"\n");
-    Pull pull = pull(certs, TLS);
-    assertThat(pull.exit()).as(pull.output()).isEqualTo(1);
-    assertThat(pull.output()).containsIgnoringCase("certificat");
+    assertRefused(pull(certs, TLS)).containsIgnoringCase("certificat");
   }
 
   @Test
@@ -111,9 +107,7 @@ class RegistryTransportIT {
   @Test
   void malformedHostsTomlFailsThePullNamingTheFileAndKey() throws Exception {
     Path certs = certsD("bad", PLAIN, "server = \"http://" + PLAIN + "\"\nskip_verify = \"no\"\n");
-    Pull pull = pull(certs, PLAIN);
-    assertThat(pull.exit()).as(pull.output()).isEqualTo(1);
-    assertThat(pull.output())
+    assertRefused(pull(certs, PLAIN))
         .contains(certs.resolve(PLAIN).resolve("hosts.toml").toString())
         .contains("skip_verify must be true or false");
   }
@@ -146,6 +140,12 @@ class RegistryTransportIT {
     Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes());
     return new Pull(p.waitFor(), out, store);
+  }
+
+  /** The pull failed; returns its output (the error) to check. */
+  private static org.assertj.core.api.AbstractStringAssert<?> assertRefused(Pull pull) {
+    assertThat(pull.exit()).as(pull.output()).isEqualTo(1);
+    return assertThat(pull.output());
   }
 
   private void assertPulled(Pull pull) throws IOException {
