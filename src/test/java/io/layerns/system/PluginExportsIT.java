@@ -159,6 +159,118 @@ class PluginExportsIT {
     }
   }
 
+  /**
+   * A node that joins the namespace is let into its peers' exports within seconds (membership is
+   * watched), and its first copy of a layer only a peer holds arrives from that peer.
+   */
+  @Test
+  void newMemberIsLetIntoPeersExportsWithinSecondsOfJoining(ControlPlane cp, @TempDir Path dir)
+      throws Exception {
+    KubernetesClient client = cp.client();
+    Map<String, String> pool = Map.of("layerns.test/pool", "join");
+    String holderAddress = "127.0.1.31";
+    String joinerAddress = "127.0.1.32";
+    TestNodes.addReadyNode(client, "join-1", pool);
+    TestNodes.addReadyNode(client, "join-2", Map.of()); // a node, not yet selected
+    TestLayers layer = TestLayers.of(Map.of("etc/motd", "only on join-1\n"), 0, 2);
+    Path holderStore = dir.resolve("store-1");
+    try (var s = io.layerns.csi.store.LayerStore.open(holderStore)) {
+      s.importLayer(
+          layer.digest(), layer.diffId(), TestLayers.GZIP, new ByteArrayInputStream(layer.blob()));
+    }
+    try (var operator =
+            new LayernsOperator(
+                cp.newAdminClient(), OperatorConfig.embedded("join-it"), Clock.systemUTC());
+        ManagedProcess holder =
+            PluginProcess.start(cp, "join-1", holderAddress, dir.resolve("p1"), holderStore);
+        ManagedProcess joiner =
+            PluginProcess.start(
+                cp, "join-2", joinerAddress, dir.resolve("p2"), dir.resolve("store-2"))) {
+      operator.start();
+      TestNodes.addNamespace(client, "join", pool, 2, Transport.Copy);
+      String blob =
+          await("join-1 reports its HTTP export")
+                  .atMost(Duration.ofSeconds(90))
+                  .until(() -> httpEndpoint(client, "join-1"), e -> e != null)
+              + "/v2/any/blobs/"
+              + layer.digest();
+      HttpClient fromJoiner =
+          HttpClient.newBuilder().localAddress(InetAddress.getByName(joinerAddress)).build();
+      assertThat(status(fromJoiner, blob)).as("join-2 before it joins").isEqualTo(403);
+
+      long joined = System.nanoTime();
+      client
+          .nodes()
+          .withName("join-2")
+          .edit(
+              n ->
+                  new io.fabric8.kubernetes.api.model.NodeBuilder(n)
+                      .editMetadata()
+                      .addToLabels(pool)
+                      .endMetadata()
+                      .build());
+      await("join-2 reports its HTTP export")
+          .atMost(Duration.ofSeconds(30))
+          .pollInterval(Duration.ofMillis(50))
+          .until(() -> httpEndpoint(client, "join-2"), e -> e != null);
+      long reported = System.nanoTime();
+      await("join-1 lets join-2 in")
+          .atMost(Duration.ofSeconds(40))
+          .pollInterval(Duration.ofMillis(50))
+          .until(() -> status(fromJoiner, blob) == 200);
+      long letIn = System.nanoTime();
+      await("join-2's copy of the layer, fetched from join-1")
+          .atMost(Duration.ofSeconds(60))
+          .pollInterval(Duration.ofMillis(100))
+          .until(() -> presentOn(client, "join-2", layer.digest().toString()));
+      long copied = System.nanoTime();
+      System.out.printf(
+          "new member: endpoints reported %d ms after joining, let in %d ms after that"
+              + " (%d ms after joining), first copy Present %d ms after joining%n",
+          millis(reported - joined),
+          millis(letIn - reported),
+          millis(letIn - joined),
+          millis(copied - joined));
+      assertThat(Duration.ofNanos(letIn - reported))
+          .as("from join-2 reporting its export to join-1 letting it in")
+          .isLessThan(Duration.ofSeconds(5));
+      assertThat(Duration.ofNanos(copied - joined))
+          .as("from joining to join-2's first copy from its peer")
+          .isLessThan(Duration.ofSeconds(15));
+    }
+  }
+
+  private static String httpEndpoint(KubernetesClient client, String node) {
+    LayerStore st = client.resources(LayerStore.class).withName(node).get();
+    return st == null || st.getStatus() == null || st.getStatus().endpoints() == null
+        ? null
+        : st.getStatus().endpoints().http();
+  }
+
+  private static boolean presentOn(KubernetesClient client, String node, String digest) {
+    LayerStore st = client.resources(LayerStore.class).withName(node).get();
+    return st != null
+        && st.getStatus() != null
+        && st.getStatus().layers() != null
+        && st.getStatus().layers().stream()
+            .anyMatch(
+                l ->
+                    l.digest().equals(digest)
+                        && l.state() == io.layerns.api.v1alpha1.CopyState.Present);
+  }
+
+  private static int status(HttpClient client, String uri) throws Exception {
+    return client
+        .send(
+            HttpRequest.newBuilder(URI.create(uri)).GET().build(),
+            HttpResponse.BodyHandlers.discarding())
+        .statusCode();
+  }
+
+  private static long millis(long nanos) {
+    return Duration.ofNanos(nanos).toMillis();
+  }
+
   private static int freePort() throws java.io.IOException {
     try (ServerSocket s = new ServerSocket(0)) {
       return s.getLocalPort();

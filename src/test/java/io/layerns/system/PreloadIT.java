@@ -3,8 +3,10 @@ package io.layerns.system;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.layerns.api.status.Conditions;
 import io.layerns.api.v1alpha1.CrdConstants;
 import io.layerns.api.v1alpha1.Layer;
 import io.layerns.api.v1alpha1.LayerNamespace;
@@ -101,5 +103,92 @@ class PreloadIT {
         a.close();
       }
     }
+  }
+
+  @Test
+  void failedPreloadShowsOnStoreNamespaceAndEventsAndClearsWhenTheRegistryAnswers(
+      ControlPlane cp, @TempDir Path dir) throws Exception {
+    KubernetesClient client = cp.client();
+    Map<String, String> pool = Map.of("layerns.test/pool", "preload-fails");
+    TestImage image = TestImage.threeLayers("preload-fails", Platform.LINUX_AMD64);
+    Path storage = dir.resolve("registry");
+    PublishRegistry registry = PublishRegistry.start(storage);
+    new RegistryPusher("http://" + registry.host(), null).push("team/app", image, "1.0");
+    String reference = registry.host() + "/team/app:1.0";
+    int port = registry.port();
+    registry.close(); // down: the preload cannot reach it
+    InProcessAgent agent = null;
+    try (var operator =
+        new LayernsOperator(
+            cp.newAdminClient(), OperatorConfig.embedded("preload-fail-it"), Clock.systemUTC())) {
+      operator.start();
+      TestNodes.addReadyNode(client, "preload-fails-1", pool);
+      agent = InProcessAgent.start(cp, "preload-fails-1", "127.0.1.21", dir.resolve("store"));
+      LayerNamespace ns = new LayerNamespace();
+      ns.setMetadata(new ObjectMetaBuilder().withName("preload-fails").build());
+      ns.setSpec(new LayerNamespaceSpec(pool, 1, Transport.Copy, 0, 300, null, List.of(reference)));
+      client.resource(ns).forceConflicts().serverSideApply();
+
+      await("PreloadFailed on the node's LayerStore, the namespace not Ready, a Warning event")
+          .atMost(Duration.ofSeconds(60))
+          .untilAsserted(
+              () -> {
+                Condition failed = storeCondition(client, "preload-fails-1");
+                assertThat(failed.getStatus()).isEqualTo("True");
+                assertThat(failed.getMessage()).contains(reference).contains("127.0.0.1:" + port);
+                Condition ready = namespaceReady(client, "preload-fails");
+                assertThat(ready.getStatus()).isEqualTo("False");
+                assertThat(ready.getReason()).isEqualTo("PreloadsFailed");
+                assertThat(ready.getMessage()).contains("preload-fails-1").contains(reference);
+                assertThat(events(client, "preload-fails-1", "PreloadFailed"))
+                    .isNotEmpty()
+                    .allSatisfy(
+                        e -> {
+                          assertThat(e.getType()).isEqualTo("Warning");
+                          assertThat(e.getRegarding().getKind()).isEqualTo("LayerStore");
+                          assertThat(e.getNote()).contains("could not preload " + reference);
+                        });
+              });
+      String failingSince = storeCondition(client, "preload-fails-1").getLastTransitionTime();
+
+      registry = PublishRegistry.start(storage, port); // up again, same address and images
+      await("the preload is retried and the failure clears")
+          .atMost(Duration.ofSeconds(90))
+          .untilAsserted(
+              () -> {
+                Condition failed = storeCondition(client, "preload-fails-1");
+                assertThat(failed.getStatus()).isEqualTo("False");
+                assertThat(failed.getLastTransitionTime()).isNotEqualTo(failingSince);
+                assertThat(namespaceReady(client, "preload-fails").getStatus()).isEqualTo("True");
+                assertThat(events(client, "preload-fails-1", "Preloaded")).isNotEmpty();
+              });
+      assertThat(agent.store().hasBlob(image.layers().getFirst().digest())).isTrue();
+    } finally {
+      if (agent != null) {
+        agent.close();
+      }
+      registry.close();
+    }
+  }
+
+  private static Condition storeCondition(KubernetesClient client, String node) {
+    var store = client.resources(io.layerns.api.v1alpha1.LayerStore.class).withName(node).get();
+    assertThat(store.getStatus()).as("status of LayerStore " + node).isNotNull();
+    return Conditions.find(store.getStatus().conditions(), Conditions.PRELOAD_FAILED)
+        .orElseThrow(() -> new AssertionError("no PreloadFailed condition on " + node));
+  }
+
+  private static Condition namespaceReady(KubernetesClient client, String name) {
+    var status = client.resources(LayerNamespace.class).withName(name).get().getStatus();
+    assertThat(status).as("status of LayerNamespace " + name).isNotNull();
+    return Conditions.find(status.conditions(), Conditions.READY).orElseThrow();
+  }
+
+  private static List<io.fabric8.kubernetes.api.model.events.v1.Event> events(
+      KubernetesClient client, String store, String reason) {
+    return client.events().v1().events().inNamespace("default").list().getItems().stream()
+        .filter(e -> reason.equals(e.getReason()))
+        .filter(e -> store.equals(e.getRegarding().getName()))
+        .toList();
   }
 }

@@ -26,11 +26,13 @@ public final class PublishRegistry implements AutoCloseable {
 
   private final ManagedProcess process;
   private final int port;
+  private final Path storage;
   private final HttpClient http = HttpClient.newHttpClient();
 
-  private PublishRegistry(ManagedProcess process, int port) {
+  private PublishRegistry(ManagedProcess process, int port, Path storage) {
     this.process = process;
     this.port = port;
+    this.storage = storage;
   }
 
   public static PublishRegistry start(Path dir) throws IOException {
@@ -38,28 +40,22 @@ public final class PublishRegistry implements AutoCloseable {
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
       port = s.getLocalPort();
     }
-    Path config = dir.resolve("config.yml");
+    return start(dir, port);
+  }
+
+  /**
+   * Starts on {@code port}, serving what {@code dir} holds: a registry that was stopped comes back
+   * at the same address with the same images.
+   */
+  public static PublishRegistry start(Path dir, int port) throws IOException {
     Files.createDirectories(dir.resolve("storage"));
-    Files.writeString(
-        config,
-        """
-        version: 0.1
-        log:
-          level: info
-        storage:
-          filesystem:
-            rootdirectory: %s
-        http:
-          addr: 127.0.0.1:%d
-          secret: layerns-test
-        """
-            .formatted(dir.resolve("storage"), port));
+    Path config = writeConfig(dir, dir.resolve("storage"), "127.0.0.1:" + port, null);
     ManagedProcess process =
         ManagedProcess.start(
             "docker-registry",
             List.of(BINARY.toString(), "serve", config.toString()),
             dir.resolve("registry.log"));
-    PublishRegistry registry = new PublishRegistry(process, port);
+    PublishRegistry registry = new PublishRegistry(process, port, dir.resolve("storage"));
     await("docker-registry answers")
         .atMost(Duration.ofSeconds(30))
         .ignoreExceptions()
@@ -71,6 +67,67 @@ public final class PublishRegistry implements AutoCloseable {
               return registry.get("/v2/").statusCode() == 200;
             });
     return registry;
+  }
+
+  /**
+   * Another docker-registry serving this one's images, inside {@code ns} on {@code address} (a
+   * non-loopback host:port only that namespace has), over TLS with {@code tls} (certificate and
+   * key) or plain HTTP when null. Returns once it listens.
+   */
+  public ManagedProcess serveInNamespace(NetworkNamespace ns, String address, Path[] tls, Path dir)
+      throws IOException {
+    Files.createDirectories(dir);
+    Path config = writeConfig(dir, storage, address, tls);
+    ManagedProcess served =
+        ManagedProcess.start(
+            "docker-registry",
+            ns.command(List.of(BINARY.toString(), "serve", config.toString())),
+            dir.resolve("registry.log"));
+    // Nothing outside the namespace may talk to it: its log says when it listens.
+    await("docker-registry listens on " + address + " in its network namespace")
+        .atMost(Duration.ofSeconds(30))
+        .until(
+            () -> {
+              if (!served.isAlive()) {
+                throw new IllegalStateException("registry exited: " + served.logTail(20));
+              }
+              return Files.readString(served.log()).contains("listening on " + address);
+            });
+    return served;
+  }
+
+  private static Path writeConfig(Path dir, Path storage, String address, Path[] tls)
+      throws IOException {
+    String tlsBlock =
+        tls == null
+            ? ""
+            : """
+                tls:
+                  certificate: %s
+                  key: %s
+              """
+                .formatted(tls[0], tls[1]);
+    Path config = dir.resolve("config.yml");
+    Files.writeString(
+        config,
+        """
+        version: 0.1
+        log:
+          level: info
+        storage:
+          filesystem:
+            rootdirectory: %s
+        http:
+          addr: %s
+          secret: layerns-test
+        """
+                .formatted(storage, address)
+            + tlsBlock);
+    return config;
+  }
+
+  public int port() {
+    return port;
   }
 
   /** host:port, as an image reference names the registry. */

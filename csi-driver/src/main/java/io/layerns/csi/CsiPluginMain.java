@@ -6,6 +6,7 @@ import io.layerns.api.events.EventRecorder;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.agent.ExportMembership;
+import io.layerns.csi.agent.MembershipWatch;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
 import io.layerns.csi.agent.RegistryPreloader;
@@ -27,6 +28,7 @@ import io.layerns.csi.registration.RegistrationService;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryClient;
+import io.layerns.csi.registry.RegistryHosts;
 import io.layerns.csi.store.LayerStore;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.csi.transport.remote.CommandRemoteMounter;
@@ -58,7 +60,10 @@ public final class CsiPluginMain {
   /** Where the NFS export shows the layer directories in the server's pseudo file system. */
   static final String NFS_PSEUDO_PATH = "/layerns";
 
-  /** How often the exports' client lists are set to the namespace's member nodes again. */
+  /**
+   * How often the exports' client lists are set to the namespace's member nodes again, besides each
+   * change the LayerStore watch sees (a safety net for a missed event).
+   */
   static final Duration MEMBERSHIP_PERIOD = Duration.ofSeconds(30);
 
   private CsiPluginMain() {}
@@ -162,7 +167,7 @@ public final class CsiPluginMain {
       Runtime.getRuntime().addShutdownHook(new Thread(nfsExport::close, "stop-nfs-ganesha"));
     }
 
-    RegistryClient registry = new RegistryClient(Set.of());
+    RegistryClient registry = new RegistryClient(RegistryHosts.load(config.registryHostsDir()));
     ImageImporter importer = new ImageImporter(store, registry, Platform.ofThisMachine());
     PeerFetcher peers =
         new PeerFetcher(importer, PeerFetcher.httpClient(address), Duration.ofMinutes(2));
@@ -173,14 +178,17 @@ public final class CsiPluginMain {
           "exports listen on every address: any client that reaches them may read the layers;"
               + " set NODE_IP so that only the namespace's member nodes are let in");
     } else {
-      new ExportMembership(
+      ExportMembership membership =
+          new ExportMembership(
               cluster,
               address,
               export,
               Optional.ofNullable(sftpServer),
               Optional.ofNullable(nfsExport),
-              config.nfsClients())
-          .start(MEMBERSHIP_PERIOD);
+              config.nfsClients());
+      membership.start(MEMBERSHIP_PERIOD);
+      // A joining node is let in when its LayerStore shows its address; the poll catches the rest.
+      MembershipWatch.start(client, membership);
     }
     RemoteLayerMounts sshfs =
         RemoteLayerMounts.open(

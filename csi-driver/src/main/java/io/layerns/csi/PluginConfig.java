@@ -1,5 +1,6 @@
 package io.layerns.csi;
 
+import io.layerns.csi.registry.RegistryHosts;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -27,6 +28,7 @@ import java.util.Optional;
  * @param remoteMountCheck how often the agent checks that its remote layer mounts answer
  * @param fuseDaemonCgroup where FUSE daemons run: auto, none or a cgroup path (FuseDaemonCgroup)
  * @param cgroupRoot where the host's cgroup hierarchies are mounted in the plugin
+ * @param registryHostsDir a containerd-style certs.d folder: how to reach each registry
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -46,7 +48,8 @@ public record PluginConfig(
     java.util.List<String> nfsClients,
     java.time.Duration remoteMountCheck,
     String fuseDaemonCgroup,
-    Path cgroupRoot) {
+    Path cgroupRoot,
+    Path registryHostsDir) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -100,7 +103,14 @@ public record PluginConfig(
             Long.parseLong(
                 value(a, env, "remote-mount-check-seconds", "REMOTE_MOUNT_CHECK_SECONDS", "30"))),
         value(a, env, "fuse-daemon-cgroup", "LAYERNS_FUSE_DAEMON_CGROUP", "auto"),
-        Path.of(value(a, env, "cgroup-root", "LAYERNS_CGROUP_ROOT", "/sys/fs/cgroup")));
+        Path.of(value(a, env, "cgroup-root", "LAYERNS_CGROUP_ROOT", "/sys/fs/cgroup")),
+        Path.of(
+            value(
+                a,
+                env,
+                "registry-hosts-dir",
+                "REGISTRY_HOSTS_DIR",
+                RegistryHosts.DEFAULT_DIR.toString())));
   }
 
   private static String value(

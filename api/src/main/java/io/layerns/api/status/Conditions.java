@@ -18,6 +18,12 @@ import java.util.Optional;
 public final class Conditions {
   public static final String READY = "Ready";
 
+  /**
+   * A LayerStore condition, True while some image given to the node to preload fails to import (its
+   * message names them and why); the operator keeps the namespace not Ready meanwhile.
+   */
+  public static final String PRELOAD_FAILED = "PreloadFailed";
+
   private Conditions() {}
 
   /** {@code existing} with the condition of {@code type} set; the input list is not changed. */

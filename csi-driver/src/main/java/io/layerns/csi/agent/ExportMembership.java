@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Keeps the client lists of the node's three exports equal to its namespace's member nodes: this
  * node and every member that reports an HTTP export, by the address it exports on (the node IP,
- * which is also where its peer requests leave from). Read again every {@code period}; a read that
+ * which is also where its peer requests leave from). Read again when a LayerStore changes in a way
+ * that may change them ({@link MembershipWatch}) and every {@code period} besides; a read that
  * fails keeps the lists as they were.
  */
 public final class ExportMembership implements AutoCloseable {
@@ -43,6 +44,8 @@ public final class ExportMembership implements AutoCloseable {
             return t;
           });
   private volatile Set<InetAddress> members = Set.of();
+  private final java.util.concurrent.atomic.AtomicBoolean refreshQueued =
+      new java.util.concurrent.atomic.AtomicBoolean();
 
   /**
    * @param self the address this node's exports listen on and its requests leave from
@@ -72,6 +75,21 @@ public final class ExportMembership implements AutoCloseable {
   public void start(Duration period) {
     apply(Set.of(self)); // nobody else until the namespace says who the members are
     timer.scheduleWithFixedDelay(this::refresh, 0, period.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  /** Asks for a {@link #refresh} on the membership thread; requests coalesce while one waits. */
+  public void refreshSoon() {
+    if (refreshQueued.compareAndSet(false, true)) {
+      try {
+        timer.execute(
+            () -> {
+              refreshQueued.set(false);
+              refresh();
+            });
+      } catch (java.util.concurrent.RejectedExecutionException closed) {
+        refreshQueued.set(false);
+      }
+    }
   }
 
   /** Reads the namespace's members and applies their addresses to the exports. */
@@ -116,6 +134,26 @@ public final class ExportMembership implements AutoCloseable {
     }
     members = Set.copyOf(next);
     LOG.info("exports accept {}", next.stream().map(InetAddress::getHostAddress).sorted().toList());
+  }
+
+  /**
+   * Whether a change of a LayerStore may change some node's member addresses: its namespace, or
+   * what {@link #addressOf} reads (kept beside it, so that a new source of addresses changes both).
+   */
+  static boolean mayChangeMembers(
+      io.layerns.api.v1alpha1.LayerStore before, io.layerns.api.v1alpha1.LayerStore after) {
+    return !java.util.Objects.equals(namespaceOf(before), namespaceOf(after))
+        || !java.util.Objects.equals(httpEndpointOf(before), httpEndpointOf(after));
+  }
+
+  private static String namespaceOf(io.layerns.api.v1alpha1.LayerStore s) {
+    return s.getSpec() == null ? null : s.getSpec().namespace();
+  }
+
+  private static String httpEndpointOf(io.layerns.api.v1alpha1.LayerStore s) {
+    return s.getStatus() == null || s.getStatus().endpoints() == null
+        ? null
+        : s.getStatus().endpoints().http();
   }
 
   /** A member's address: the host of its HTTP export, which must be an IP literal. */

@@ -58,6 +58,15 @@ public final class NodeAgent implements AutoCloseable {
   /** The Normal event for a remote layer mount that answers again (sshfs reconnects). */
   public static final String REMOTE_MOUNT_RECOVERED = "RemoteMountRecovered";
 
+  /** The Warning event for an image that could not be preloaded (tried again every 30 s). */
+  public static final String PRELOAD_FAILED_EVENT = "PreloadFailed";
+
+  /** The Normal event for an image preloaded after failing. */
+  public static final String PRELOADED_EVENT = "Preloaded";
+
+  /** How many failed preloads the condition's message names; the rest are counted. */
+  private static final int FAILED_PRELOADS_NAMED = 3;
+
   /** How many dead mounts the condition's message names; the rest are counted. */
   private static final int DEAD_MOUNTS_NAMED = 3;
 
@@ -81,6 +90,11 @@ public final class NodeAgent implements AutoCloseable {
   private final AtomicBoolean pending = new AtomicBoolean();
   private final Map<String, CopyState> inFlight = new ConcurrentHashMap<>();
   private final Map<String, String> failures = new ConcurrentHashMap<>();
+
+  /** Why each image given to preload failed last, by image; removed when it is imported. */
+  private final Map<String, String> preloadFailures = new ConcurrentHashMap<>();
+
+  private final EventRecorder events;
 
   /** Layers the operator has listed in this node's spec, remembered across restarts. */
   private final ListedLayers seenInSpec;
@@ -133,6 +147,7 @@ public final class NodeAgent implements AutoCloseable {
     this.endpoints = endpoints;
     this.capacityBytes = capacityBytes;
     this.clock = clock;
+    this.events = new EventRecorder(client, clock, EventRecorder.NODE_PLUGIN, nodeName);
   }
 
   /** Starts watching this node's LayerStore. */
@@ -294,10 +309,10 @@ public final class NodeAgent implements AutoCloseable {
       LOG.info("dropped {}: no longer assigned and not in use ({})", digest, outcome);
     }
     firstSeen.keySet().retainAll(held.keySet());
-    if (spec.preloadImages() != null) {
-      wanted.addAll(spec.preloadImages());
-    }
     failures.keySet().retainAll(wanted);
+    preloadFailures
+        .keySet()
+        .retainAll(spec.preloadImages() == null ? Set.of() : Set.copyOf(spec.preloadImages()));
   }
 
   /** Imports the images the operator gave this node to preload, once each. */
@@ -313,17 +328,37 @@ public final class NodeAgent implements AutoCloseable {
           () -> {
             try {
               sources.recordAll(preloader.importImage(image));
-              failures.remove(image);
               LOG.info("preloaded {}", image);
+              if (preloadFailures.remove(image) != null) {
+                tell(
+                    e ->
+                        events.normal(e, PRELOADED_EVENT, "preloaded " + image + " after failing"));
+              }
             } catch (IOException | RuntimeException e) {
-              failures.put(image, e.getMessage());
-              LOG.warn("could not preload {}: {}", image, e.getMessage());
+              String why = String.valueOf(e.getMessage());
+              LOG.warn("could not preload {}: {}", image, why);
+              if (!why.equals(preloadFailures.put(image, why))) {
+                tell(
+                    o ->
+                        events.warning(
+                            o,
+                            PRELOAD_FAILED_EVENT,
+                            "could not preload " + image + " (tried again in 30 s): " + why));
+              }
               loop.schedule(this::trigger, 30, TimeUnit.SECONDS);
             } finally {
               preloading.remove(image);
               trigger();
             }
           });
+    }
+  }
+
+  /** Records an event on this node's LayerStore, once it is known. */
+  private void tell(java.util.function.Consumer<io.layerns.api.v1alpha1.LayerStore> event) {
+    io.layerns.api.v1alpha1.LayerStore obj = current;
+    if (obj != null) {
+      event.accept(obj);
     }
   }
 
@@ -352,7 +387,17 @@ public final class NodeAgent implements AutoCloseable {
           layer.digest(),
           TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
     } catch (IOException | RuntimeException e) {
-      failures.put(layer.digest(), e.getMessage());
+      if (failures.put(layer.digest(), String.valueOf(e.getMessage())) == null) {
+        tell(
+            o ->
+                events.warning(
+                    o,
+                    FETCH_FAILED,
+                    "could not fetch layer "
+                        + layer.digest()
+                        + " (tried again in 10 s): "
+                        + e.getMessage()));
+      }
       LOG.warn("could not fetch {}: {}", layer.digest(), e.getMessage());
       loop.schedule(this::trigger, 10, TimeUnit.SECONDS); // try again; peers may come back
     } finally {
@@ -415,6 +460,18 @@ public final class NodeAgent implements AutoCloseable {
                     + failures.values().iterator().next(),
             obj.getMetadata().getGeneration(),
             clock.instant());
+    Map<String, String> failedPreloads = new java.util.TreeMap<>(preloadFailures);
+    conditions =
+        Conditions.set(
+            conditions,
+            Conditions.PRELOAD_FAILED,
+            !failedPreloads.isEmpty(),
+            failedPreloads.isEmpty() ? "NoFailure" : "ImportFailed",
+            failedPreloads.isEmpty()
+                ? "Every image given to this node to preload is imported or on its way."
+                : failedPreloadsMessage(failedPreloads),
+            obj.getMetadata().getGeneration(),
+            clock.instant());
     Map<RemoteLayer, DeadMount> dead = deadMounts;
     if (dead != null) {
       conditions =
@@ -460,6 +517,17 @@ public final class NodeAgent implements AutoCloseable {
       throw new IOException(
           "could not report status of LayerStore " + nodeName + ": " + e.getMessage(), e);
     }
+  }
+
+  private static String failedPreloadsMessage(Map<String, String> failed) {
+    StringBuilder m = new StringBuilder(failed.size() + " images could not be preloaded: ");
+    failed.entrySet().stream()
+        .limit(FAILED_PRELOADS_NAMED)
+        .forEach(e -> m.append(e.getKey()).append(" (").append(e.getValue()).append("); "));
+    if (failed.size() > FAILED_PRELOADS_NAMED) {
+      m.append("and ").append(failed.size() - FAILED_PRELOADS_NAMED).append(" more; ");
+    }
+    return m.append("tried again every 30 s.").toString();
   }
 
   private static String deadMountsMessage(java.util.Collection<DeadMount> dead) {

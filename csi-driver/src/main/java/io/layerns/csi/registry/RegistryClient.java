@@ -39,7 +39,11 @@ public final class RegistryClient {
   private static final Duration DEFAULT_TOKEN_LIFETIME = Duration.ofSeconds(60);
 
   private final HttpClient http;
-  private final Set<String> plainHttpRegistries;
+  private final RegistryHosts hosts;
+
+  /** Clients with a registry's own trust (its CA, or none with skip_verify), by registry. */
+  private final Map<String, HttpClient> tlsClients = new ConcurrentHashMap<>();
+
   private final Duration requestTimeout;
   private final Map<String, CachedAuthorization> authorizations = new ConcurrentHashMap<>();
 
@@ -50,13 +54,12 @@ public final class RegistryClient {
    *     always are
    */
   public RegistryClient(Set<String> plainHttpRegistries) {
-    this(
-        HttpClient.newBuilder()
-            .connectTimeout(Duration.ofSeconds(10))
-            .followRedirects(HttpClient.Redirect.NEVER)
-            .build(),
-        plainHttpRegistries,
-        Duration.ofSeconds(60));
+    this(RegistryHosts.plainHttp(plainHttpRegistries));
+  }
+
+  /** A client with its own HTTP client, reaching each registry as {@code hosts} says. */
+  public RegistryClient(RegistryHosts hosts) {
+    this(newHttpClient(null), hosts, Duration.ofSeconds(60));
   }
 
   /**
@@ -66,9 +69,24 @@ public final class RegistryClient {
    * @param requestTimeout how long to wait for a response's headers
    */
   public RegistryClient(HttpClient http, Set<String> plainHttpRegistries, Duration requestTimeout) {
+    this(http, RegistryHosts.plainHttp(plainHttpRegistries), requestTimeout);
+  }
+
+  public RegistryClient(HttpClient http, RegistryHosts hosts, Duration requestTimeout) {
     this.http = http;
-    this.plainHttpRegistries = Set.copyOf(plainHttpRegistries);
+    this.hosts = hosts;
     this.requestTimeout = requestTimeout;
+  }
+
+  private static HttpClient newHttpClient(javax.net.ssl.SSLContext tls) {
+    HttpClient.Builder b =
+        HttpClient.newBuilder()
+            .connectTimeout(Duration.ofSeconds(10))
+            .followRedirects(HttpClient.Redirect.NEVER);
+    if (tls != null) {
+      b.sslContext(tls);
+    }
+    return b.build();
   }
 
   /**
@@ -79,15 +97,20 @@ public final class RegistryClient {
     return new Repository(image, auths.credentialsFor(image.registry()));
   }
 
-  /** The base URL of a registry's API: https, or http for loopback and configured hosts. */
+  /** The base URL of a registry's API: its configured server, else https, or http for loopback. */
   URI baseUri(String registry) {
+    Optional<RegistryHosts.Host> configured = hosts.host(registry);
+    if (configured.isPresent()) {
+      return configured.get().server();
+    }
     String host = registry.equals(ImageReference.DOCKER_HUB) ? DOCKER_HUB_API : registry;
     return URI.create((usesPlainHttp(registry) ? "http://" : "https://") + host);
   }
 
   private boolean usesPlainHttp(String authority) {
-    if (plainHttpRegistries.contains(authority)) {
-      return true;
+    Optional<RegistryHosts.Host> configured = hosts.forServer(authority);
+    if (configured.isPresent()) {
+      return configured.get().plainHttp();
     }
     String host = URI.create("http://" + authority).getHost();
     if (host == null) {
@@ -217,6 +240,11 @@ public final class RegistryClient {
     private HttpResponse<InputStream> send(
         String method, URI uri, java.util.function.Consumer<HttpRequest.Builder> headers)
         throws IOException {
+      Optional<String> problem = hosts.problem(image.registry());
+      if (problem.isPresent()) {
+        throw new RegistryException(
+            Reason.UNAVAILABLE, image.registry(), -1, "not configured: " + problem.get());
+      }
       CachedAuthorization cached = authorizations.get(authKey);
       String authorization = cached != null && cached.valid() ? cached.header() : null;
       HttpResponse<InputStream> response = get(method, uri, headers, authorization);
@@ -448,7 +476,7 @@ public final class RegistryClient {
       Supplier<String> target, HttpRequest request, HttpResponse.BodyHandler<T> handler)
       throws IOException {
     try {
-      return http.send(request, handler);
+      return clientFor(request.uri()).send(request, handler);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new InterruptedIOException("interrupted while calling " + target.get());
@@ -462,6 +490,21 @@ public final class RegistryClient {
       throw new RegistryException(
           Reason.UNAVAILABLE, target.get(), "request " + request.uri() + " failed: " + e, e);
     }
+  }
+
+  /** The HTTP client for a request's host: the registry's own TLS trust when it has one. */
+  private HttpClient clientFor(URI uri) throws IOException {
+    Optional<RegistryHosts.Host> host =
+        uri.getRawAuthority() == null ? Optional.empty() : hosts.forServer(uri.getRawAuthority());
+    if (host.isEmpty() || (host.get().caFiles().isEmpty() && !host.get().skipVerify())) {
+      return http;
+    }
+    HttpClient client = tlsClients.get(uri.getRawAuthority());
+    if (client == null) {
+      client = newHttpClient(RegistryTls.context(host.get()));
+      tlsClients.put(uri.getRawAuthority(), client);
+    }
+    return client;
   }
 
   static List<AuthChallenge> parseChallenges(String registry, List<String> headers)

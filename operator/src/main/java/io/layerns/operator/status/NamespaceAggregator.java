@@ -23,6 +23,12 @@ public final class NamespaceAggregator {
   public static final String NODES_CONFLICT = "NodesConflict";
   public static final String REPLICATED = "Replicated";
 
+  /** The Ready reason while a member cannot import an image of preloadImages. */
+  public static final String PRELOADS_FAILED = "PreloadsFailed";
+
+  /** How many failing nodes the Ready message names; the rest are counted. */
+  private static final int FAILING_NODES_NAMED = 3;
+
   private NamespaceAggregator() {}
 
   /** What the aggregation needs to know about the namespace and its members. */
@@ -111,14 +117,20 @@ public final class NamespaceAggregator {
                 : underReplicated + " layers have fewer than " + in.replicas() + " Present copies.",
             in.generation(),
             now);
-    String notReadyReason = readyReason(nodeCount, ready, lost, conflict);
+    // Each member whose preloads fail, with its own condition's message (images and errors).
+    Map<String, String> failedPreloads = new java.util.TreeMap<>();
+    for (LayerStore store : in.memberStores()) {
+      StoreViews.failedPreloads(store)
+          .ifPresent(m -> failedPreloads.put(StoreViews.node(store), m));
+    }
+    String notReadyReason = readyReason(nodeCount, ready, lost, conflict, failedPreloads);
     conditions =
         Conditions.set(
             conditions,
             Conditions.READY,
             notReadyReason == null,
             notReadyReason == null ? "AllNodesReady" : notReadyReason,
-            readyMessage(notReadyReason, nodeCount, ready, lost),
+            readyMessage(notReadyReason, nodeCount, ready, lost, failedPreloads),
             in.generation(),
             now);
 
@@ -139,7 +151,8 @@ public final class NamespaceAggregator {
         conditions);
   }
 
-  private static String readyReason(int nodes, int ready, int lost, boolean conflict) {
+  private static String readyReason(
+      int nodes, int ready, int lost, boolean conflict, Map<String, String> failedPreloads) {
     if (nodes == 0) {
       return "NoMemberNodes";
     }
@@ -149,10 +162,14 @@ public final class NamespaceAggregator {
     if (lost > 0) {
       return "LayersLost";
     }
+    if (!failedPreloads.isEmpty()) {
+      return PRELOADS_FAILED;
+    }
     return ready < nodes ? "NodesNotReady" : null;
   }
 
-  private static String readyMessage(String reason, int nodes, int ready, int lost) {
+  private static String readyMessage(
+      String reason, int nodes, int ready, int lost, Map<String, String> failedPreloads) {
     if (reason == null) {
       return "All " + nodes + " member nodes are ready.";
     }
@@ -161,7 +178,20 @@ public final class NamespaceAggregator {
       case "NodesConflict" -> "Some selected nodes are claimed by another namespace.";
       case "LayersLost" ->
           lost + " layers have no copy left and no source; see kubectl get layers.";
+      case PRELOADS_FAILED -> failedPreloadsMessage(failedPreloads);
       default -> ready + " of " + nodes + " member nodes are ready.";
     };
+  }
+
+  private static String failedPreloadsMessage(Map<String, String> failedPreloads) {
+    StringBuilder m =
+        new StringBuilder("Preloads fail on " + failedPreloads.size() + " member nodes: ");
+    failedPreloads.entrySet().stream()
+        .limit(FAILING_NODES_NAMED)
+        .forEach(e -> m.append(e.getKey()).append(": ").append(e.getValue()).append(" "));
+    if (failedPreloads.size() > FAILING_NODES_NAMED) {
+      m.append("And ").append(failedPreloads.size() - FAILING_NODES_NAMED).append(" more nodes. ");
+    }
+    return m.append("See kubectl describe layerstore <node>.").toString();
   }
 }

@@ -64,6 +64,15 @@ public final class StoreViews {
     return volumes(store).stream().flatMap(v -> layersOf(v).stream()).map(VolumeLayer::digest);
   }
 
+  /** The message of the store's PreloadFailed condition while it is True. */
+  public static java.util.Optional<String> failedPreloads(LayerStore store) {
+    return store.getStatus() == null
+        ? java.util.Optional.empty()
+        : Conditions.find(store.getStatus().conditions(), Conditions.PRELOAD_FAILED)
+            .filter(c -> "True".equals(c.getStatus()))
+            .map(c -> c.getMessage());
+  }
+
   public static boolean agentReady(LayerStore store) {
     return store.getStatus() != null
         && Conditions.isTrue(store.getStatus().conditions(), Conditions.READY);

@@ -105,4 +105,41 @@ class NamespaceAggregatorTest {
             NOW.plusSeconds(60));
     assertThat(again).isEqualTo(first);
   }
+
+  @Test
+  void namespaceIsNotReadyWhileAMemberFailsToPreloadNamingNodeAndImage() {
+    var failing = store("a", List.of(), List.of());
+    failing
+        .getStatus()
+        .conditions()
+        .addAll(
+            Conditions.set(
+                    null,
+                    Conditions.PRELOAD_FAILED,
+                    true,
+                    "ImportFailed",
+                    "1 images could not be preloaded: r:5000/app:1 (connection refused);",
+                    1L,
+                    NOW)
+                .stream()
+                .toList());
+    var fine = store("b", List.of(), List.of());
+    var input =
+        new NamespaceAggregator.Input(
+            1L,
+            1,
+            new TreeSet<>(List.of("a", "b")),
+            List.of(),
+            n -> true,
+            List.of(failing, fine),
+            Set.of(),
+            null);
+    var status = NamespaceAggregator.compute(input, NOW);
+    var ready = Conditions.find(status.conditions(), Conditions.READY).orElseThrow();
+    assertThat(ready.getStatus()).isEqualTo("False");
+    assertThat(ready.getReason()).isEqualTo(NamespaceAggregator.PRELOADS_FAILED);
+    assertThat(ready.getMessage())
+        .contains("a: 1 images could not be preloaded: r:5000/app:1 (connection refused)")
+        .doesNotContain("b:");
+  }
 }

@@ -1,0 +1,62 @@
+package io.layerns.csi.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.layerns.api.v1alpha1.LayerStore;
+import io.layerns.api.v1alpha1.LayerStoreSpec;
+import io.layerns.api.v1alpha1.LayerStoreStatus;
+import io.layerns.api.v1alpha1.StoreEndpoints;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Which LayerStore changes make the export client lists be read again at once. */
+class ExportMembershipWatchTest {
+
+  private static LayerStore store(String namespace, String http, int heldLayers) {
+    LayerStore s = new LayerStore();
+    s.setMetadata(new ObjectMetaBuilder().withName("n1").build());
+    s.setSpec(new LayerStoreSpec("n1", namespace, null, null, null, null, null));
+    s.setStatus(
+        http == null && heldLayers < 0
+            ? null
+            : new LayerStoreStatus(
+                1L,
+                http == null ? null : new StoreEndpoints(http, null, null, null),
+                null,
+                null,
+                null,
+                null,
+                0,
+                Math.max(heldLayers, 0),
+                List.of(),
+                List.of(),
+                0,
+                null));
+    return s;
+  }
+
+  @Test
+  void firstReportedEndpointOrANewNamespaceOrAddressChangesMembers() {
+    assertThat(
+            ExportMembership.mayChangeMembers(
+                store("a", null, -1), store("a", "http://10.0.0.2:7443", 0)))
+        .isTrue();
+    assertThat(
+            ExportMembership.mayChangeMembers(
+                store(null, "http://10.0.0.2:7443", 0), store("a", "http://10.0.0.2:7443", 0)))
+        .isTrue();
+    assertThat(
+            ExportMembership.mayChangeMembers(
+                store("a", "http://10.0.0.2:7443", 0), store("a", "http://10.0.0.3:7443", 0)))
+        .isTrue();
+  }
+
+  @Test
+  void anEverydayStatusReportChangesNothing() {
+    assertThat(
+            ExportMembership.mayChangeMembers(
+                store("a", "http://10.0.0.2:7443", 3), store("a", "http://10.0.0.2:7443", 4)))
+        .isFalse();
+  }
+}
