@@ -65,12 +65,10 @@ tree="$(awk '/^cgroup/ {print $2}' "$work/cluster.log")"
 registry="10.77.0.1:5000" # the registry as the nodes see it, on the cluster network
 show kubectl get nodes -o wide
 
-step "install layerns as an admin would: kubectl apply -f crds/, then -k manifests/"
+step "install layerns as an admin would: kubectl apply -f crds/, then -k of manifests/"
 show kubectl apply -f "$repo/crds"
-show kubectl apply -k "$repo/manifests"
-# This cluster's registry serves plain HTTP; tell layerns the way containerd is told (certs.d).
-kubectl -n layerns-system create configmap layerns-registry-hosts \
-  --from-literal="$registry=server = \"http://$registry\"" >/dev/null
+# manifests/ plus this cluster's one need (its registry serves plain HTTP): hack/local-cluster/.
+show kubectl apply -k "$repo/hack/local-cluster"
 show kubectl -n layerns-system rollout status deployment/layerns-operator --timeout=180s
 show kubectl -n layerns-system rollout status daemonset/layerns-node-plugin --timeout=180s
 show kubectl -n layerns-system get pods -o wide

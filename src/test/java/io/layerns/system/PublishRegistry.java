@@ -35,6 +35,14 @@ public final class PublishRegistry implements AutoCloseable {
     this.storage = storage;
   }
 
+  /**
+   * A registry some other part started (the test cluster's), reached here on 127.0.0.1:{@code
+   * port}; closing it leaves the registry running.
+   */
+  public static PublishRegistry existing(int port) {
+    return new PublishRegistry(null, port, null);
+  }
+
   public static PublishRegistry start(Path dir) throws IOException {
     int port;
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
@@ -208,6 +216,8 @@ public final class PublishRegistry implements AutoCloseable {
 
   @Override
   public void close() {
-    process.close();
+    if (process != null) {
+      process.close();
+    }
   }
 }
