@@ -2,7 +2,7 @@
 # Installs the Debian packages that the tests and the demo use, once per machine.
 set -euo pipefail
 
-packages=(maven tar gzip zstd umoci sshfs fuse3 openssh-client nfs-ganesha nfs-ganesha-vfs libnfs-utils docker-registry skopeo openssl curl)
+packages=(maven tar gzip zstd umoci sshfs fuse3 openssh-client nfs-ganesha nfs-ganesha-vfs libnfs-utils docker-registry skopeo openssl curl debootstrap busybox-static)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
