@@ -25,6 +25,8 @@ import java.util.Optional;
  * @param nfsExportPort nfs-ganesha's port
  * @param nfsClients addresses allowed to mount the NFS export; empty turns the export off
  * @param remoteMountCheck how often the agent checks that its remote layer mounts answer
+ * @param healthPort the port of GET /healthz (the liveness probe), on the export address; 0 picks a
+ *     free one
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -42,7 +44,8 @@ public record PluginConfig(
     Path sftpAuthorizedKeys,
     int nfsExportPort,
     java.util.List<String> nfsClients,
-    java.time.Duration remoteMountCheck) {
+    java.time.Duration remoteMountCheck,
+    int healthPort) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -94,7 +97,8 @@ public record PluginConfig(
             .toList(),
         java.time.Duration.ofSeconds(
             Long.parseLong(
-                value(a, env, "remote-mount-check-seconds", "REMOTE_MOUNT_CHECK_SECONDS", "30"))));
+                value(a, env, "remote-mount-check-seconds", "REMOTE_MOUNT_CHECK_SECONDS", "30"))),
+        Integer.parseInt(value(a, env, "health-port", "HEALTH_PORT", "9809")));
   }
 
   private static String value(
