@@ -6,7 +6,9 @@
 #   app layer:  /app/lib (the runtime class path) and /app/classpath.txt
 # Outputs, under the repository root:
 #   target/image/layerns-0.1.0-oci/   OCI layout, tag 0.1.0
-#   target/image/layerns-0.1.0.tar    docker-archive, named layerns:0.1.0 (ctr images import)
+#   target/image/layerns-0.1.0.tar    docker-archive, named layerns:0.1.0 (ctr images import);
+#                                     skopeo writes the name in full, docker.io/library/layerns:0.1.0,
+#                                     which is what the kubelet asks containerd for `layerns:0.1.0`
 # The Dockerfile builds the same image with an engine; both take the package
 # list, the Java modules and the class path from hack/image-parts.sh.
 set -euo pipefail
@@ -70,7 +72,10 @@ in_root() {
 }
 
 debootstrap_root() {
-  debootstrap --variant=minbase "$suite" "$1" "$mirror" > "$2/debootstrap.log" 2>&1 || {
+  # debootstrap mounts /proc and /sys in the new root while it works: in a
+  # private mount namespace, an interrupted run leaves nothing mounted.
+  unshare -m --propagation private \
+    debootstrap --variant=minbase "$suite" "$1" "$mirror" > "$2/debootstrap.log" 2>&1 || {
     tail -20 "$2/debootstrap.log" >&2
     return 1
   }
