@@ -15,7 +15,7 @@ export LAYERNS_CACHE
 
 MVN ?= mvn -B -ntp -Dlayerns.cache=$(LAYERNS_CACHE)
 
-.PHONY: all build test crds deps controlplane fmt demo bench chaos clean
+.PHONY: all build test crds deps controlplane image fmt demo bench chaos clean
 
 all: build
 
@@ -30,6 +30,15 @@ controlplane:
 ## build: compile, format and package every module (no tests).
 build:
 	$(MVN) -DskipTests -DskipITs install
+
+## image: the layerns:0.1.0 image (OCI layout and docker-archive in target/image/) and the test
+## cluster's pause and busybox images, with no registry and no container engine (root).
+## Builds the jars first when this checkout has none; the OS and Java layer is cached in $(LAYERNS_CACHE).
+image: deps
+	@ls operator/target/layerns-operator-*.jar csi-driver/target/layerns-csi-driver-*.jar >/dev/null 2>&1 \
+	  || $(MAKE) build
+	MVN="$(MVN)" hack/build-image.sh
+	hack/build-test-images.sh
 
 ## crds: regenerate the CRDs from the Java types into crds/.
 crds:

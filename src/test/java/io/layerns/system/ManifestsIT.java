@@ -125,6 +125,32 @@ class ManifestsIT {
 
   @Test
   @DisplayName(
+      "When manifests/ is applied, then the only image is layerns' own and the node plugin's"
+          + " liveness probe calls the plugin's /healthz on the port it serves it on")
+  void onlyTheLayernsImageAndThePluginProbesItself() {
+    DaemonSet ds = template("DaemonSet", DaemonSet.class);
+    Deployment operator = template("Deployment", Deployment.class);
+    assertThat(
+            Stream.concat(
+                    ds.getSpec().getTemplate().getSpec().getContainers().stream(),
+                    operator.getSpec().getTemplate().getSpec().getContainers().stream())
+                .map(c -> c.getImage()))
+        .as("an image besides layerns is one more an admin must mirror (no sidecars)")
+        .containsOnly("layerns:0.1.0");
+    var plugin = ds.getSpec().getTemplate().getSpec().getContainers().getFirst();
+    var probe = plugin.getLivenessProbe().getHttpGet();
+    assertThat(probe.getPath()).isEqualTo("/healthz");
+    int port =
+        plugin.getPorts().stream()
+            .filter(p -> probe.getPort().getStrVal().equals(p.getName()))
+            .findFirst()
+            .orElseThrow()
+            .getContainerPort();
+    assertThat(plugin.getArgs()).contains("--health-port=" + port);
+  }
+
+  @Test
+  @DisplayName(
       "When an overlay enables the node-driver-registrar component, then the sidecar replaces the"
           + " plugin's own registration and every object is accepted")
   void registrarComponentIsAccepted() throws Exception {
@@ -147,8 +173,8 @@ class ManifestsIT {
       var containers = ds.getSpec().getTemplate().getSpec().getContainers();
       assertThat(containers)
           .extracting(c -> c.getName())
-          .as("the component adds the registrar next to the plugin and the liveness probe")
-          .containsExactlyInAnyOrder("node-plugin", "liveness-probe", "node-driver-registrar");
+          .as("the component adds the registrar next to the plugin")
+          .containsExactlyInAnyOrder("node-plugin", "node-driver-registrar");
       assertThat(containers.getFirst().getArgs())
           .as("the plugin must not register itself when the sidecar does")
           .contains("--registration-dir=")

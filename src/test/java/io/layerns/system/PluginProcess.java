@@ -40,7 +40,9 @@ final class PluginProcess {
                 "--store-root=" + store,
                 "--export-address=" + address,
                 "--http-export-port=0",
-                "--sftp-export-port=-1"));
+                "--sftp-export-port=-1",
+                // Several plugins share the machine: each gets a free port for /healthz.
+                "--health-port=0"));
     command.addAll(List.of(extraArgs));
     Files.createDirectories(dir.resolve("logs"));
     return ManagedProcess.start(

@@ -3,6 +3,7 @@ package io.layerns.csi;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.layerns.api.events.EventRecorder;
+import io.layerns.api.health.ProbeServer;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.agent.ExportMembership;
@@ -45,8 +46,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -71,12 +74,33 @@ public final class CsiPluginMain {
   public static void main(String[] args) throws Exception {
     PluginConfig config = PluginConfig.parse(args, System.getenv());
     AtomicBoolean ready = new AtomicBoolean();
+    // The liveness probe's answer: the first of these checks that finds a problem, else "ok".
+    List<Supplier<String>> problems = new CopyOnWriteArrayList<>();
+    problems.add(() -> ready.get() ? null : "starting");
+    ProbeServer health =
+        ProbeServer.start(
+            new InetSocketAddress(
+                InetAddress.getByName(config.exportAddress()), config.healthPort()),
+            Map.of("/healthz", () -> ProbeServer.Answer.okUnless(firstProblem(problems))));
+    LOG.info("health on http://{}:{}/healthz", config.exportAddress(), health.port());
+    try {
+      serve(config, ready, problems, health);
+    } catch (Exception | Error e) {
+      // The probe server's thread would keep a plugin that failed to start alive.
+      health.close();
+      throw e;
+    }
+  }
+
+  private static void serve(
+      PluginConfig config, AtomicBoolean ready, List<Supplier<String>> problems, ProbeServer health)
+      throws Exception {
     VolumeStateStore states = new VolumeStateStore(config.stateDir());
     // With the node agent (every real node), images come from the global namespace; without it
     // (a plugin tried alone), from pre-unpacked folders.
     NodeService node =
         config.runAgent()
-            ? startNodeAgent(config, states)
+            ? startNodeAgent(config, states, problems)
             : new NodeService(
                 config.nodeName(),
                 new LocalDirectoryAssembler(config.imageDir()),
@@ -98,6 +122,9 @@ public final class CsiPluginMain {
               List.of(
                   new RegistrationService(IdentityService.DRIVER_NAME, config.kubeletEndpoint()))));
     }
+    for (CsiServer s : servers) {
+      problems.add(s::notServingReason);
+    }
     ready.set(true);
 
     CountDownLatch stopped = new CountDownLatch(1);
@@ -113,17 +140,24 @@ public final class CsiPluginMain {
                       LOG.warn("closing {}: {}", s.socket(), e.toString());
                     }
                   }
+                  health.close();
                   stopped.countDown();
                 },
                 "shutdown"));
     stopped.await();
   }
 
+  private static String firstProblem(List<Supplier<String>> problems) {
+    return problems.stream().map(Supplier::get).filter(p -> p != null).findFirst().orElse(null);
+  }
+
   /**
    * The node agent beside the CSI services: the store, its three exports, the spec loop, and the
-   * Node service that publishes volumes from the store, peers and registries.
+   * Node service that publishes volumes from the store, peers and registries. The agent's health
+   * joins {@code problems}.
    */
-  private static NodeService startNodeAgent(PluginConfig config, VolumeStateStore states)
+  private static NodeService startNodeAgent(
+      PluginConfig config, VolumeStateStore states, List<Supplier<String>> problems)
       throws IOException {
     LayerStore store = LayerStore.open(config.storeRoot());
     InetAddress address = InetAddress.getByName(config.exportAddress());
@@ -237,6 +271,7 @@ public final class CsiPluginMain {
         config.remoteMountCheck(),
         new EventRecorder(client, Clock.systemUTC(), EventRecorder.NODE_PLUGIN, config.nodeName()));
     agent.start();
+    problems.add(agent::notRunningReason);
     LOG.info("node agent serving {} on {}", config.storeRoot(), export.baseUri());
     return node;
   }

@@ -70,6 +70,14 @@ public final class CsiServer implements AutoCloseable {
     return socket;
   }
 
+  /** Why the kubelet cannot call this server, or null when it can. */
+  public String notServingReason() {
+    if (server.isShutdown()) {
+      return "CSI server on " + socket + " stopped";
+    }
+    return Files.exists(socket) ? null : "CSI socket " + socket + " is gone";
+  }
+
   /** Stops accepting calls, lets running ones finish for a bounded time, removes the socket. */
   @Override
   public void close() throws IOException {

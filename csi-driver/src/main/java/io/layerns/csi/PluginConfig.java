@@ -29,6 +29,8 @@ import java.util.Optional;
  * @param fuseDaemonCgroup where FUSE daemons run: auto, none or a cgroup path (FuseDaemonCgroup)
  * @param cgroupRoot where the host's cgroup hierarchies are mounted in the plugin
  * @param registryHostsDir a containerd-style certs.d folder: how to reach each registry
+ * @param healthPort the port of GET /healthz (the liveness probe), on the export address; 0 picks a
+ *     free one
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -49,7 +51,8 @@ public record PluginConfig(
     java.time.Duration remoteMountCheck,
     String fuseDaemonCgroup,
     Path cgroupRoot,
-    Path registryHostsDir) {
+    Path registryHostsDir,
+    int healthPort) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -110,7 +113,8 @@ public record PluginConfig(
                 env,
                 "registry-hosts-dir",
                 "REGISTRY_HOSTS_DIR",
-                RegistryHosts.DEFAULT_DIR.toString())));
+                RegistryHosts.DEFAULT_DIR.toString())),
+        Integer.parseInt(value(a, env, "health-port", "HEALTH_PORT", "9809")));
   }
 
   private static String value(

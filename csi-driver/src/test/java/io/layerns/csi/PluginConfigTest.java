@@ -37,6 +37,16 @@ class PluginConfigTest {
   }
 
   @Test
+  void healthIsServedOn9809UnlessConfigured() {
+    assertThat(PluginConfig.parse(new String[0], Map.of("NODE_NAME", "n")).healthPort())
+        .isEqualTo(9809);
+    assertThat(
+            PluginConfig.parse(new String[] {"--health-port=0"}, Map.of("NODE_NAME", "n"))
+                .healthPort())
+        .isEqualTo(0);
+  }
+
+  @Test
   void nodeNameIsRequired() {
     assertThatThrownBy(() -> PluginConfig.parse(new String[0], Map.of()))
         .hasMessage("--node-name or NODE_NAME is required");

@@ -180,6 +180,19 @@ public final class NodeAgent implements AutoCloseable {
     LOG.info("node agent for {} started; store {}", nodeName, store.root());
   }
 
+  /** Why the agent is not at work, or null when it watches its LayerStore and its loop runs. */
+  public String notRunningReason() {
+    if (informer == null) {
+      return "node agent not started";
+    }
+    if (loop.isShutdown()) {
+      return "node agent closed";
+    }
+    return informer.isRunning()
+        ? null
+        : "node agent's watch of LayerStore " + nodeName + " stopped";
+  }
+
   /**
    * Checks this node's remote layer mounts every {@code every}: the status condition {@value
    * #REMOTE_MOUNTS_HEALTHY} says which do not answer, and each mount that stops answering gets a
