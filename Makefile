@@ -23,7 +23,8 @@ all: build
 deps:
 	hack/install-deps.sh
 
-## controlplane: build etcd, kube-apiserver, kube-controller-manager, kubectl into $(LAYERNS_CACHE)/bin.
+## controlplane: build the test cluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+## kubectl, kubelet, kube-proxy, containerd, ctr, csi-sanity) into $(LAYERNS_CACHE)/bin.
 controlplane:
 	hack/build-controlplane.sh
 
@@ -44,8 +45,12 @@ image: deps
 crds:
 	$(MVN) -pl api -am test -Dtest=CrdDriftTest -Dsurefire.failIfNoSpecifiedTests=false -Dlayerns.crds.write=true
 
-## test: every test, unit (*Test) and integration (*IT), on a real control plane.
+## test: every test, unit (*Test) and integration (*IT), on a real control plane and, for the
+## end-to-end tests, a real cluster running the image this checkout builds (so: jars, image, tests).
 test: deps controlplane
+	$(MVN) -DskipTests -DskipITs install
+	MVN="$(MVN)" hack/build-image.sh
+	hack/build-test-images.sh
 	$(MVN) install
 
 ## chaos: the chaos test alone, with a random seed (CHAOS_SEED=N replays one) and CHAOS_STEPS steps.
@@ -56,7 +61,7 @@ chaos: deps controlplane
 	  -Dsurefire.failIfNoSpecifiedTests=false -Dfailsafe.failIfNoSpecifiedTests=false \
 	  -Dlayerns.chaos.seed=$(CHAOS_SEED) -Dlayerns.chaos.steps=$(CHAOS_STEPS)
 
-## demo: the whole story on one machine (root): control plane, registry, operator, three nodes.
+## demo: the whole story on one machine (root): a real three-node cluster, layerns installed with kubectl, pods.
 demo: deps controlplane
 	hack/demo.sh
 
