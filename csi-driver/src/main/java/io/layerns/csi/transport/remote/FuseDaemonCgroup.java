@@ -93,8 +93,9 @@ public record FuseDaemonCgroup(Path cgroupRoot, Optional<String> path) {
     } else {
       try (var hierarchies = Files.list(cgroupRoot)) {
         for (Path h : hierarchies.sorted().toList()) {
-          if (Files.exists(h.resolve("cgroup.procs"))
-              && !h.getFileName().toString().equals("unified")) {
+          // Every hierarchy, the hybrid layout's "unified" one too: the kubelet removes the pod's
+          // cgroup in each, and a daemon left in any of them keeps the pod from going.
+          if (Files.exists(h.resolve("cgroup.procs"))) {
             procs.add(create(h, relative));
           }
         }

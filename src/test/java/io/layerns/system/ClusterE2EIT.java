@@ -1,0 +1,569 @@
+package io.layerns.system;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.layerns.api.v1alpha1.CopyState;
+import io.layerns.api.v1alpha1.CrdConstants;
+import io.layerns.api.v1alpha1.Layer;
+import io.layerns.api.v1alpha1.LayerHolder;
+import io.layerns.api.v1alpha1.LayerNamespace;
+import io.layerns.api.v1alpha1.LayerNamespaceSpec;
+import io.layerns.api.v1alpha1.Transport;
+import io.layerns.csi.store.Digest;
+import io.layerns.testing.ControlPlane;
+import io.layerns.testing.ControlPlaneExtension;
+import io.layerns.testing.cluster.ClusterNetwork;
+import io.layerns.testing.cluster.ClusterNode;
+import io.layerns.testing.cluster.TestCluster;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * layerns as an admin installs it, on a real cluster ({@link TestCluster}: three nodes, each a
+ * kubelet v1.35 with its own containerd), from the image {@code make image} built, with {@code
+ * kubectl apply -f crds/ && kubectl apply -k manifests/}, and real pods: the operator and the node
+ * plugins run as pods with their own service accounts, and the pods under test read their image
+ * volumes and say what they found in their logs.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ClusterE2EIT {
+  private static final Logger LOG = LoggerFactory.getLogger(ClusterE2EIT.class);
+  private static final String NAMESPACE = "e2e";
+  private static final String BUSYBOX = "layerns.local/busybox:1";
+  private static final String PAUSE = "layerns.local/pause:3.10";
+  private static final Duration POD_TIMEOUT = Duration.ofSeconds(120);
+
+  private TestCluster cluster;
+  private KubernetesClient client;
+  private PublishImage image;
+  private String reference;
+  private String holder;
+
+  @BeforeAll
+  void installLayernsOnARealCluster() throws Exception {
+    assertThat(ProcessHandle.current().info().user())
+        .as("a real cluster needs root")
+        .hasValue("root");
+    Path repo = ControlPlaneExtension.repoRoot();
+    Path images = repo.resolve("target/image");
+    List<Path> archives =
+        List.of(
+            images.resolve("pause-3.10.tar"),
+            images.resolve("busybox-1.tar"),
+            images.resolve("layerns-0.1.0.tar"));
+    for (Path archive : archives) {
+      assertThat(archive).as("built by `make image`, which `make test` runs first").exists();
+    }
+    cluster =
+        TestCluster.start(
+            ControlPlane.defaultBinDir(), new TestCluster.Options(3, PAUSE, archives));
+    client = cluster.client();
+
+    // Exactly what the README tells an admin, plus the one thing this cluster needs: its
+    // registry serves plain HTTP.
+    LOG.info("{}", cluster.kubectl("apply", "-f", repo.resolve("crds").toString()));
+    LOG.info("{}", cluster.kubectl("apply", "-k", repo.resolve("hack/local-cluster").toString()));
+    cluster.kubectl(
+        "-n",
+        "layerns-system",
+        "rollout",
+        "status",
+        "deployment/layerns-operator",
+        "--timeout=180s");
+    cluster.kubectl(
+        "-n",
+        "layerns-system",
+        "rollout",
+        "status",
+        "daemonset/layerns-node-plugin",
+        "--timeout=180s");
+
+    image = checkedImage();
+    PublishRegistry registry =
+        PublishRegistry.existing(Integer.parseInt(cluster.registryFromHost().split(":")[1]));
+    registry.push("team/app", image.blobs(), PublishImage.MANIFEST_TYPE, image.manifest, "1.0");
+    reference = ClusterNetwork.registryHost() + "/team/app@" + image.manifestDigest();
+    cluster.kubectl("create", "namespace", NAMESPACE);
+  }
+
+  @AfterAll
+  void stop() {
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  @Test
+  @Order(1)
+  void podOnANodeWithoutTheImageReadsEveryFileFromAPeerOverSshfs() throws Exception {
+    applyNamespace(Transport.Sshfs);
+    holder = awaitSingleHolder();
+    String reader = otherNode(Set.of(holder));
+    long before = registryRequestsFrom(reader);
+
+    verifyingPod("reader-sshfs", reader, true);
+
+    assertThat(cluster.kubectl("-n", NAMESPACE, "logs", "reader-sshfs"))
+        .contains("VERIFIED " + FILES.size() + " files");
+    assertThat(registryRequestsFrom(reader))
+        .as("requests from %s (%s) in the registry's log", reader, cluster.node(reader).ip())
+        .isEqualTo(before);
+    // The admin's view names the pod's references on the layers it reads.
+    String layers = cluster.kubectl("get", "lyr");
+    LOG.info(
+        "kubectl get lns,lyr,lst while reader-sshfs runs:\n{}",
+        cluster.kubectl("get", "lns,lyr,lst"));
+    await("every layer shows the reader's reference")
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              for (PublishImage.Layer l : image.layers) {
+                assertThat(layer(l.digest()).getStatus().referenceCount())
+                    .as("%s references", l.digest())
+                    .isEqualTo(1);
+              }
+            });
+    assertThat(layers).contains(CrdConstants.layerName(image.layers.get(0).digest().toString()));
+
+    client.pods().inNamespace(NAMESPACE).withName("reader-sshfs").delete();
+    await("the references go with the pod")
+        .atMost(POD_TIMEOUT)
+        .untilAsserted(
+            () -> {
+              for (PublishImage.Layer l : image.layers) {
+                Integer refs = layer(l.digest()).getStatus().referenceCount();
+                assertThat(refs == null ? 0 : refs).as("%s references", l.digest()).isZero();
+              }
+            });
+  }
+
+  @Test
+  @Order(2)
+  void copyTransportAndAWritableVolumeOnTheThirdNode() throws Exception {
+    applyNamespace(Transport.Copy);
+    String reader = otherNode(Set.of(holder, otherNode(Set.of(holder))));
+    long before = registryRequestsFrom(reader);
+
+    verifyingPod("writer-copy", reader, false);
+
+    assertThat(cluster.kubectl("-n", NAMESPACE, "logs", "writer-copy"))
+        .contains("VERIFIED " + FILES.size() + " files")
+        .contains("WROTE ok");
+    assertThat(registryRequestsFrom(reader)).isEqualTo(before);
+    // Copy made the reader a holder; once the pod is gone its extra copies go after the grace.
+    await("the reader holds a copy of every layer")
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              for (PublishImage.Layer l : image.layers) {
+                assertThat(holders(l.digest())).contains(reader);
+              }
+            });
+    client.pods().inNamespace(NAMESPACE).withName("writer-copy").delete();
+    await("the reader's extra copies go after the grace period")
+        .atMost(Duration.ofSeconds(120))
+        .untilAsserted(
+            () -> {
+              for (PublishImage.Layer l : image.layers) {
+                assertThat(holders(l.digest())).containsExactly(holder);
+              }
+            });
+  }
+
+  @Test
+  @Order(3)
+  void aPodReadingOverSshfsKeepsReadingWhileItsNodePluginIsReplaced() throws Exception {
+    applyNamespace(Transport.Sshfs);
+    String reader = otherNode(Set.of(holder));
+    readingPod("steady-reader", reader);
+
+    String old = pluginPod(reader);
+    long deletedAt = System.currentTimeMillis();
+    cluster.kubectl("-n", "layerns-system", "delete", "pod", old, "--wait=true", "--timeout=120s");
+    await("a new node plugin pod on " + reader)
+        .atMost(POD_TIMEOUT)
+        .until(() -> !pluginPod(reader).equals(old) && pluginReady(reader));
+    // Rounds that started after the old plugin was gone must all have read without an error.
+    await("the reader read again after the restart")
+        .atMost(Duration.ofSeconds(60))
+        .until(() -> rounds("steady-reader", deletedAt).size() >= 5);
+    String log = cluster.kubectl("-n", NAMESPACE, "logs", "steady-reader");
+    assertThat(log).as("the reader's log").doesNotContain("READ-ERROR");
+    // And new pods keep starting on that node.
+    verifyingPod("after-restart", reader, true);
+    deletePods("steady-reader", "after-restart");
+  }
+
+  @Test
+  @Order(4)
+  void readersRecoverWhenTheHolderNodePluginRestarts() throws Exception {
+    String reader = otherNode(Set.of(holder));
+    readingPod("holder-reader", reader);
+    String old = pluginPod(holder);
+    long deletedAt = System.currentTimeMillis();
+    cluster.kubectl("-n", "layerns-system", "delete", "pod", old, "--wait=true", "--timeout=120s");
+    await("a new node plugin pod on " + holder)
+        .atMost(POD_TIMEOUT)
+        .until(() -> !pluginPod(holder).equals(old) && pluginReady(holder));
+    long readyAt = System.currentTimeMillis();
+    await("the reader reads without error again")
+        .atMost(Duration.ofSeconds(60))
+        .until(() -> rounds("holder-reader", readyAt).stream().anyMatch(r -> r.ok()));
+    List<Round> after = rounds("holder-reader", deletedAt);
+    long firstOk =
+        after.stream()
+            .filter(r -> r.ok() && r.at() >= readyAt)
+            .mapToLong(Round::at)
+            .min()
+            .orElseThrow();
+    long errors = after.stream().filter(r -> !r.ok()).count();
+    LOG.info(
+        "holder restart: {} failed rounds; reads ok again {} ms after the new plugin was ready,"
+            + " {} ms after the old one was deleted",
+        errors,
+        firstOk - readyAt,
+        firstOk - deletedAt);
+    // What the design promises: readers recover by themselves (sshfs reconnects) within a bound.
+    assertThat(firstOk - readyAt)
+        .as("ms from the holder's new plugin to a good read")
+        .isLessThan(30_000);
+    deletePods("holder-reader");
+  }
+
+  @Test
+  @Order(5)
+  void aNodeThatIsDrainedAndDeletedHasItsLayersReplicatedAgain() throws Exception {
+    applyNamespace(Transport.Sshfs, 2);
+    await("two copies of every layer")
+        .atMost(Duration.ofSeconds(120))
+        .untilAsserted(
+            () -> {
+              for (PublishImage.Layer l : image.layers) {
+                assertThat(holders(l.digest())).hasSize(2);
+              }
+            });
+    List<String> holders = holders(image.layers.get(0).digest());
+    String leaving = holders.get(0);
+    String staying = otherNode(Set.of(leaving));
+    verifyingPod("bystander", staying, true);
+
+    cluster.kubectl(
+        "drain",
+        leaving,
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--force",
+        "--timeout=120s");
+    cluster.node(leaving).powerOff();
+    cluster.kubectl("delete", "node", leaving);
+
+    await("every layer has two copies again, on the remaining nodes")
+        .atMost(Duration.ofSeconds(180))
+        .untilAsserted(
+            () -> {
+              for (PublishImage.Layer l : image.layers) {
+                List<String> h = holders(l.digest());
+                assertThat(h).hasSize(2).doesNotContain(leaving);
+              }
+            });
+    Pod bystander = client.pods().inNamespace(NAMESPACE).withName("bystander").get();
+    assertThat(bystander.getStatus().getPhase()).isEqualTo("Running");
+    LOG.info("after {} left:\n{}", leaving, cluster.kubectl("get", "lns,lyr,lst"));
+    deletePods("bystander");
+  }
+
+  // ---- readers that keep reading, and what they say
+
+  /** One round of a reading pod: when, and whether every read worked. */
+  record Round(long at, boolean ok, String line) {}
+
+  /** A pod on {@code node} that re-checks the volume every 200 ms and logs each round. */
+  private void readingPod(String name, String node) {
+    String loop =
+        "cd /image && i=0; while true; do i=$((i+1)); t=$(date +%s%N);"
+            + " if out=$(sha256sum -c sha256sums 2>&1) && probe=$(ls data/absent-$i 2>&1; true)"
+            + " && case \"$probe\" in *'No such file'*) true;; *) false;; esac;"
+            + " then echo \"ROUND $t ok\"; else echo \"ROUND $t READ-ERROR $out $probe\"; fi;"
+            + " [ $i = 1 ] && echo VERIFIED $(wc -l < sha256sums) files; sleep 0.2; done";
+    createPod(name, node, true, loop);
+    awaitVerified(name);
+  }
+
+  private List<Round> rounds(String pod, long sinceMillis) {
+    List<Round> out = new ArrayList<>();
+    for (String line : cluster.kubectl("-n", NAMESPACE, "logs", pod).split("\n")) {
+      if (line.startsWith("ROUND ")) {
+        String[] f = line.split(" ", 4);
+        long at = Long.parseLong(f[1]) / 1_000_000;
+        if (at >= sinceMillis) {
+          out.add(new Round(at, "ok".equals(f[2]), line));
+        }
+      }
+    }
+    return out;
+  }
+
+  private String pluginPod(String node) {
+    return client
+        .pods()
+        .inNamespace("layerns-system")
+        .withLabel("app.kubernetes.io/name", "layerns-node-plugin")
+        .list()
+        .getItems()
+        .stream()
+        .filter(p -> node.equals(p.getSpec().getNodeName()))
+        .filter(p -> p.getMetadata().getDeletionTimestamp() == null)
+        .map(p -> p.getMetadata().getName())
+        .findFirst()
+        .orElse("");
+  }
+
+  private boolean pluginReady(String node) {
+    String name = pluginPod(node);
+    if (name.isEmpty()) {
+      return false;
+    }
+    Pod p = client.pods().inNamespace("layerns-system").withName(name).get();
+    return p != null
+        && p.getStatus() != null
+        && p.getStatus().getContainerStatuses() != null
+        && p.getStatus().getContainerStatuses().stream()
+            .allMatch(c -> Boolean.TRUE.equals(c.getReady()));
+  }
+
+  private void deletePods(String... names) {
+    for (String n : names) {
+      client.pods().inNamespace(NAMESPACE).withName(n).delete();
+    }
+    await("pods " + List.of(names) + " gone")
+        .atMost(POD_TIMEOUT)
+        .until(
+            () ->
+                java.util.Arrays.stream(names)
+                    .allMatch(n -> client.pods().inNamespace(NAMESPACE).withName(n).get() == null));
+  }
+
+  // ---- the image under test: three layers, a whiteout, and the sums of what must be seen
+
+  private static final Map<String, String> FILES = new TreeMap<>();
+
+  private static PublishImage checkedImage() throws Exception {
+    Random random = new Random(20261203);
+    StringBuilder big = new StringBuilder();
+    while (big.length() < 2_000_000) {
+      big.append(Long.toHexString(random.nextLong()));
+    }
+    String a1 = "first version of a\n";
+    String a2 = "second version of a, from layer 2\n";
+    String b = "b, only in layer 2\n";
+    List<PublishImage.Entry> layer1 =
+        List.of(
+            PublishImage.Entry.dir("data", 0755),
+            PublishImage.Entry.file("data/a.txt", 0644, a1),
+            PublishImage.Entry.file("data/gone.txt", 0644, "removed by layer 2\n"),
+            PublishImage.Entry.file("data/big.bin", 0644, big.toString()),
+            PublishImage.Entry.file("data/run.sh", 0755, "#!/bin/sh\necho run\n"),
+            PublishImage.Entry.symlink("data/link", "a.txt"));
+    List<PublishImage.Entry> layer2 =
+        List.of(
+            PublishImage.Entry.dir("data", 0755),
+            PublishImage.Entry.file("data/a.txt", 0644, a2),
+            PublishImage.Entry.file("data/b.txt", 0644, b),
+            PublishImage.Entry.whiteout("data/gone.txt"));
+    FILES.clear();
+    FILES.put("data/a.txt", a2);
+    FILES.put("data/b.txt", b);
+    FILES.put("data/big.bin", big.toString());
+    FILES.put("data/run.sh", "#!/bin/sh\necho run\n");
+    FILES.put("data/link", a2);
+    String sums =
+        FILES.entrySet().stream()
+            .map(e -> sha256(e.getValue()) + "  " + e.getKey())
+            .collect(Collectors.joining("\n", "", "\n"));
+    List<PublishImage.Entry> layer3 = List.of(PublishImage.Entry.file("sha256sums", 0644, sums));
+    return new PublishImage(List.of(layer1, layer2, layer3));
+  }
+
+  private static String sha256(String s) {
+    try {
+      return HexFormat.of()
+          .formatHex(
+              MessageDigest.getInstance("SHA-256")
+                  .digest(s.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  // ---- helpers
+
+  private void applyNamespace(Transport transport) {
+    applyNamespace(transport, 1);
+  }
+
+  private void applyNamespace(Transport transport, int replicas) {
+    LayerNamespace ns = new LayerNamespace();
+    ns.setMetadata(new ObjectMetaBuilder().withName("e2e").build());
+    ns.setSpec(new LayerNamespaceSpec(null, replicas, transport, 5, 60, null, List.of(reference)));
+    client.resource(ns).forceConflicts().serverSideApply();
+  }
+
+  /** The node the operator gave the preload to, once it holds every layer. */
+  private String awaitSingleHolder() {
+    List<String> found = new ArrayList<>();
+    await("one node holds every layer of " + reference)
+        .atMost(Duration.ofSeconds(180))
+        .untilAsserted(
+            () -> {
+              found.clear();
+              for (PublishImage.Layer l : image.layers) {
+                List<String> h = holders(l.digest());
+                assertThat(h).as("holders of %s", l.digest()).hasSize(1);
+                found.addAll(h);
+              }
+              assertThat(Set.copyOf(found)).hasSize(1);
+            });
+    return found.get(0);
+  }
+
+  private Layer layer(Digest digest) {
+    Layer l =
+        client.resources(Layer.class).withName(CrdConstants.layerName(digest.toString())).get();
+    assertThat(l).as("Layer %s", digest).isNotNull();
+    assertThat(l.getStatus()).as("status of Layer %s", digest).isNotNull();
+    return l;
+  }
+
+  private List<String> holders(Digest digest) {
+    List<LayerHolder> h = layer(digest).getStatus().holders();
+    return h == null
+        ? List.of()
+        : h.stream()
+            .filter(x -> x.state() == CopyState.Present)
+            .map(LayerHolder::node)
+            .sorted()
+            .toList();
+  }
+
+  private String otherNode(Set<String> not) {
+    return cluster.nodes().stream()
+        .map(ClusterNode::name)
+        .filter(n -> !not.contains(n))
+        .findFirst()
+        .orElseThrow();
+  }
+
+  /** A pod on {@code node} that checks every file of the image volume, then keeps running. */
+  private void verifyingPod(String name, String node, boolean readOnly) {
+    String check =
+        "cd /image && sha256sum -c sha256sums && test ! -e data/gone.txt"
+            + (readOnly
+                ? ""
+                : " && echo written > data/new.txt && grep -q written data/new.txt && echo WROTE ok")
+            + " && echo VERIFIED $(wc -l < sha256sums) files && exec sleep 3600";
+    createPod(name, node, readOnly, check);
+    awaitVerified(name);
+  }
+
+  private void createPod(String name, String node, boolean readOnly, String script) {
+    Pod pod =
+        new PodBuilder()
+            .withNewMetadata()
+            .withName(name)
+            .withNamespace(NAMESPACE)
+            .endMetadata()
+            .withNewSpec()
+            .withNodeSelector(Map.of("kubernetes.io/hostname", node))
+            .withRestartPolicy("Never")
+            .withTerminationGracePeriodSeconds(1L)
+            .addNewContainer()
+            .withName("check")
+            .withImage(BUSYBOX)
+            .withImagePullPolicy("Never")
+            .withCommand("sh", "-c", script)
+            .addNewVolumeMount()
+            .withName("image")
+            .withMountPath("/image")
+            .withReadOnly(readOnly)
+            .endVolumeMount()
+            .endContainer()
+            .addNewVolume()
+            .withName("image")
+            .withNewCsi()
+            .withDriver("csi.layerns.io")
+            .withReadOnly(readOnly)
+            .withVolumeAttributes(Map.of("image", reference))
+            .endCsi()
+            .endVolume()
+            .endSpec()
+            .build();
+    client.resource(pod).create();
+  }
+
+  private void awaitVerified(String name) {
+    try {
+      await(name + " verified its volume")
+          .atMost(POD_TIMEOUT)
+          .until(
+              () -> {
+                Pod p = client.pods().inNamespace(NAMESPACE).withName(name).get();
+                if (p.getStatus() != null && "Failed".equals(p.getStatus().getPhase())) {
+                  throw new AssertionError(
+                      name + " failed: " + cluster.kubectl("-n", NAMESPACE, "logs", name));
+                }
+                return p.getStatus() != null
+                    && "Running".equals(p.getStatus().getPhase())
+                    && cluster.kubectl("-n", NAMESPACE, "logs", name).contains("VERIFIED");
+              });
+    } catch (org.awaitility.core.ConditionTimeoutException e) {
+      throw new AssertionError(
+          name
+              + " did not verify its volume:\n"
+              + cluster.kubectl("-n", NAMESPACE, "describe", "pod", name)
+              + "\n"
+              + cluster.kubectl(
+                  "-n",
+                  "layerns-system",
+                  "logs",
+                  "-l",
+                  "app.kubernetes.io/name=layerns-node-plugin",
+                  "--tail=40",
+                  "-c",
+                  "node-plugin"),
+          e);
+    }
+  }
+
+  /** Requests the registry logged from {@code node}'s address. */
+  private long registryRequestsFrom(String node) throws Exception {
+    String ip = cluster.node(node).ip();
+    return Files.readAllLines(cluster.registryLog()).stream()
+        .filter(l -> l.contains("remoteaddr=" + ip + ":") || l.contains("remoteaddr=\"" + ip + ":"))
+        .count();
+  }
+}
