@@ -29,17 +29,18 @@ import java.util.TreeMap;
  * below (whiteouts, character devices 0/0, and opaque directories, {@code
  * trusted.overlay.opaque=y}), and its entries that need device numbers or extended attributes
  * (device nodes, FIFOs, files and directories with kept xattrs such as {@code security.capability}
- * or ACLs).
+ * or ACLs, or with setuid, setgid or sticky bits).
  *
- * <p>SFTP has no device numbers and no extended attributes (a whiteout read through sshfs fails
- * with EIO, an opaque directory looks like any other, a file loses its capability), and NFSv4
- * carries no {@code trusted.*} or {@code security.*} attributes. So a holder says where they are
- * (its HTTP export serves this list) and the consumer re-creates them in small local layers beside
- * the remote mount.
+ * <p>SFTP has no device numbers, no extended attributes and only nine permission bits (a whiteout
+ * read through sshfs fails with EIO, an opaque directory looks like any other, a file loses its
+ * capability, su its setuid bit and /tmp its sticky bit), and NFSv4 carries no {@code trusted.*} or
+ * {@code security.*} attributes. So a holder says where they are (its HTTP export serves this list)
+ * and the consumer re-creates them in small local layers beside the remote mount.
  *
  * @param whiteouts paths (relative to the layer root) of the whiteouts, sorted
  * @param opaqueDirs paths of the opaque directories, sorted
- * @param specials device nodes, FIFOs, and files and directories with kept xattrs, by path
+ * @param specials device nodes, FIFOs, and files and directories with kept xattrs or with setuid,
+ *     setgid or sticky bits, by path
  */
 public record OverlayMarkers(
     List<String> whiteouts, List<String> opaqueDirs, List<Special> specials) {
@@ -49,7 +50,8 @@ public record OverlayMarkers(
    *
    * @param path where it is, relative to the layer root
    * @param type {@code c}, {@code b} (devices), {@code p} (FIFO), {@code f} (a regular file whose
-   *     content the remote mount serves but whose xattrs it loses), {@code d} (a directory, ditto)
+   *     content the remote mount serves but whose xattrs or setuid and setgid bits it loses),
+   *     {@code d} (a directory, ditto, or its sticky bit)
    * @param mode permission bits
    * @param links the other paths of the same inode (hardlinks), sorted
    */
@@ -141,7 +143,7 @@ public record OverlayMarkers(
                     .orElse(false)) {
               opaque.add(layerRoot.relativize(dir).toString());
             }
-            if (!dir.equals(layerRoot) && !keptXattrs(dir).isEmpty()) {
+            if (!dir.equals(layerRoot) && (hasSpecialModeBits(dir) || !keptXattrs(dir).isEmpty())) {
               specialPaths.add(dir);
             }
             return FileVisitResult.CONTINUE;
@@ -166,7 +168,7 @@ public record OverlayMarkers(
               } else {
                 specialPaths.add(file);
               }
-            } else if (!keptXattrs(file).isEmpty()) {
+            } else if (hasSpecialModeBits(file) || !keptXattrs(file).isEmpty()) {
               specialPaths.add(file);
             }
             return FileVisitResult.CONTINUE;
@@ -217,6 +219,15 @@ public record OverlayMarkers(
         t.getNano(),
         keptXattrs(p),
         links);
+  }
+
+  /**
+   * Setuid, setgid or sticky: SFTP carries only the nine permission bits (the export's MINA server
+   * builds them from java.nio's PosixFilePermission), so su would lose setuid and /tmp its sticky
+   * bit through sshfs.
+   */
+  private static boolean hasSpecialModeBits(Path p) throws IOException {
+    return ((Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 07000) != 0;
   }
 
   /** The xattrs of the path that a layer may set (so not overlay's own). */
