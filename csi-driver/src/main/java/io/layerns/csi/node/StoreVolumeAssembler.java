@@ -293,7 +293,8 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
       try {
         if (!markers.specials().isEmpty()) {
           LOG.info(
-              "volume {}: {} cannot carry {} device nodes, FIFOs or files with xattrs of layer {};"
+              "volume {}: {} cannot carry {} device nodes, FIFOs, xattrs or setuid/setgid/sticky"
+                  + " entries of layer {};"
                   + " they are restored in a local layer above it (hardlink groups and"
                   + " sub-second times are not carried: see README, Which transport)",
               request.volumeId(),

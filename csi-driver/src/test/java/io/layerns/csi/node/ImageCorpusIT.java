@@ -61,6 +61,24 @@ class ImageCorpusIT {
   private static final Pattern LINKS = Pattern.compile(" links=\\[[^]]*]");
   private static final Pattern SUBSECOND = Pattern.compile("(mtime=[0-9T:-]+)(\\.[0-9]+)?Z");
 
+  /** What each image is in the corpus for, as a listing line shows it. */
+  private static final Map<String, List<String>> MUST_SHOW =
+      Map.of(
+          "debian-minbase",
+          List.of("dev/console chardev", "dev/null chardev mode=666", "usr/bin/su file mode=4755"),
+          "busybox",
+          List.of("bin/sh symlink mode=777 owner=0:0 -> busybox"),
+          "ping-capability",
+          List.of("usr/bin/ping file", "security.capability=", "bin symlink"),
+          "postfix-fifos",
+          List.of("var/spool/postfix/public/pickup fifo mode=622 owner=101:102"),
+          "python-stdlib",
+          List.of("usr/lib/python3.11/json/__init__.py file", "__pycache__"),
+          "large-files",
+          List.of("data/a.bin file", "data/b.bin file"),
+          "links-and-names",
+          List.of("links=[a/f0, b/f0, c/g0]", "names/日本語のファイル名 file", "names/café-link"));
+
   @TempDir Path tmp;
 
   private Path cache;
@@ -154,6 +172,10 @@ class ImageCorpusIT {
       row.umociMillis = (System.nanoTime() - t0) / 1_000_000;
       List<String> want = ImageCorpus.listing(bundle.resolve("rootfs"));
       expected.put(image.name(), want);
+      // The comparison means something only if umoci made what the image is there for.
+      soft.assertThat(String.join("\n", want))
+          .as("%s as umoci unpacks it", image.name())
+          .contains(MUST_SHOW.get(image.name()));
       row.entries = want.size() - 1; // not the root
       row.hardlinkedPaths = want.stream().filter(l -> LINKS.matcher(l).find()).count();
       Trees.deleteQuietly(bundle);

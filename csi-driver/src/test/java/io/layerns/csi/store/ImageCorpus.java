@@ -79,10 +79,13 @@ public final class ImageCorpus {
               MINBASE
                   + DEB
                   + """
-                  mkdir -p "$OUT/4"
-                  dpkg-deb -x "$(deb iputils-ping)" "$OUT/4"
+                  # As dpkg installs it on the merged /usr that minbase has (bin -> usr/bin).
+                  mkdir -p "$OUT/4" "$OUT/deb"
+                  dpkg-deb -x "$(deb iputils-ping)" "$OUT/deb"
+                  mkdir -p "$OUT/deb/usr/bin"; mv "$OUT/deb/bin/"* "$OUT/deb/usr/bin/"; rmdir "$OUT/deb/bin"
+                  cp -a "$OUT/deb/." "$OUT/4/"; rm -rf "$OUT/deb"
                   # What the package's postinst does: the capability instead of setuid root.
-                  setcap cap_net_raw+ep "$OUT/4/bin/ping"
+                  setcap cap_net_raw+ep "$OUT/4/usr/bin/ping"
                   """),
           new Recipe(
               "postfix-fifos",

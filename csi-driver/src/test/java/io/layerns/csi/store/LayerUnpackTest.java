@@ -160,6 +160,76 @@ class LayerUnpackTest {
     assertThat(mtime(root.resolve("dev/null"))).isEqualTo(FileTime.from(TarBuilder.MTIME));
   }
 
+  @Test
+  void posixAclsAreKeptOnFilesAndAsDefaultsOnDirectories() throws Exception {
+    // Raw PAX records: an ACL holds bytes above 0x7f, which a String header would re-encode.
+    TestLayer layer =
+        TestLayer.of(
+            new RawTar()
+                .pax(java.util.Map.of("SCHILY.xattr.system.posix_acl_default", ACL_USER_1000_READ))
+                .entry("shared/", '5', new byte[0])
+                .pax(java.util.Map.of("SCHILY.xattr.system.posix_acl_access", ACL_USER_1000_READ))
+                .file("shared/report", "r")
+                .build(),
+            LayerCompression.NONE);
+
+    Path root = unpack(layer, "import").directory();
+
+    assertThat(Posix.lgetxattr(root.resolve("shared/report"), "system.posix_acl_access"))
+        .hasValueSatisfying(v -> assertThat(v).isEqualTo(ACL_USER_1000_READ));
+    assertThat(Posix.lgetxattr(root.resolve("shared"), "system.posix_acl_default"))
+        .hasValueSatisfying(v -> assertThat(v).isEqualTo(ACL_USER_1000_READ));
+    assertThat(permissions(root.resolve("shared/report"))).isEqualTo(0644);
+  }
+
+  /** user::rw-, user:1000:r--, group::r--, mask::r--, other::r-- in the kernel's xattr form. */
+  private static final byte[] ACL_USER_1000_READ = {
+    2,
+    0,
+    0,
+    0, //
+    1,
+    0,
+    6,
+    0,
+    -1,
+    -1,
+    -1,
+    -1, //
+    2,
+    0,
+    4,
+    0,
+    (byte) 0xe8,
+    3,
+    0,
+    0, //
+    4,
+    0,
+    4,
+    0,
+    -1,
+    -1,
+    -1,
+    -1, //
+    0x10,
+    0,
+    4,
+    0,
+    -1,
+    -1,
+    -1,
+    -1, //
+    0x20,
+    0,
+    4,
+    0,
+    -1,
+    -1,
+    -1,
+    -1
+  };
+
   /**
    * A character device 0/0 is what overlayfs reads as a whiteout, so such an entry hides the file
    * of the layers below, as it does when containerd unpacks it onto overlayfs (umoci leaves a
