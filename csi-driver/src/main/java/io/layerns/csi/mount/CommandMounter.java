@@ -45,11 +45,10 @@ public final class CommandMounter implements Mounter {
 
   @Override
   public void bind(Path source, Path target, boolean readOnly) throws IOException {
-    List<String> cmd = new ArrayList<>(List.of("mount", "--bind"));
-    if (readOnly) {
-      // util-linux (2.27+) turns this into a bind plus a read-only remount.
-      cmd.addAll(List.of("-o", "ro"));
-    }
+    // util-linux (2.27+) turns this into a bind plus a remount with these flags; nodev is named
+    // again because that remount would otherwise clear it (see mountOverlay).
+    List<String> cmd =
+        new ArrayList<>(List.of("mount", "--bind", "-o", readOnly ? "ro,nodev" : "nodev"));
     cmd.addAll(List.of(source.toString(), target.toString()));
     run(cmd, null);
   }
@@ -65,8 +64,17 @@ public final class CommandMounter implements Mounter {
   }
 
   private void mountOverlay(OverlayOptions plan, Path target) throws IOException {
+    // nodev: a device node of an image shows in the volume but never opens, so a layer is no way
+    // to a host device, whatever the pod's device cgroup allows; binds of it keep the flag.
     List<String> cmd =
-        List.of("mount", "-t", "overlay", OVERLAY_SOURCE, "-o", plan.options(), target.toString());
+        List.of(
+            "mount",
+            "-t",
+            "overlay",
+            OVERLAY_SOURCE,
+            "-o",
+            "nodev," + plan.options(),
+            target.toString());
     if (plan.links().isEmpty()) {
       run(cmd, null);
       return;

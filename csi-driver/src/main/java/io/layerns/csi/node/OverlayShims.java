@@ -26,7 +26,9 @@ import java.util.Map;
  * as an empty directory marked opaque, so it hides what the layers under L have there while L's own
  * entries (above it) still show; and <i>above</i>, stacked just over L, holding a whiteout at each
  * path L whites out, so it hides L's unreadable remote entry and everything under it, while layers
- * above L still show theirs. The directories of <i>above</i> copy the owner, mode and times of L's,
+ * above L still show theirs; <i>above</i> also holds L's device nodes and FIFOs (made here with
+ * their numbers) and copies of L's files and directories that carry xattrs (capabilities, ACLs),
+ * which the transports drop. The directories of <i>above</i> copy the owner, mode and times of L's,
  * since the upper-most layer holding a directory decides what the merged one looks like.
  *
  * <p>Layout: {@code root/<hex>/below/} and {@code root/<hex>/above/}, built in a temporary folder
@@ -60,7 +62,7 @@ final class OverlayShims {
       out.add(dir.resolve("below"));
     }
     out.add(layerDir);
-    if (!markers.whiteouts().isEmpty()) {
+    if (!markers.whiteouts().isEmpty() || !markers.specials().isEmpty()) {
       out.add(dir.resolve("above"));
     }
     return out;
@@ -85,6 +87,9 @@ final class OverlayShims {
           Posix.mknodWhiteout(whiteout);
         }
       }
+      for (OverlayMarkers.Special e : markers.specials()) {
+        restore(above, layerDir, e, made);
+      }
       // Times last, deepest first: making a child changes its parent's mtime.
       List<Map.Entry<Path, PosixFileAttributes>> dirs = new ArrayList<>(made.entrySet());
       for (Map.Entry<Path, PosixFileAttributes> e : dirs.reversed()) {
@@ -102,6 +107,52 @@ final class OverlayShims {
     } catch (IOException | RuntimeException e) {
       Trees.delete(work);
       throw e;
+    }
+  }
+
+  /**
+   * Puts in {@code above} an entry the remote mount cannot show as it is: a device node or FIFO
+   * made here with its numbers, or a copy of a file (read through the mount) or a directory with
+   * its xattrs; with its hardlinks, owner, mode and time.
+   */
+  private static void restore(
+      Path above, Path layerDir, OverlayMarkers.Special e, Map<Path, PosixFileAttributes> made)
+      throws IOException {
+    Path rel = Path.of(e.path());
+    Path target;
+    if (e.type() == 'd') {
+      target = makeDirs(above, rel, layerDir, made);
+    } else {
+      target = makeDirs(above, rel.getParent(), layerDir, made).resolve(rel.getFileName());
+      Files.deleteIfExists(target); // a whiteout of the same path cannot be: the layer has it
+      switch (e.type()) {
+        case 'c' ->
+            Posix.mknod(target, Posix.NodeType.CHARACTER_DEVICE, 0600, e.major(), e.minor());
+        case 'b' -> Posix.mknod(target, Posix.NodeType.BLOCK_DEVICE, 0600, e.major(), e.minor());
+        case 'p' -> Posix.mknod(target, Posix.NodeType.FIFO, 0600, 0, 0);
+        default -> {
+          Path source = layerDir.resolve(e.path());
+          if (!Files.isRegularFile(source, LinkOption.NOFOLLOW_LINKS)) {
+            throw new IOException(
+                "the remote layer has no regular file at \"" + e.path() + "\" to copy");
+          }
+          Files.copy(source, target, LinkOption.NOFOLLOW_LINKS);
+        }
+      }
+    }
+    Posix.lchown(target, e.uid(), e.gid());
+    Posix.chmod(target, e.mode());
+    for (Map.Entry<String, byte[]> x : e.xattrs().entrySet()) {
+      Posix.lsetxattr(target, x.getKey(), x.getValue());
+    }
+    if (e.type() != 'd') {
+      Posix.lutimes(target, e.mtimeSeconds(), e.mtimeNanos());
+      for (String link : e.links()) {
+        Path l = Path.of(link);
+        Path linkPath = makeDirs(above, l.getParent(), layerDir, made).resolve(l.getFileName());
+        Files.deleteIfExists(linkPath);
+        Files.createLink(linkPath, target);
+      }
     }
   }
 

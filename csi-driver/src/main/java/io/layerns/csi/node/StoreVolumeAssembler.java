@@ -291,6 +291,17 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         continue;
       }
       try {
+        if (!markers.specials().isEmpty()) {
+          LOG.info(
+              "volume {}: {} cannot carry {} device nodes, FIFOs, xattrs or setuid/setgid/sticky"
+                  + " entries of layer {};"
+                  + " they are restored in a local layer above it (hardlink groups and"
+                  + " sub-second times are not carried: see README, Which transport)",
+              request.volumeId(),
+              transport,
+              markers.specials().size(),
+              digest);
+        }
         Path dir = acquireWithRetry(mounts, peer.get(), digest, request.volumeId());
         try {
           return Optional.of(

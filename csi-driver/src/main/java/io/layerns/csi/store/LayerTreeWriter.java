@@ -42,6 +42,7 @@ final class LayerTreeWriter {
   private final Set<EntryPath> linkable = new HashSet<>();
   // Directory times are set last: writing a child changes its parent's mtime.
   private final Map<EntryPath, TarEntry> directoryTimes = new LinkedHashMap<>();
+  private final Map<String, Integer> dropped = new java.util.TreeMap<>();
   private long contentBytes;
 
   LayerTreeWriter(Path root, Digest layer) {
@@ -63,10 +64,8 @@ final class LayerTreeWriter {
       throw refuse(entry, e.getMessage());
     }
     for (String xattr : entry.xattrs().keySet()) {
-      if (xattr.startsWith("trusted.overlay.")) {
-        // These steer overlayfs (opaque, redirect, metacopy); a layer says "opaque" with a
-        // .wh..wh..opq entry, and must not say the rest at all.
-        throw refuse(entry, "xattr " + xattr + " is reserved for overlayfs");
+      if (XattrPolicy.of(xattr) == XattrPolicy.Verdict.REFUSE) {
+        throw refuse(entry, XattrPolicy.refusal(xattr));
       }
     }
     try {
@@ -79,17 +78,9 @@ final class LayerTreeWriter {
         case REGULAR -> regularFile(entry, path, content);
         case SYMLINK -> symlink(entry, path);
         case HARDLINK -> hardlink(entry, path);
-        case CHARACTER_DEVICE, BLOCK_DEVICE ->
-            // Pods get /dev from their runtime; a device node in the host's store would be a
-            // door into the host for anyone who can reach the store.
-            throw refuse(
-                entry,
-                "device files are not supported (%s device %d:%d)"
-                    .formatted(
-                        entry.type() == TarEntry.Type.BLOCK_DEVICE ? "block" : "character",
-                        entry.devMajor(),
-                        entry.devMinor()));
-        case FIFO -> throw refuse(entry, "FIFOs are not supported");
+        case CHARACTER_DEVICE -> node(entry, path, Posix.NodeType.CHARACTER_DEVICE);
+        case BLOCK_DEVICE -> node(entry, path, Posix.NodeType.BLOCK_DEVICE);
+        case FIFO -> node(entry, path, Posix.NodeType.FIFO);
         case UNSUPPORTED ->
             throw refuse(entry, "unsupported entry type '" + printable(entry.typeFlag()) + "'");
       }
@@ -156,6 +147,34 @@ final class LayerTreeWriter {
     Posix.symlink(entry.linkName(), target);
     Posix.lchown(target, entry.uid(), entry.gid());
     setXattrs(target, entry);
+    setTime(target, entry);
+    linkable.add(path);
+  }
+
+  /**
+   * A device node or FIFO, made as containerd makes it as root: mknod with the entry's mode and
+   * numbers, then owner, mode, xattrs and time. A character device 0/0 is what overlayfs reads as a
+   * whiteout, so such an entry hides the path in the layers below, as it does under containerd. The
+   * node is never opened here; the store keeps layers where only root can reach them, and volumes
+   * are mounted nodev (see README, "Hostile input").
+   */
+  private void node(TarEntry entry, EntryPath path, Posix.NodeType type) throws IOException {
+    if (path.isRoot()) {
+      throw refuse(entry, "the layer root can only be a directory");
+    }
+    if (entry.devMajor() < 0
+        || entry.devMajor() > 0xffffffffL
+        || entry.devMinor() < 0
+        || entry.devMinor() > 0xffffffffL) {
+      throw refuse(
+          entry,
+          "device number %d:%d is out of range".formatted(entry.devMajor(), entry.devMinor()));
+    }
+    ensureDirectory(entry, path.parent());
+    removeExisting(path);
+    Path target = path.in(root);
+    Posix.mknod(target, type, 0600, entry.devMajor(), entry.devMinor());
+    setOwnerModeXattrs(target, entry);
     setTime(target, entry);
     linkable.add(path);
   }
@@ -261,10 +280,25 @@ final class LayerTreeWriter {
     setXattrs(target, entry);
   }
 
-  private static void setXattrs(Path target, TarEntry entry) throws IOException {
+  private void setXattrs(Path target, TarEntry entry) throws IOException {
     for (Map.Entry<String, byte[]> x : entry.xattrs().entrySet()) {
-      Posix.lsetxattr(target, x.getKey(), x.getValue());
+      String name = x.getKey();
+      boolean userOnSpecial =
+          name.startsWith("user.")
+              && entry.type() != TarEntry.Type.REGULAR
+              && entry.type() != TarEntry.Type.DIRECTORY;
+      if (XattrPolicy.of(name) == XattrPolicy.Verdict.DROP || userOnSpecial) {
+        // Linux keeps user.* on files and directories only (containerd skips them too).
+        dropped.merge(name, 1, Integer::sum);
+        continue;
+      }
+      Posix.lsetxattr(target, name, x.getValue());
     }
+  }
+
+  /** Xattrs of the layer that were not set, by name, with how many entries had each. */
+  Map<String, Integer> droppedXattrs() {
+    return dropped;
   }
 
   private static void setTime(Path target, TarEntry entry) throws IOException {

@@ -16,6 +16,8 @@ import java.security.MessageDigest;
  * and the uncompressed diff ID on the way; nothing is held in memory but headers.
  */
 final class LayerUnpacker {
+  private static final org.slf4j.Logger LOG =
+      org.slf4j.LoggerFactory.getLogger(LayerUnpacker.class);
   private final UnpackLimits limits;
   private final Runnable afterEntry;
 
@@ -72,6 +74,14 @@ final class LayerUnpacker {
         afterEntry.run();
       }
       writer.finish();
+      if (!writer.droppedXattrs().isEmpty()) {
+        LOG.info(
+            "layer {}: xattrs not set, by name and number of entries: {} (security.selinux and"
+                + " system.nfs4_acl are the node's, as umoci unpack drops them; Linux keeps user.*"
+                + " on files and directories only)",
+            layer,
+            writer.droppedXattrs());
+      }
       // The end-of-archive padding belongs to the diff ID, and trailing bytes to the digest.
       tar.transferTo(OutputStream.nullOutputStream());
       compressed.transferTo(OutputStream.nullOutputStream());

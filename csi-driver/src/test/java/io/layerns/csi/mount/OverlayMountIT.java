@@ -55,6 +55,10 @@ class OverlayMountIT {
     // An overlay-format whiteout: a 0/0 character device hides the file below.
     run("mknod", top.resolve("gone.txt").toString(), "c", "0", "0");
     write(top, "bin/tool", "#!/bin/sh\n");
+    // A device node as an image may hold one: the host's /dev/null, and a FIFO.
+    Files.createDirectories(top.resolve("dev"));
+    run("mknod", top.resolve("dev/null").toString(), "c", "1", "3");
+    run("mknod", top.resolve("dev/fifo").toString(), "p");
     Files.setPosixFilePermissions(
         top.resolve("bin/tool"), PosixFilePermissions.fromString("rwxr-xr-x"));
     states = new VolumeStateStore(tmp.resolve("state"));
@@ -101,6 +105,27 @@ class OverlayMountIT {
     assertThat(MountTable.mountsUnder(tmp)).isEmpty();
     assertThat(target).doesNotExist();
     assertThat(images.imageDirectory(IMAGE).resolve("0/etc/os-release")).hasContent("base");
+  }
+
+  /**
+   * A device node from an image shows in the volume with its numbers, but opening it fails, even as
+   * root: the overlay is mounted nodev (and so is the bind the pod gets), so a layer can never be a
+   * way to a host device, whatever the pod's device cgroup allows.
+   */
+  @Test
+  void deviceNodesShowButCannotBeOpenedInReadOnlyAndWritableVolumes() throws Exception {
+    for (boolean readOnly : List.of(true, false)) {
+      Path target = target(readOnly ? "dev-ro" : "dev-rw");
+      node.nodePublishVolume(publish(readOnly ? "vol-dev-ro" : "vol-dev-rw", target, readOnly));
+
+      Path dev = target.resolve("dev/null");
+      assertThat(Files.getAttribute(dev, "unix:rdev", LinkOption.NOFOLLOW_LINKS)).isEqualTo(0x103L);
+      assertThatThrownBy(() -> Files.newInputStream(dev).close())
+          .isInstanceOf(java.nio.file.AccessDeniedException.class);
+      assertThat(MountTable.mountsUnder(target))
+          .isNotEmpty()
+          .allSatisfy(e -> assertThat(e.mountOptions().split(",")).contains("nodev"));
+    }
   }
 
   @Test

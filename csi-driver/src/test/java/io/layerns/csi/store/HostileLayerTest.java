@@ -182,20 +182,10 @@ class HostileLayerTest {
             "h",
             "hardlink target \"d\" is not an earlier file of this layer"),
         refused(
-            "character device node",
-            s -> tar().device("dev/null", TarConstants.LF_CHR, 1, 3),
-            "dev/null",
-            "device files are not supported (character device 1:3)"),
-        refused(
-            "block device node",
-            s -> tar().device("dev/sda", TarConstants.LF_BLK, 8, 0),
-            "dev/sda",
-            "device files are not supported (block device 8:0)"),
-        refused(
-            "fifo",
-            s -> tar().device("run/pipe", TarConstants.LF_FIFO, 0, 0),
-            "run/pipe",
-            "FIFOs are not supported"),
+            "device node as the layer root",
+            s -> tar().device("./", TarConstants.LF_CHR, 1, 1),
+            "./",
+            "the layer root can only be a directory"),
         refused(
             "unsupported entry type",
             s -> tar().device("label", (byte) 'V', 0, 0),
@@ -217,6 +207,42 @@ class HostileLayerTest {
                         e -> e.addPaxHeader("SCHILY.xattr.trusted.overlay.redirect", "/etc")),
             "d",
             "xattr trusted.overlay.redirect is reserved for overlayfs"),
+        refused(
+            "xattr in the trusted namespace",
+            s ->
+                tar()
+                    .file(
+                        "bin/tool",
+                        "",
+                        0755,
+                        e -> e.addPaxHeader("SCHILY.xattr.trusted.md5sum", "x")),
+            "bin/tool",
+            "xattr trusted.md5sum is in the trusted namespace, which only the host's own"
+                + " privileged processes may use"),
+        refused(
+            "xattr for the host's IMA",
+            s ->
+                tar()
+                    .file(
+                        "bin/tool",
+                        "",
+                        0755,
+                        e -> e.addPaxHeader("SCHILY.xattr.security.ima", "\u0003sig")),
+            "bin/tool",
+            "xattr security.ima would be read by a security module of the host; a layer may set"
+                + " only security.capability"),
+        refused(
+            "xattr of an unknown namespace",
+            s ->
+                tar()
+                    .file(
+                        "f",
+                        "",
+                        0644,
+                        e -> e.addPaxHeader("SCHILY.xattr.system.sockprotoname", "x")),
+            "f",
+            "xattr system.sockprotoname is not one a layer may set (allowed: user.*,"
+                + " security.capability, system.posix_acl_access, system.posix_acl_default)"),
         new Case(
             "NUL byte in a PAX name",
             s ->

@@ -10,6 +10,7 @@ import static io.layerns.csi.store.Inspect.permissions;
 import static io.layerns.csi.store.Inspect.xattr;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.layerns.csi.store.posix.Posix;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -19,6 +20,7 @@ import java.nio.file.attribute.FileTime;
 import java.time.Instant;
 import java.util.stream.Stream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarConstants;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -31,6 +33,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 class LayerUnpackTest {
   // commons-compress writes PAX times to 100 ns, finer than the second the ustar field holds.
   private static final Instant NANO_MTIME = Instant.parse("2023-11-14T22:13:20.1234567Z");
+
+  /** cap_net_raw+ep as Debian's iputils-ping sets it (VFS_CAP_REVISION_2, little-endian). */
+  static final byte[] CAP_NET_RAW_EP = {
+    1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+  };
 
   @TempDir Path base;
   private LayerStore store;
@@ -73,7 +80,10 @@ class LayerUnpackTest {
     assertThat(permissions(root.resolve("home/user"))).isEqualTo(0700);
     assertThat(owner(root.resolve("home/user/notes.txt"))).isEqualTo("1000:1000");
     assertThat(xattr(root.resolve("home/user/notes.txt"), "user.comment")).contains("café ☕");
-    assertThat(xattr(root.resolve("home/user/notes.txt"), "trusted.layerns.test")).contains("kept");
+    assertThat(Posix.lgetxattr(root.resolve("home/user/notes.txt"), "security.capability"))
+        .hasValueSatisfying(v -> assertThat(v).isEqualTo(CAP_NET_RAW_EP));
+    // A label is the node's to give: dropped, as umoci drops it.
+    assertThat(xattr(root.resolve("home/user/notes.txt"), "security.selinux")).isEmpty();
     assertThat(linkTarget(root.resolve("bin"))).isEqualTo("usr/bin");
     assertThat(linkTarget(root.resolve("lib/abs"))).isEqualTo("/usr/lib/x86_64-linux-gnu");
     assertThat(linkTarget(root.resolve("lib/up"))).isEqualTo("../../../../etc/passwd");
@@ -108,6 +118,152 @@ class LayerUnpackTest {
                     "precise")
                 .mapToLong(f -> size(root.resolve(f)))
                 .sum());
+  }
+
+  @Test
+  void devicesAndFifosAreMadeWithTheirTypeNumbersModeAndOwnerAsContainerdDoes() throws Exception {
+    // What debootstrap puts in /dev, and a FIFO as postfix's spool has one.
+    TestLayer layer =
+        new TarBuilder()
+            .dir("dev", 0755)
+            .add(device("dev/console", TarConstants.LF_CHR, 5, 1, 0600, 0, 5), null)
+            .add(device("dev/null", TarConstants.LF_CHR, 1, 3, 0666, 0, 0), null)
+            .add(device("dev/loop0", TarConstants.LF_BLK, 7, 0, 0660, 0, 6), null)
+            // glibc packs major and minor numbers beyond 8 bits in two pieces each.
+            .add(device("dev/big", TarConstants.LF_BLK, 259, 65536 + 7, 0600, 0, 0), null)
+            .add(
+                device(
+                    "var/spool/postfix/public/pickup", TarConstants.LF_FIFO, 0, 0, 0622, 101, 102),
+                null)
+            .hardlink("dev/console-link", "dev/console")
+            .layer(LayerCompression.GZIP);
+
+    Path root = unpack(layer, "import").directory();
+
+    assertThat(Inspect.fileType(root.resolve("dev/console"))).isEqualTo(0020000);
+    assertThat(Inspect.rdev(root.resolve("dev/console"))).isEqualTo(makedev(5, 1));
+    assertThat(permissions(root.resolve("dev/console"))).isEqualTo(0600);
+    assertThat(owner(root.resolve("dev/console"))).isEqualTo("0:5");
+    assertThat(isWhiteout(root.resolve("dev/console"))).isFalse();
+    assertThat(Inspect.rdev(root.resolve("dev/null"))).isEqualTo(makedev(1, 3));
+    assertThat(permissions(root.resolve("dev/null"))).isEqualTo(0666);
+    assertThat(Inspect.fileType(root.resolve("dev/loop0"))).isEqualTo(0060000);
+    assertThat(Inspect.rdev(root.resolve("dev/loop0"))).isEqualTo(makedev(7, 0));
+    assertThat(owner(root.resolve("dev/loop0"))).isEqualTo("0:6");
+    assertThat(Inspect.rdev(root.resolve("dev/big"))).isEqualTo(makedev(259, 65536 + 7));
+    Path fifo = root.resolve("var/spool/postfix/public/pickup");
+    assertThat(Inspect.fileType(fifo)).isEqualTo(0010000);
+    assertThat(permissions(fifo)).isEqualTo(0622);
+    assertThat(owner(fifo)).isEqualTo("101:102");
+    assertThat(inode(root.resolve("dev/console-link")))
+        .isEqualTo(inode(root.resolve("dev/console")));
+    assertThat(mtime(root.resolve("dev/null"))).isEqualTo(FileTime.from(TarBuilder.MTIME));
+  }
+
+  @Test
+  void posixAclsAreKeptOnFilesAndAsDefaultsOnDirectories() throws Exception {
+    // Raw PAX records: an ACL holds bytes above 0x7f, which a String header would re-encode.
+    TestLayer layer =
+        TestLayer.of(
+            new RawTar()
+                .pax(java.util.Map.of("SCHILY.xattr.system.posix_acl_default", ACL_USER_1000_READ))
+                .entry("shared/", '5', new byte[0])
+                .pax(java.util.Map.of("SCHILY.xattr.system.posix_acl_access", ACL_USER_1000_READ))
+                .file("shared/report", "r")
+                .build(),
+            LayerCompression.NONE);
+
+    Path root = unpack(layer, "import").directory();
+
+    assertThat(Posix.lgetxattr(root.resolve("shared/report"), "system.posix_acl_access"))
+        .hasValueSatisfying(v -> assertThat(v).isEqualTo(ACL_USER_1000_READ));
+    assertThat(Posix.lgetxattr(root.resolve("shared"), "system.posix_acl_default"))
+        .hasValueSatisfying(v -> assertThat(v).isEqualTo(ACL_USER_1000_READ));
+    assertThat(permissions(root.resolve("shared/report"))).isEqualTo(0644);
+  }
+
+  /** user::rw-, user:1000:r--, group::r--, mask::r--, other::r-- in the kernel's xattr form. */
+  private static final byte[] ACL_USER_1000_READ = {
+    2,
+    0,
+    0,
+    0, //
+    1,
+    0,
+    6,
+    0,
+    -1,
+    -1,
+    -1,
+    -1, //
+    2,
+    0,
+    4,
+    0,
+    (byte) 0xe8,
+    3,
+    0,
+    0, //
+    4,
+    0,
+    4,
+    0,
+    -1,
+    -1,
+    -1,
+    -1, //
+    0x10,
+    0,
+    4,
+    0,
+    -1,
+    -1,
+    -1,
+    -1, //
+    0x20,
+    0,
+    4,
+    0,
+    -1,
+    -1,
+    -1,
+    -1
+  };
+
+  /**
+   * A character device 0/0 is what overlayfs reads as a whiteout, so such an entry hides the file
+   * of the layers below, as it does when containerd unpacks it onto overlayfs (umoci leaves a
+   * device); the store lists it as a whiteout for the remote transports too.
+   */
+  @Test
+  void aCharacterDeviceZeroZeroEntryIsAWhiteout() throws Exception {
+    TestLayer layer =
+        new TarBuilder()
+            .dir("etc", 0755)
+            .add(device("etc/hidden", TarConstants.LF_CHR, 0, 0, 0644, 0, 0), null)
+            .layer(LayerCompression.NONE);
+
+    Path root = unpack(layer, "import").directory();
+
+    assertThat(isWhiteout(root.resolve("etc/hidden"))).isTrue();
+    assertThat(OverlayMarkers.scan(root).whiteouts()).containsExactly("etc/hidden");
+  }
+
+  private static TarArchiveEntry device(
+      String name, byte type, int major, int minor, int mode, int uid, int gid) {
+    TarArchiveEntry e = new TarBuilder().entry(name, type, mode);
+    e.setDevMajor(major);
+    e.setDevMinor(minor);
+    setOwner(e, uid, gid);
+    return e;
+  }
+
+  /** glibc's makedev, which stat's st_rdev holds. */
+  static long makedev(long major, long minor) {
+    return ((major & 0xfffff000L) << 32)
+        | ((major & 0xfffL) << 8)
+        | ((minor & 0xffffff00L) << 12)
+        | (minor & 0xffL);
   }
 
   @Test
@@ -237,7 +393,10 @@ class LayerUnpackTest {
             e -> {
               setOwner(e, 1000, 1000);
               e.addPaxHeader("SCHILY.xattr.user.comment", "café ☕");
-              e.addPaxHeader("SCHILY.xattr.trusted.layerns.test", "kept");
+              e.addPaxHeader(
+                  "SCHILY.xattr.security.capability",
+                  new String(CAP_NET_RAW_EP, java.nio.charset.StandardCharsets.ISO_8859_1));
+              e.addPaxHeader("SCHILY.xattr.security.selinux", "system_u:object_r:bin_t:s0");
             })
         .symlink("bin", "usr/bin")
         .symlink("lib/abs", "/usr/lib/x86_64-linux-gnu")

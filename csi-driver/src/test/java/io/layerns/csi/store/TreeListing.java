@@ -58,7 +58,7 @@ final class TreeListing {
       } else if (type != 0040000) {
         line.append(" rdev=").append(Inspect.rdev(p));
       }
-      for (String xattr : Posix.llistxattr(p).stream().sorted().toList()) {
+      for (String xattr : xattrNames(p)) {
         if (xattr.startsWith("user.") || xattr.equals("security.capability")) {
           line.append(' ')
               .append(xattr)
@@ -69,6 +69,18 @@ final class TreeListing {
       lines.add(line.toString());
     }
     return lines;
+  }
+
+  /** The xattr names, none where the file system has no xattrs (sshfs answers EOPNOTSUPP). */
+  private static List<String> xattrNames(Path p) throws IOException {
+    try {
+      return Posix.llistxattr(p).stream().sorted().toList();
+    } catch (io.layerns.csi.store.posix.PosixException e) {
+      if (e.errno() == 95) {
+        return List.of();
+      }
+      throw e;
+    }
   }
 
   private static String rel(Path root, Path p) {

@@ -86,8 +86,10 @@ final class ReadOnlyLayerAccessor implements SftpFileSystemAccessor {
       }
     }
     Path real = real(file);
-    if (real.equals(root)) {
-      throw new AccessDeniedException(file.toString(), null, "not a file");
+    // Only regular files are read: opening a layer's device node would read the holder's device,
+    // and a FIFO would block the server. Committed layers never change, so the check holds.
+    if (real.equals(root) || !Files.isRegularFile(real, NO_FOLLOW)) {
+      throw new AccessDeniedException(file.toString(), null, "not a regular file");
     }
     return SftpFileSystemAccessor.seekableByteChannelNoLinkFollow(
         real, Set.of(StandardOpenOption.READ));

@@ -69,6 +69,48 @@ public final class Posix {
     call("mknod", path, (a, e) -> (int) MKNOD.invokeExact(e, cString(a, path), S_IFCHR, 0L));
   }
 
+  /** The node types {@link #mknod} makes. */
+  public enum NodeType {
+    CHARACTER_DEVICE(0020000),
+    BLOCK_DEVICE(0060000),
+    FIFO(0010000);
+
+    final int bits;
+
+    NodeType(int bits) {
+      this.bits = bits;
+    }
+  }
+
+  /**
+   * Creates a device node or FIFO with the permission bits (less the umask; callers chmod after)
+   * and, for devices, the numbers; never follows or replaces what is at the path.
+   */
+  public static void mknod(Path path, NodeType type, int mode, long major, long minor)
+      throws IOException {
+    long dev = type == NodeType.FIFO ? 0L : makedev(major, minor);
+    int fullMode = type.bits | (mode & 07777);
+    call("mknod", path, (a, e) -> (int) MKNOD.invokeExact(e, cString(a, path), fullMode, dev));
+  }
+
+  /** glibc's makedev: the low 8 bits of the minor, 12 of the major, then the rest of each. */
+  public static long makedev(long major, long minor) {
+    return ((major & 0xfffff000L) << 32)
+        | ((major & 0xfffL) << 8)
+        | ((minor & 0xffffff00L) << 12)
+        | (minor & 0xffL);
+  }
+
+  /** The major number of a device number, as glibc's major() reads it. */
+  public static long major(long dev) {
+    return ((dev >>> 32) & 0xfffff000L) | ((dev >>> 8) & 0xfffL);
+  }
+
+  /** The minor number of a device number, as glibc's minor() reads it. */
+  public static long minor(long dev) {
+    return ((dev >>> 12) & 0xffffff00L) | (dev & 0xffL);
+  }
+
   /** Sets an extended attribute of any namespace on the path itself, never on a link target. */
   public static void lsetxattr(Path path, String name, byte[] value) throws IOException {
     call(

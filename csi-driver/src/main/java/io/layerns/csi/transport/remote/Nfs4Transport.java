@@ -47,6 +47,8 @@ public final class Nfs4Transport implements RemoteTransport {
         String.join(
             ",",
             "ro",
+            // NFS carries device numbers, but a layer's devices must never open on this host.
+            "nodev",
             "vers=4.2",
             "proto=tcp",
             "port=" + peer.port(),

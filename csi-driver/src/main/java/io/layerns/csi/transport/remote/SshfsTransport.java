@@ -90,6 +90,8 @@ public final class SshfsTransport implements RemoteTransport {
     List<String> options =
         List.of(
             "ro",
+            // Device nodes of a layer come back in a local layer above the mount (OverlayShims).
+            "nodev",
             // Layers are full of absolute and ../ symlinks that resolve inside the pod's view;
             // Debian's sshfs rejects them unless told not to (contain_symlinks is its default).
             "no_contain_symlinks",

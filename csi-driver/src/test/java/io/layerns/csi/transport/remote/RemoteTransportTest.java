@@ -37,6 +37,7 @@ class RemoteTransportTest {
     assertThat(Arrays.asList(cmd.get(4).split("(?<!\\\\),")))
         .contains(
             "ro",
+            "nodev",
             "no_contain_symlinks",
             "allow_other",
             "default_permissions",
@@ -112,7 +113,7 @@ class RemoteTransportTest {
             "-t",
             "nfs4",
             "-o",
-            "ro,vers=4.2,proto=tcp,port=20490,soft,timeo=100,retrans=5",
+            "ro,nodev,vers=4.2,proto=tcp,port=20490,soft,timeo=100,retrans=5",
             "10.0.0.2:/layerns/sha256/" + LAYER.hex() + "/diff",
             "/mnt/node-2/l");
     assertThat(nfs.fsType()).isEqualTo("nfs4");
