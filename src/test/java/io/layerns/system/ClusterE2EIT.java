@@ -124,6 +124,7 @@ class ClusterE2EIT {
     applyNamespace(Transport.Sshfs);
     holder = awaitSingleHolder();
     String reader = otherNode(Set.of(holder));
+    awaitActedOnSpecWithoutPreload(reader);
     long before = registryRequestsFrom(reader);
 
     verifyingPod("reader-sshfs", reader, true);
@@ -131,7 +132,9 @@ class ClusterE2EIT {
     assertThat(cluster.kubectl("-n", NAMESPACE, "logs", "reader-sshfs"))
         .contains("VERIFIED " + FILES.size() + " files");
     assertThat(registryRequestsFrom(reader))
-        .as("requests from %s (%s) in the registry's log", reader, cluster.node(reader).ip())
+        .as(
+            "requests from %s (%s) in the registry's log:\n%s",
+            reader, cluster.node(reader).ip(), registryLinesFrom(reader))
         .isEqualTo(before);
     // The admin's view names the pod's references on the layers it reads.
     String layers = cluster.kubectl("get", "lyr");
@@ -167,6 +170,7 @@ class ClusterE2EIT {
   void copyTransportAndAWritableVolumeOnTheThirdNode() throws Exception {
     applyNamespace(Transport.Copy);
     String reader = otherNode(Set.of(holder, otherNode(Set.of(holder))));
+    awaitActedOnSpecWithoutPreload(reader);
     long before = registryRequestsFrom(reader);
 
     verifyingPod("writer-copy", reader, false);
@@ -230,7 +234,7 @@ class ClusterE2EIT {
     await("a new node plugin pod on " + holder)
         .atMost(POD_TIMEOUT)
         .until(() -> !pluginPod(holder).equals(old) && pluginReady(holder));
-    long readyAt = System.currentTimeMillis();
+    long readyAt = System.currentTimeMillis() / 1000 * 1000; // the reader logs whole seconds
     await("the reader reads without error again")
         .atMost(Duration.ofSeconds(60))
         .until(() -> rounds("holder-reader", readyAt).stream().anyMatch(r -> r.ok()));
@@ -305,7 +309,7 @@ class ClusterE2EIT {
   /** A pod on {@code node} that re-checks the volume every 200 ms and logs each round. */
   private void readingPod(String name, String node) {
     String loop =
-        "cd /image && i=0; while true; do i=$((i+1)); t=$(date +%s%N);"
+        "cd /image && i=0; while true; do i=$((i+1)); t=$(date +%s);"
             + " if out=$(sha256sum -c sha256sums 2>&1) && probe=$(ls data/absent-$i 2>&1; true)"
             + " && case \"$probe\" in *'No such file'*) true;; *) false;; esac;"
             + " then echo \"ROUND $t ok\"; else echo \"ROUND $t READ-ERROR $out $probe\"; fi;"
@@ -319,8 +323,8 @@ class ClusterE2EIT {
     for (String line : cluster.kubectl("-n", NAMESPACE, "logs", pod).split("\n")) {
       if (line.startsWith("ROUND ")) {
         String[] f = line.split(" ", 4);
-        long at = Long.parseLong(f[1]) / 1_000_000;
-        if (at >= sinceMillis) {
+        long at = Long.parseLong(f[1]) * 1000; // busybox date: whole seconds
+        if (at >= sinceMillis / 1000 * 1000) {
           out.add(new Round(at, "ok".equals(f[2]), line));
         }
       }
@@ -451,6 +455,27 @@ class ClusterE2EIT {
     return found.get(0);
   }
 
+  /**
+   * Until {@code node}'s agent acted on a spec that gives it no image to preload: while nodes join,
+   * the operator may hand the preload to one node and then to another, and a pull the first one
+   * started would be counted against the reader.
+   */
+  private void awaitActedOnSpecWithoutPreload(String node) {
+    await(node + " acted on a spec without a preload")
+        .atMost(Duration.ofSeconds(60))
+        .untilAsserted(
+            () -> {
+              var store =
+                  client.resources(io.layerns.api.v1alpha1.LayerStore.class).withName(node).get();
+              assertThat(store.getSpec().preloadImages())
+                  .as("preloads of %s", node)
+                  .isNullOrEmpty();
+              assertThat(store.getStatus()).isNotNull();
+              assertThat(store.getStatus().observedGeneration())
+                  .isEqualTo(store.getMetadata().getGeneration());
+            });
+  }
+
   private Layer layer(Digest digest) {
     Layer l =
         client.resources(Layer.class).withName(CrdConstants.layerName(digest.toString())).get();
@@ -557,6 +582,13 @@ class ClusterE2EIT {
                   "node-plugin"),
           e);
     }
+  }
+
+  private String registryLinesFrom(String node) throws Exception {
+    String ip = cluster.node(node).ip();
+    return Files.readAllLines(cluster.registryLog()).stream()
+        .filter(l -> l.contains(ip + ":"))
+        .collect(Collectors.joining("\n"));
   }
 
   /** Requests the registry logged from {@code node}'s address. */
