@@ -25,6 +25,7 @@ import java.util.Optional;
  * @param nfsExportPort nfs-ganesha's port
  * @param nfsClients addresses allowed to mount the NFS export; empty turns the export off
  * @param remoteMountCheck how often the agent checks that its remote layer mounts answer
+ * @param scrub how fast the agent re-verifies its copies, and within what period each
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -42,7 +43,8 @@ public record PluginConfig(
     Path sftpAuthorizedKeys,
     int nfsExportPort,
     java.util.List<String> nfsClients,
-    java.time.Duration remoteMountCheck) {
+    java.time.Duration remoteMountCheck,
+    io.layerns.csi.agent.Scrubber.Settings scrub) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -94,7 +96,27 @@ public record PluginConfig(
             .toList(),
         java.time.Duration.ofSeconds(
             Long.parseLong(
-                value(a, env, "remote-mount-check-seconds", "REMOTE_MOUNT_CHECK_SECONDS", "30"))));
+                value(a, env, "remote-mount-check-seconds", "REMOTE_MOUNT_CHECK_SECONDS", "30"))),
+        new io.layerns.csi.agent.Scrubber.Settings(
+            Long.parseLong(
+                value(
+                    a,
+                    env,
+                    "scrub-bytes-per-second",
+                    "SCRUB_BYTES_PER_SECOND",
+                    Long.toString(
+                        io.layerns.csi.agent.Scrubber.Settings.DEFAULT.bytesPerSecond()))),
+            java.time.Duration.ofSeconds(
+                Long.parseLong(
+                    value(
+                        a,
+                        env,
+                        "scrub-period-seconds",
+                        "SCRUB_PERIOD_SECONDS",
+                        Long.toString(
+                            io.layerns.csi.agent.Scrubber.Settings.DEFAULT
+                                .period()
+                                .toSeconds()))))));
   }
 
   private static String value(
