@@ -199,5 +199,19 @@ final class ChaosCluster implements AutoCloseable {
       client.nodes().withName(name).delete();
     }
     client.resources(LayerNamespace.class).withName(NAMESPACE).delete();
+    // Layers keep their registry sources (this run's registry address) and stores their specs:
+    // a later run on the same control plane (make test replays several seeds) must not see them.
+    client.resources(io.layerns.api.v1alpha1.Layer.class).delete();
+    client.resources(io.layerns.api.v1alpha1.LayerStore.class).delete();
+    org.awaitility.Awaitility.await("this run's Layers and LayerStores deleted")
+        .atMost(java.time.Duration.ofSeconds(60))
+        .until(
+            () ->
+                client.resources(io.layerns.api.v1alpha1.Layer.class).list().getItems().isEmpty()
+                    && client
+                        .resources(io.layerns.api.v1alpha1.LayerStore.class)
+                        .list()
+                        .getItems()
+                        .isEmpty());
   }
 }

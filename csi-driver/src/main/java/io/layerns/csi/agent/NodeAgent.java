@@ -118,8 +118,16 @@ public final class NodeAgent implements AutoCloseable {
   /** Null while this agent does not scrub (then copies report no verification time). */
   private volatile Scrubber scrubber;
 
-  /** Copies the scrub failed, by digest, until a good copy is back or the node keeps none. */
-  private final Map<String, String> corrupt = new ConcurrentHashMap<>();
+  /**
+   * Copies the scrub failed, by digest, with when: told until a good copy is back, or for {@link
+   * #CORRUPT_TOLD_FOR} when the node keeps none.
+   */
+  private final Map<String, Failure> corrupt = new ConcurrentHashMap<>();
+
+  private record Failure(String problem, java.time.Instant at) {}
+
+  /** How long the condition names a failed copy that the node no longer keeps. */
+  private static final Duration CORRUPT_TOLD_FOR = Duration.ofHours(1);
 
   public NodeAgent(
       KubernetesClient client,
@@ -265,7 +273,7 @@ public final class NodeAgent implements AutoCloseable {
 
                   @Override
                   public void failed(Digest digest, String problem) {
-                    corrupt.put(digest.toString(), problem);
+                    corrupt.put(digest.toString(), new Failure(problem, clock.instant()));
                     io.layerns.api.v1alpha1.LayerStore obj = current;
                     if (obj != null) {
                       events.warning(
@@ -357,7 +365,13 @@ public final class NodeAgent implements AutoCloseable {
     }
     failures.keySet().retainAll(wanted);
     // A corrupt copy is told until a good one is back, or the node is no longer to keep one.
-    corrupt.keySet().removeIf(d -> !wanted.contains(d) || store.hasLayer(Digest.parse(d)));
+    corrupt
+        .entrySet()
+        .removeIf(
+            e ->
+                store.hasLayer(Digest.parse(e.getKey()))
+                    || (!wanted.contains(e.getKey())
+                        && e.getValue().at().plus(CORRUPT_TOLD_FOR).isBefore(now)));
   }
 
   /** Imports the images the operator gave this node to preload, once each. */
@@ -494,7 +508,7 @@ public final class NodeAgent implements AutoCloseable {
                       + " again where kept); first: "
                       + corrupt.entrySet().iterator().next().getKey()
                       + ": "
-                      + corrupt.entrySet().iterator().next().getValue(),
+                      + corrupt.entrySet().iterator().next().getValue().problem(),
               obj.getMetadata().getGeneration(),
               clock.instant());
     }
