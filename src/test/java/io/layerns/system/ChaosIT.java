@@ -76,6 +76,7 @@ class ChaosIT {
   private int treesRotted;
   private int volumesReadRot;
   private long corruptEvents;
+  private java.time.Instant runStart;
   private final List<Long> holderRestartRecoveryMillis = new ArrayList<>();
   private final LossWatch watch = new LossWatch();
   private ChaosCluster cluster;
@@ -138,6 +139,7 @@ class ChaosIT {
 
   private void runOnce(ControlPlane cp, Path dir, long seed, int steps) throws Exception {
     this.seed = seed;
+    runStart = java.time.Instant.now().minusSeconds(1);
     random = new Random(seed);
     rot = new Random(seed ^ 0x5c2b_b17L);
     System.out.printf(
@@ -712,6 +714,16 @@ class ChaosIT {
     }
     model.mayBeLost.clear(); // the others must be back now
     awaitConverged();
+    // Every copy the test rotted and no drop took away is found by its node's scrub.
+    await("the scrubs find the rot left on " + model.rotten)
+        .atMost(ChaosNode.SCRUB_PERIOD.multipliedBy(6))
+        .pollInterval(Duration.ofMillis(500))
+        .until(
+            () -> {
+              model.check(observe(), cluster.nodes.keySet(), cluster.images.blobSizes);
+              return model.rotten.values().stream().allMatch(Set::isEmpty);
+            });
+    awaitConverged();
   }
 
   private Layer layer(Digest d) {
@@ -776,6 +788,9 @@ class ChaosIT {
   private long corruptCopyEvents() {
     return cluster.client.events().v1().events().inAnyNamespace().list().getItems().stream()
         .filter(e -> io.layerns.csi.agent.NodeAgent.CORRUPT_COPY.equals(e.getReason()))
+        .filter(
+            e ->
+                !java.time.Instant.parse(e.getMetadata().getCreationTimestamp()).isBefore(runStart))
         .count();
   }
 

@@ -55,7 +55,7 @@ final class ChaosNode implements AutoCloseable {
   }
 
   /** How often each chaos node's scrub re-reads every copy. */
-  static final Duration SCRUB_PERIOD = Duration.ofSeconds(30);
+  static final Duration SCRUB_PERIOD = Duration.ofSeconds(10);
 
   /** Starts the plugin process and waits until its CSI socket answers Probe. */
   void startPlugin(ControlPlane cp) throws IOException {
