@@ -103,6 +103,7 @@ class ChaosIT {
       "20261129:12," // step 7: a copy pinned by a volume reading a peer's copy
           + "1055785644577201778:23," // step 18: holders deleted with their nodes, never re-fetched
           + "-8985605328298847780:26"; // step 21: dedup kept the rotten copy (issue 23)
+
   // Not yet: 8824192977769914264 to step 92 (step 88 found a dead shared remote mount reused). With
   // the scrub it now fails at step 51: its step 46 rots a blob, the scrub takes that copy out
   // whole, step 51 removes the last other holder, and a volume published again on chaos-2 misses
