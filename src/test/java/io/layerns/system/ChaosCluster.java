@@ -109,8 +109,35 @@ final class ChaosCluster implements AutoCloseable {
 
   /** Flips one byte in the middle of the blob that {@code node}'s HTTP export serves for it. */
   void corrupt(String node, Digest digest) throws IOException {
-    Path blob = nodes.get(node).store.resolve("blobs/sha256").resolve(digest.hex());
-    try (RandomAccessFile f = new RandomAccessFile(blob.toFile(), "rw")) {
+    flipMiddleByte(nodes.get(node).store.resolve("blobs/sha256").resolve(digest.hex()));
+  }
+
+  /**
+   * Flips one byte of a file in {@code node}'s unpacked copy of the layer, the {@code pick}-th of
+   * its non-empty regular files (modulo their number): silent rot of what sshfs and NFS serve and
+   * volumes read. Returns the file's path within the layer, or null when the layer has no content.
+   */
+  String corruptTree(String node, Digest digest, int pick) throws IOException {
+    Path tree =
+        nodes.get(node).store.resolve("layers/sha256").resolve(digest.hex()).resolve("diff");
+    List<Path> files;
+    try (var walk = Files.walk(tree)) {
+      files =
+          walk.filter(p -> Files.isRegularFile(p, java.nio.file.LinkOption.NOFOLLOW_LINKS))
+              .filter(p -> p.toFile().length() > 0)
+              .sorted()
+              .toList();
+    }
+    if (files.isEmpty()) {
+      return null;
+    }
+    Path file = files.get(Math.floorMod(pick, files.size()));
+    flipMiddleByte(file);
+    return tree.relativize(file).toString();
+  }
+
+  private static void flipMiddleByte(Path file) throws IOException {
+    try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
       long at = f.length() / 2;
       f.seek(at);
       int b = f.read();
@@ -172,5 +199,19 @@ final class ChaosCluster implements AutoCloseable {
       client.nodes().withName(name).delete();
     }
     client.resources(LayerNamespace.class).withName(NAMESPACE).delete();
+    // Layers keep their registry sources (this run's registry address) and stores their specs:
+    // a later run on the same control plane (make test replays several seeds) must not see them.
+    client.resources(io.layerns.api.v1alpha1.Layer.class).delete();
+    client.resources(io.layerns.api.v1alpha1.LayerStore.class).delete();
+    org.awaitility.Awaitility.await("this run's Layers and LayerStores deleted")
+        .atMost(java.time.Duration.ofSeconds(60))
+        .until(
+            () ->
+                client.resources(io.layerns.api.v1alpha1.Layer.class).list().getItems().isEmpty()
+                    && client
+                        .resources(io.layerns.api.v1alpha1.LayerStore.class)
+                        .list()
+                        .getItems()
+                        .isEmpty());
   }
 }

@@ -60,6 +60,17 @@ final class ChaosModel {
   /** Verified holders of each layer at the last convergence. */
   private Map<Digest, Set<String>> lastGood = Map.of();
 
+  /**
+   * The layers that must have a copy at every moment: held verified at the last convergence, and
+   * not allowed to be lost by a step's failures since.
+   */
+  Set<Digest> mustKeepACopy() {
+    Set<Digest> out = new LinkedHashSet<>(lastGood.keySet());
+    out.removeAll(mayBeLost);
+    out.removeAll(lostWithoutSource);
+    return out;
+  }
+
   /** The layers the test has made the cluster hold: those of every image imported or published. */
   Set<Digest> expectedLayers() {
     Set<Digest> out = new LinkedHashSet<>();
@@ -111,8 +122,9 @@ final class ChaosModel {
         if (copy.getValue().verified()) {
           verified++;
           good.computeIfAbsent(d, k -> new TreeSet<>()).add(node.getKey());
-        } else if (!(copy.getValue().treeOk()
-            && rotten.getOrDefault(node.getKey(), Set.of()).contains(d))) {
+        } else if (!rotten.getOrDefault(node.getKey(), Set.of()).contains(d)) {
+          // Only the copy the test rotted (blob or tree) may differ; a copy fetched from it
+          // never (the fetch verifies), and a rotten copy's node takes it out once its scrub runs.
           violations.add(
               "CORRUPT copy of " + d + " on " + node.getKey() + ": " + copy.getValue().problem());
         }
@@ -192,7 +204,9 @@ final class ChaosModel {
     for (Digest d : expected) {
       Set<String> holders = onDisk.getOrDefault(d, Set.of());
       if (!good.containsKey(d) && !mayBeLost.contains(d)) {
-        unmet.add("LOST " + d + ": no verified copy left, though it had " + lastGood.get(d));
+        // Guarantee 1: a layer that had a verified copy must keep one (issue 21 item 3).
+        (lastGood.containsKey(d) ? violations : unmet)
+            .add("LOST " + d + ": no verified copy left, though it had " + lastGood.get(d));
         continue;
       }
       if (mayBeLost.contains(d)) {

@@ -54,6 +54,9 @@ final class ChaosNode implements AutoCloseable {
     return node;
   }
 
+  /** How often each chaos node's scrub re-reads every copy. */
+  static final Duration SCRUB_PERIOD = Duration.ofSeconds(10);
+
   /** Starts the plugin process and waits until its CSI socket answers Probe. */
   void startPlugin(ControlPlane cp) throws IOException {
     Path socket = dir.resolve("csi.sock");
@@ -67,7 +70,11 @@ final class ChaosNode implements AutoCloseable {
             store,
             "--http-export-port=" + httpPort,
             "--sftp-export-port=" + sftpPort,
-            "--sftp-authorized-keys=" + authorizedKeys);
+            "--sftp-authorized-keys=" + authorizedKeys,
+            // Scaled down from a day: rot is found within a few steps, and the status write each
+            // verification costs stays modest for the control plane on a small machine.
+            "--scrub-period-seconds=" + SCRUB_PERIOD.toSeconds(),
+            "--scrub-bytes-per-second=" + (64 << 20));
     ManagedProcess started = plugin;
     await(name + "'s plugin answers on its CSI socket")
         .atMost(Duration.ofSeconds(60))

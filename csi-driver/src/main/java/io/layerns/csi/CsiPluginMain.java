@@ -266,10 +266,10 @@ public final class CsiPluginMain {
             new RegistryPreloader(importer, store),
             Clock.systemUTC());
     node.onVolumesChanged(agent::trigger);
-    agent.watchRemoteMounts(
-        sshfs::health,
-        config.remoteMountCheck(),
-        new EventRecorder(client, Clock.systemUTC(), EventRecorder.NODE_PLUGIN, config.nodeName()));
+    EventRecorder events =
+        new EventRecorder(client, Clock.systemUTC(), EventRecorder.NODE_PLUGIN, config.nodeName());
+    agent.watchRemoteMounts(sshfs::health, config.remoteMountCheck(), events);
+    agent.scrub(config.scrub(), events);
     agent.start();
     problems.add(agent::notRunningReason);
     LOG.info("node agent serving {} on {}", config.storeRoot(), export.baseUri());

@@ -31,6 +31,7 @@ import java.util.Optional;
  * @param registryHostsDir a containerd-style certs.d folder: how to reach each registry
  * @param healthPort the port of GET /healthz (the liveness probe), on the export address; 0 picks a
  *     free one
+ * @param scrub how fast the agent re-verifies its copies, and within what period each
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -52,7 +53,8 @@ public record PluginConfig(
     String fuseDaemonCgroup,
     Path cgroupRoot,
     Path registryHostsDir,
-    int healthPort) {
+    int healthPort,
+    io.layerns.csi.agent.Scrubber.Settings scrub) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -114,7 +116,27 @@ public record PluginConfig(
                 "registry-hosts-dir",
                 "REGISTRY_HOSTS_DIR",
                 RegistryHosts.DEFAULT_DIR.toString())),
-        Integer.parseInt(value(a, env, "health-port", "HEALTH_PORT", "9809")));
+        Integer.parseInt(value(a, env, "health-port", "HEALTH_PORT", "9809")),
+        new io.layerns.csi.agent.Scrubber.Settings(
+            Long.parseLong(
+                value(
+                    a,
+                    env,
+                    "scrub-bytes-per-second",
+                    "SCRUB_BYTES_PER_SECOND",
+                    Long.toString(
+                        io.layerns.csi.agent.Scrubber.Settings.DEFAULT.bytesPerSecond()))),
+            java.time.Duration.ofSeconds(
+                Long.parseLong(
+                    value(
+                        a,
+                        env,
+                        "scrub-period-seconds",
+                        "SCRUB_PERIOD_SECONDS",
+                        Long.toString(
+                            io.layerns.csi.agent.Scrubber.Settings.DEFAULT
+                                .period()
+                                .toSeconds()))))));
   }
 
   private static String value(

@@ -25,9 +25,28 @@ public record AssignedLayer(
     @JsonPropertyDescription(
             "Why the node keeps it: Owner (the placement chose it), InUse (a volume reads this"
                 + " copy), GracePeriod (unowned and unused, kept until the grace period ends),"
-                + " AwaitingReplacement (kept until a new owner's copy is Present), NodeNotReady.")
+                + " AwaitingReplacement (kept until a new owner's copy is Present),"
+                + " AwaitingVerification (kept until the owners verified their copies again),"
+                + " NodeNotReady.")
         String reason,
     @JsonPropertyDescription(
             "Since when the copy has been neither owned nor used (RFC 3339); the node drops it"
                 + " once the grace period has passed and it is no longer listed.")
-        String idleSince) {}
+        String idleSince,
+    @JsonPropertyDescription(
+            "Verify the copy again unless it was verified at or after this time (RFC 3339): the"
+                + " operator asks before it lets another copy of the layer go.")
+        String verifyAfter) {
+
+  /** An entry that asks for no verification. */
+  public AssignedLayer(
+      String digest,
+      Long size,
+      String mediaType,
+      List<String> peers,
+      List<String> sources,
+      String reason,
+      String idleSince) {
+    this(digest, size, mediaType, peers, sources, reason, idleSince, null);
+  }
+}

@@ -17,4 +17,14 @@ public record HeldLayer(
     @JsonPropertyDescription("Media type of the blob.") String mediaType,
     @JsonPropertyDescription("State of the copy.") CopyState state,
     @JsonPropertyDescription("Registry repository the layer was imported from, if any.")
-        String source) {}
+        String source,
+    @JsonPropertyDescription(
+            "When the node last verified this copy (RFC 3339): blob digest and unpacked tree, at"
+                + " import or by its scrub.")
+        String lastVerified) {
+
+  /** A copy with no verification time (not on disk yet, or from an agent that does not scrub). */
+  public HeldLayer(String digest, Long size, String mediaType, CopyState state, String source) {
+    this(digest, size, mediaType, state, source, null);
+  }
+}

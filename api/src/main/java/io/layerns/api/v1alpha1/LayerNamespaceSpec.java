@@ -50,4 +50,33 @@ public record LayerNamespaceSpec(
         // A bound on the list; a CEL rule over each reference costs more than the API server's
         // budget allows, so the node agent checks each one (and reports it in FetchFailed).
         @Size(max = 100)
-        List<String> preloadImages) {}
+        List<String> preloadImages,
+    @JsonPropertyDescription(
+            "Verify before break: a copy of a layer is dropped for dedup only when replicas"
+                + " owners hold copies their nodes verified within this many seconds, or verified"
+                + " again when asked. 0 (the default) asks the owners to re-read their copies"
+                + " before every such drop.")
+        @Default("0")
+        @Min(0)
+        Integer verifiedWithinSeconds) {
+
+  /** A spec with the default verification window. */
+  public LayerNamespaceSpec(
+      Map<String, String> nodeSelector,
+      Integer replicas,
+      Transport transport,
+      Integer evictionGracePeriodSeconds,
+      Integer nodeNotReadyTimeoutSeconds,
+      String nodeCapacity,
+      List<String> preloadImages) {
+    this(
+        nodeSelector,
+        replicas,
+        transport,
+        evictionGracePeriodSeconds,
+        nodeNotReadyTimeoutSeconds,
+        nodeCapacity,
+        preloadImages,
+        null);
+  }
+}

@@ -67,6 +67,12 @@ public final class NodeAgent implements AutoCloseable {
   /** How many failed preloads the condition's message names; the rest are counted. */
   private static final int FAILED_PRELOADS_NAMED = 3;
 
+  /** The LayerStore condition that says whether the scrub found copies that failed. */
+  public static final String COPIES_VERIFIED = "CopiesVerified";
+
+  /** The Warning event for a copy that failed verification (and was quarantined). */
+  public static final String CORRUPT_COPY = "CorruptCopy";
+
   /** How many dead mounts the condition's message names; the rest are counted. */
   private static final int DEAD_MOUNTS_NAMED = 3;
 
@@ -122,6 +128,20 @@ public final class NodeAgent implements AutoCloseable {
       Executors.newSingleThreadScheduledExecutor(r -> thread(r, "mount-health"));
 
   private SharedIndexInformer<io.layerns.api.v1alpha1.LayerStore> informer;
+
+  /** Null while this agent does not scrub (then copies report no verification time). */
+  private volatile Scrubber scrubber;
+
+  /**
+   * Copies the scrub failed, by digest, with when: told until a good copy is back, or for {@link
+   * #CORRUPT_TOLD_FOR} when the node keeps none.
+   */
+  private final Map<String, Failure> corrupt = new ConcurrentHashMap<>();
+
+  private record Failure(String problem, java.time.Instant at) {}
+
+  /** How long the condition names a failed copy that the node no longer keeps. */
+  private static final Duration CORRUPT_TOLD_FOR = Duration.ofHours(1);
 
   public NodeAgent(
       KubernetesClient client,
@@ -261,6 +281,44 @@ public final class NodeAgent implements AutoCloseable {
         + ")";
   }
 
+  /**
+   * Re-verifies the store's copies at the given rate and period (see {@link Scrubber}), and at once
+   * when the spec asks ({@code verifyAfter}). A copy that fails is quarantined, named in the
+   * condition {@value #COPIES_VERIFIED} and a Warning event ({@value #CORRUPT_COPY}), and fetched
+   * again from peers or its source when the node is to keep it.
+   */
+  public void scrub(Scrubber.Settings settings, EventRecorder events) {
+    scrubber =
+        new Scrubber(
+                store,
+                settings,
+                clock,
+                new Scrubber.Listener() {
+                  @Override
+                  public void verified(Digest digest, java.time.Instant at) {
+                    trigger();
+                  }
+
+                  @Override
+                  public void failed(Digest digest, String problem) {
+                    corrupt.put(digest.toString(), new Failure(problem, clock.instant()));
+                    io.layerns.api.v1alpha1.LayerStore obj = current;
+                    if (obj != null) {
+                      events.warning(
+                          obj,
+                          CORRUPT_COPY,
+                          "copy of layer "
+                              + digest
+                              + " failed verification: "
+                              + problem
+                              + "; taken out of service and fetched again if this node keeps it");
+                    }
+                    trigger();
+                  }
+                })
+            .start();
+  }
+
   /** Asks for a pass; passes coalesce while one is queued. */
   public void trigger() {
     if (pending.compareAndSet(false, true)) {
@@ -297,8 +355,16 @@ public final class NodeAgent implements AutoCloseable {
       }
     }
     Set<String> wanted = new HashSet<>();
+    Scrubber scrub = scrubber;
     for (AssignedLayer layer : assigned) {
       wanted.add(layer.digest());
+      if (scrub != null && layer.verifyAfter() != null && held.containsKey(layer.digest())) {
+        Digest d = Digest.parse(layer.digest());
+        var asked = java.time.Instant.parse(layer.verifyAfter());
+        if (store.lastVerified(d).map(at -> at.isBefore(asked)).orElse(false)) {
+          scrub.request(d);
+        }
+      }
       if (!held.containsKey(layer.digest())
           && inFlight.putIfAbsent(layer.digest(), CopyState.Fetching) == null) {
         fetches.execute(() -> fetch(layer, peers));
@@ -326,6 +392,15 @@ public final class NodeAgent implements AutoCloseable {
     preloadFailures
         .keySet()
         .retainAll(spec.preloadImages() == null ? Set.of() : Set.copyOf(spec.preloadImages()));
+
+    // A corrupt copy is told until a good one is back, or the node is no longer to keep one.
+    corrupt
+        .entrySet()
+        .removeIf(
+            e ->
+                store.hasLayer(Digest.parse(e.getKey()))
+                    || (!wanted.contains(e.getKey())
+                        && e.getValue().at().plus(CORRUPT_TOLD_FOR).isBefore(now)));
   }
 
   /** Imports the images the operator gave this node to preload, once each. */
@@ -432,8 +507,13 @@ public final class NodeAgent implements AutoCloseable {
       listed.add(digest);
       long size =
           store.blob(layer.digest()).map(p -> p.toFile().length()).orElse(layer.contentBytes());
+      String verified =
+          scrubber == null
+              ? null
+              : store.lastVerified(layer.digest()).map(java.time.Instant::toString).orElse(null);
       layers.add(
-          new HeldLayer(digest, size, layer.mediaType(), CopyState.Present, sources.of(digest)));
+          new HeldLayer(
+              digest, size, layer.mediaType(), CopyState.Present, sources.of(digest), verified));
     }
     List<AssignedLayer> assigned =
         obj.getSpec().layers() == null ? List.of() : obj.getSpec().layers();
@@ -485,6 +565,25 @@ public final class NodeAgent implements AutoCloseable {
                 : failedPreloadsMessage(failedPreloads),
             obj.getMetadata().getGeneration(),
             clock.instant());
+
+    if (scrubber != null) {
+      conditions =
+          Conditions.set(
+              conditions,
+              COPIES_VERIFIED,
+              corrupt.isEmpty(),
+              corrupt.isEmpty() ? "NoCorruptCopy" : "CorruptCopiesFound",
+              corrupt.isEmpty()
+                  ? "Every copy that the scrub read matched what was verified at import."
+                  : corrupt.size()
+                      + " copies failed verification and were taken out of service (fetched"
+                      + " again where kept); first: "
+                      + corrupt.entrySet().iterator().next().getKey()
+                      + ": "
+                      + corrupt.entrySet().iterator().next().getValue().problem(),
+              obj.getMetadata().getGeneration(),
+              clock.instant());
+    }
     Map<RemoteLayer, DeadMount> dead = deadMounts;
     if (dead != null) {
       conditions =
@@ -575,6 +674,9 @@ public final class NodeAgent implements AutoCloseable {
     }
     loop.shutdownNow();
     fetches.shutdownNow();
+    if (scrubber != null) {
+      scrubber.close();
+    }
     mountChecks.shutdownNow();
   }
 }

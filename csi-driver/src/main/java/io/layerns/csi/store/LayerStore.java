@@ -39,6 +39,9 @@ import java.util.function.Consumer;
  * root/blobs/sha256/HEX              verified blobs
  * root/layers/sha256/HEX/diff/       an unpacked layer: the overlay lowerdir
  * root/layers/sha256/HEX/layer.properties
+ * root/layers/sha256/HEX/tree.manifest   the tree as verified at import (see TreeManifest)
+ * root/layers/sha256/HEX/verified    touched at each later verification (its mtime is the time)
+ * root/quarantine/HEX-N/             a copy that failed verification, kept while a volume reads it
  * root/tmp/                          work in progress, emptied when the store opens
  * </pre>
  *
@@ -52,12 +55,15 @@ public final class LayerStore implements AutoCloseable {
 
   private static final String LAYER_TREE = "diff";
   private static final String LAYER_INFO = "layer.properties";
+  private static final String TREE_MANIFEST = "tree.manifest";
+  private static final String VERIFIED = "verified";
   private static final int LOCK_STRIPES = 64;
 
   private final Path root;
   private final Path blobs;
   private final Path layers;
   private final Path tmp;
+  private final Path quarantine;
   private final UnpackLimits limits;
   private final FileChannel lockChannel;
   private final FileLock lock;
@@ -70,6 +76,7 @@ public final class LayerStore implements AutoCloseable {
     this.blobs = root.resolve("blobs").resolve("sha256");
     this.layers = root.resolve("layers").resolve("sha256");
     this.tmp = root.resolve("tmp");
+    this.quarantine = root.resolve("quarantine");
     this.limits = limits;
     this.lockChannel = lockChannel;
     this.lock = lock;
@@ -410,6 +417,194 @@ public final class LayerStore implements AutoCloseable {
     lockChannel.close();
   }
 
+  // ---- scrub -------------------------------------------------------------------------------
+
+  /**
+   * When the copy was last verified: its last {@link #verify}, or else its import. Empty when the
+   * layer is not here.
+   */
+  public Optional<java.time.Instant> lastVerified(Digest digest) throws IOException {
+    Path dir = layers.resolve(digest.hex());
+    for (Path marker : List.of(dir.resolve(VERIFIED), dir.resolve(LAYER_INFO))) {
+      try {
+        return Optional.of(Files.getLastModifiedTime(marker).toInstant());
+      } catch (NoSuchFileException e) {
+        // not verified since import: the next marker tells when that was
+      }
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * Re-reads a copy and compares it with what was verified at import: the blob (when stored) must
+   * still hash to its digest, and the unpacked tree must match the manifest recorded then. Reads go
+   * through {@code pacer}. A layer unpacked before manifests were recorded gets one now (only its
+   * blob is checked this time). A pass records its time ({@link #lastVerified}).
+   *
+   * @return the problem found, or empty when the copy is intact (or no longer here)
+   */
+  public Optional<String> verify(Digest digest, TreeManifest.Pacer pacer) throws IOException {
+    Optional<String> problem;
+    try {
+      problem = check(digest, pacer);
+    } catch (NoSuchFileException e) {
+      return Optional.empty(); // dropped while being read: nothing left to judge
+    }
+    if (problem.isPresent()) {
+      // Confirm under the lock, so that a copy replaced or dropped meanwhile is not condemned.
+      ReentrantLock l = lockFor(digest);
+      l.lock();
+      try {
+        problem = hasLayer(digest) ? check(digest, TreeManifest.Pacer.NONE) : Optional.empty();
+      } catch (NoSuchFileException e) {
+        problem = Optional.empty();
+      } finally {
+        l.unlock();
+      }
+    }
+    if (problem.isEmpty() && hasLayer(digest)) {
+      Path marker = layers.resolve(digest.hex()).resolve(VERIFIED);
+      try {
+        if (!Files.exists(marker)) {
+          Files.createFile(marker);
+        }
+        Files.setLastModifiedTime(
+            marker, java.nio.file.attribute.FileTime.from(java.time.Instant.now()));
+      } catch (NoSuchFileException e) {
+        // dropped meanwhile
+      }
+    }
+    return problem;
+  }
+
+  private Optional<String> check(Digest digest, TreeManifest.Pacer pacer) throws IOException {
+    Path blob = blobPath(digest);
+    if (Files.isRegularFile(blob)) {
+      MessageDigest sha = Digest.newSha256();
+      byte[] buf = new byte[1 << 20];
+      long size = 0;
+      try (InputStream in = Files.newInputStream(blob)) {
+        for (int n; ; size += n) {
+          pacer.reading(buf.length);
+          n = in.readNBytes(buf, 0, buf.length);
+          if (n <= 0) {
+            break;
+          }
+          sha.update(buf, 0, n);
+        }
+      }
+      Digest actual = Digest.of(sha);
+      if (!actual.equals(digest)) {
+        return Optional.of(
+            "its blob (" + size + " bytes) hashes to " + actual + ", not to its digest");
+      }
+    }
+    Path dir = layers.resolve(digest.hex());
+    Properties info = new Properties();
+    try (Reader r = Files.newBufferedReader(dir.resolve(LAYER_INFO), StandardCharsets.UTF_8)) {
+      info.load(r);
+    }
+    String recorded = info.getProperty("treeManifest");
+    List<String> found = TreeManifest.of(dir.resolve(LAYER_TREE), pacer);
+    if (recorded == null) {
+      recordManifest(digest, found);
+      return Optional.empty();
+    }
+    if (TreeManifest.digest(found).toString().equals(recorded)) {
+      return Optional.empty();
+    }
+    List<String> before = List.of();
+    try {
+      before = Files.readAllLines(dir.resolve(TREE_MANIFEST), StandardCharsets.UTF_8);
+    } catch (NoSuchFileException e) {
+      // the difference below then names the first entry
+    }
+    String where =
+        TreeManifest.digest(before).toString().equals(recorded)
+            ? TreeManifest.firstDifference(before, found)
+            : "its recorded tree manifest is itself damaged";
+    return Optional.of("its unpacked tree differs from the one verified at import: " + where);
+  }
+
+  private void recordManifest(Digest digest, List<String> manifest) throws IOException {
+    ReentrantLock l = lockFor(digest);
+    l.lock();
+    try {
+      Path dir = layers.resolve(digest.hex());
+      Path info = dir.resolve(LAYER_INFO);
+      Properties p = new Properties();
+      try (Reader r = Files.newBufferedReader(info, StandardCharsets.UTF_8)) {
+        p.load(r);
+      }
+      Path work = Files.createTempDirectory(tmp, "manifest-");
+      try {
+        Files.write(work.resolve(TREE_MANIFEST), manifest, StandardCharsets.UTF_8);
+        commit(work.resolve(TREE_MANIFEST), dir.resolve(TREE_MANIFEST));
+        p.setProperty("treeManifest", TreeManifest.digest(manifest).toString());
+        try (Writer w = Files.newBufferedWriter(work.resolve(LAYER_INFO), StandardCharsets.UTF_8)) {
+          p.store(w, "layer unpacked by layerns");
+        }
+        commit(work.resolve(LAYER_INFO), info, StandardCopyOption.REPLACE_EXISTING);
+      } finally {
+        Trees.delete(work);
+      }
+    } finally {
+      l.unlock();
+    }
+  }
+
+  /**
+   * Takes a copy that failed verification out of the store at once, blob and tree, so that nothing
+   * serves it, lists it or mounts it again, and a fetch can bring a good copy in its place. Volumes
+   * that already read it keep their mounts (the tree is moved, not deleted, while a lease holds the
+   * layer); {@link #emptyQuarantine} deletes it once none does.
+   *
+   * @return whether there was a copy to take out
+   */
+  public boolean quarantine(Digest digest) throws IOException {
+    ReentrantLock l = lockFor(digest);
+    l.lock();
+    try {
+      deleteBlob(digest);
+      Path dir = layers.resolve(digest.hex());
+      if (!Files.isDirectory(dir)) {
+        return false;
+      }
+      Files.createDirectories(quarantine);
+      Path moved = quarantine.resolve(digest.hex() + "-" + System.nanoTime());
+      Files.move(dir, moved, StandardCopyOption.ATOMIC_MOVE);
+      fsyncDirectory(layers);
+      if (!leases.containsKey(digest)) {
+        Trees.delete(moved);
+      }
+      return true;
+    } finally {
+      l.unlock();
+    }
+  }
+
+  /** Deletes the quarantined copies of layers no lease holds any more. */
+  public void emptyQuarantine() throws IOException {
+    if (!Files.isDirectory(quarantine)) {
+      return;
+    }
+    try (DirectoryStream<Path> copies = Files.newDirectoryStream(quarantine)) {
+      for (Path copy : copies) {
+        String name = copy.getFileName().toString();
+        Digest digest = new Digest(name.substring(0, name.indexOf('-')));
+        ReentrantLock l = lockFor(digest);
+        l.lock();
+        try {
+          if (!leases.containsKey(digest)) {
+            Trees.delete(copy);
+          }
+        } finally {
+          l.unlock();
+        }
+      }
+    }
+  }
+
   // ---- internals ---------------------------------------------------------------------------
 
   /** Lets crash tests stop the process at named points; production code never sets it. */
@@ -434,7 +629,10 @@ public final class LayerStore implements AutoCloseable {
       LayerUnpacker.Result result =
           new LayerUnpacker(limits, () -> checkpoint.accept("entry-written"))
               .unpack(digest, diffId, mediaType, in, tree);
-      writeInfo(work.resolve(LAYER_INFO), result, mediaType);
+      // The tree's bits are the ones the diff ID just verified: record them for the scrub.
+      List<String> manifest = TreeManifest.of(tree, TreeManifest.Pacer.NONE);
+      Files.write(work.resolve(TREE_MANIFEST), manifest, StandardCharsets.UTF_8);
+      writeInfo(work.resolve(LAYER_INFO), result, mediaType, TreeManifest.digest(manifest));
       Posix.syncfs(work);
       checkpoint.accept("layer-synced");
       if (beforeCommit != null) {
@@ -455,10 +653,12 @@ public final class LayerStore implements AutoCloseable {
     checkpoint.accept("blob-committed");
   }
 
-  private static void writeInfo(Path file, LayerUnpacker.Result result, String mediaType)
+  private static void writeInfo(
+      Path file, LayerUnpacker.Result result, String mediaType, Digest treeManifest)
       throws IOException {
     Properties p = new Properties();
     p.setProperty("diffId", result.diffId().toString());
+    p.setProperty("treeManifest", treeManifest.toString());
     if (mediaType != null) {
       p.setProperty("mediaType", mediaType);
     }

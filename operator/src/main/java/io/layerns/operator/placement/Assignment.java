@@ -12,6 +12,9 @@ import java.util.List;
  * @param fromSource when fetching: whether the registry source may be used when no peer serves it
  * @param idleSince since when the copy has been neither owned nor used (record it and pass it back
  *     as {@link Holder#idleSince()}); null for owned or used copies
+ * @param verifyAfter asks the node to verify its copy unless it did at or after this instant (pass
+ *     it back as {@link Holder#verifyRequestedAt()}): another copy of the layer waits for it to go;
+ *     null when nothing waits
  */
 public record Assignment(
     String node,
@@ -21,8 +24,26 @@ public record Assignment(
     boolean fetch,
     List<String> peers,
     boolean fromSource,
-    Instant idleSince) {
+    Instant idleSince,
+    Instant verifyAfter) {
   public Assignment {
     peers = List.copyOf(peers);
+  }
+
+  /** An entry that asks for no verification. */
+  public Assignment(
+      String node,
+      String digest,
+      long sizeBytes,
+      Reason reason,
+      boolean fetch,
+      List<String> peers,
+      boolean fromSource,
+      Instant idleSince) {
+    this(node, digest, sizeBytes, reason, fetch, peers, fromSource, idleSince, null);
+  }
+
+  Assignment askingVerificationAfter(Instant at) {
+    return new Assignment(node, digest, sizeBytes, reason, fetch, peers, fromSource, idleSince, at);
   }
 }

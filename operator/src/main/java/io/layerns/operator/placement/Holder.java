@@ -11,11 +11,37 @@ import java.util.Objects;
  * @param state the state its agent reports
  * @param idleSince since when the copy has been neither owned nor used, as recorded from the
  *     previous decision ({@link Assignment#idleSince()}); null when it was owned or used
+ * @param verifiedAt when the node last verified the copy (at import or by its scrub); null when its
+ *     agent does not tell, and then the copy never holds a drop back
+ * @param verifyRequestedAt the verification the previous decision asked of this copy ({@link
+ *     Assignment#verifyAfter()}), passed back so that the request stays put; null when none
  */
-public record Holder(String node, CopyState state, Instant idleSince) {
+public record Holder(
+    String node,
+    CopyState state,
+    Instant idleSince,
+    Instant verifiedAt,
+    Instant verifyRequestedAt) {
   public Holder {
     Objects.requireNonNull(node, "node");
     Objects.requireNonNull(state, "state");
+  }
+
+  /** A copy whose agent tells no verification time. */
+  public Holder(String node, CopyState state, Instant idleSince) {
+    this(node, state, idleSince, null, null);
+  }
+
+  /**
+   * Whether the copy counts as verified for a drop decided at {@code now}: verified within {@code
+   * window}, or at or after the verification asked of it.
+   */
+  boolean verifiedRecently(Instant now, java.time.Duration window) {
+    if (verifiedAt == null) {
+      return true;
+    }
+    return !verifiedAt.isBefore(now.minus(window))
+        || (verifyRequestedAt != null && !verifiedAt.isBefore(verifyRequestedAt));
   }
 
   /** A copy that was owned or used at the previous decision. */

@@ -86,6 +86,16 @@ final class LayerPlacement {
 
     var drops = new ArrayList<Drop>();
     boolean replicated = presentOwners >= policy.replicas();
+    int verifiedOwners = 0;
+    for (Candidate owner : owners) {
+      if (owner.holdsPresent()
+          && membership.availability(owner.member()) == Availability.Ready
+          && owner.holder().verifiedRecently(now, policy.verifiedWithin())) {
+        verifiedOwners++;
+      }
+    }
+    boolean verified = verifiedOwners >= policy.replicas();
+    boolean awaitingVerification = false;
     for (Holder holder : layer.holders()) {
       int member = membership.indexOf(holder.node());
       // A node that is no longer a member has no store spec to write; its copy is out of reach.
@@ -94,12 +104,17 @@ final class LayerPlacement {
       }
       boolean used = inUse.contains(holder.node());
       Instant idleSince = used ? null : holder.idleSince() == null ? now : holder.idleSince();
-      Reason keepFor = keepReason(holder, member, used, idleSince, replicated);
+      Reason keepFor = keepReason(holder, member, used, idleSince, replicated, verified);
+      awaitingVerification |=
+          keepFor == Reason.AwaitingVerification || (keepFor == null && holder.hasData());
       if (keepFor == null) {
         drops.add(new Drop(holder.node(), layer.digest(), holder.state()));
       } else {
         assignments.add(keep(holder.node(), layer, keepFor, idleSince));
       }
+    }
+    if (awaitingVerification) {
+      askOwnersToVerify(assignments, holders);
     }
     assignments.sort(Comparator.comparing(Assignment::node));
     drops.sort(Comparator.comparing(Drop::node));
@@ -121,9 +136,34 @@ final class LayerPlacement {
         message(health, layer, owners.size(), presentOwners));
   }
 
+  /**
+   * Verify before break: while a copy with data waits for the owners' verification or goes, each
+   * owner whose Present copy does not count as verified is asked to verify it again, and a request
+   * already made stays put (it is what the drop relies on once met).
+   */
+  private void askOwnersToVerify(List<Assignment> assignments, Map<String, Holder> holders) {
+    for (int i = 0; i < assignments.size(); i++) {
+      Assignment a = assignments.get(i);
+      Holder h = holders.get(a.node());
+      if (a.reason() != Reason.Owner || h == null || h.state() != CopyState.Present) {
+        continue;
+      }
+      if (h.verifyRequestedAt() != null) {
+        assignments.set(i, a.askingVerificationAfter(h.verifyRequestedAt()));
+      } else if (!h.verifiedRecently(now, policy.verifiedWithin())) {
+        assignments.set(i, a.askingVerificationAfter(now));
+      }
+    }
+  }
+
   /** Null when the copy may be dropped now; otherwise why it must stay. */
   private Reason keepReason(
-      Holder holder, int member, boolean used, Instant idleSince, boolean replicated) {
+      Holder holder,
+      int member,
+      boolean used,
+      Instant idleSince,
+      boolean replicated,
+      boolean verified) {
     if (membership.availability(member) != Availability.Ready) {
       return Reason.NodeNotReady;
     }
@@ -139,8 +179,12 @@ final class LayerPlacement {
     if (!holder.hasData()) {
       return null;
     }
-    // Make before break: a copy with data goes only once every owner has a Present copy.
-    return replicated ? null : Reason.AwaitingReplacement;
+    // Make before break: a copy with data goes only once every owner has a Present copy,
+    if (!replicated) {
+      return Reason.AwaitingReplacement;
+    }
+    // and verify before break: once they verified those copies recently (rot is silent).
+    return verified ? null : Reason.AwaitingVerification;
   }
 
   private OwnerSelection selectOwners(

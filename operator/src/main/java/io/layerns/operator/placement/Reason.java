@@ -10,6 +10,11 @@ public enum Reason {
   GracePeriod,
   /** Neither owned nor used, but the owners do not all hold a Present copy yet. */
   AwaitingReplacement,
+  /**
+   * Neither owned nor used, and the owners hold Present copies, but not enough of them were
+   * verified recently: kept until the owners verify their copies again (verify before break).
+   */
+  AwaitingVerification,
   /** The node is not Ready: it acts on nothing, and nothing is dropped behind its back. */
   NodeNotReady
 }

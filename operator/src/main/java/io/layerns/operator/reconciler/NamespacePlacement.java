@@ -51,7 +51,13 @@ final class NamespacePlacement {
         spec == null || spec.nodeNotReadyTimeoutSeconds() == null
             ? 300
             : spec.nodeNotReadyTimeoutSeconds();
-    return new Policy(replicas, Duration.ofSeconds(grace), Duration.ofSeconds(timeout));
+    long verifiedWithin =
+        spec == null || spec.verifiedWithinSeconds() == null ? 0 : spec.verifiedWithinSeconds();
+    return new Policy(
+        replicas,
+        Duration.ofSeconds(grace),
+        Duration.ofSeconds(timeout),
+        Duration.ofSeconds(verifiedWithin));
   }
 
   static ClusterState observe(
@@ -119,10 +125,14 @@ final class NamespacePlacement {
         AssignedLayer a = assigned.get(held.digest());
         Instant idleSince =
             a == null || a.idleSince() == null ? null : Instant.parse(a.idleSince());
+        Instant verifiedAt =
+            held.lastVerified() == null ? null : Instant.parse(held.lastVerified());
+        Instant verifyAsked =
+            a == null || a.verifyAfter() == null ? null : Instant.parse(a.verifyAfter());
         if (held.state() != null) {
           holders
               .computeIfAbsent(held.digest(), d -> new ArrayList<>())
-              .add(new Holder(name, held.state(), idleSince));
+              .add(new Holder(name, held.state(), idleSince, verifiedAt, verifyAsked));
         }
         if (held.size() != null) {
           sizes.merge(held.digest(), held.size(), Math::max);
@@ -185,7 +195,8 @@ final class NamespacePlacement {
               a.fetch() && !a.peers().isEmpty() ? a.peers() : null,
               a.fetch() && a.fromSource() && known != null ? known.sources() : null,
               a.reason().name(),
-              a.idleSince() == null ? null : a.idleSince().toString()));
+              a.idleSince() == null ? null : a.idleSince().toString(),
+              a.verifyAfter() == null ? null : a.verifyAfter().toString()));
     }
     return out;
   }

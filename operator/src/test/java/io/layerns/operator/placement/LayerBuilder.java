@@ -51,6 +51,11 @@ final class LayerBuilder {
     return this;
   }
 
+  LayerBuilder holder(Holder holder) {
+    holders.add(holder);
+    return this;
+  }
+
   LayerBuilder reads(String node, String from) {
     references.add(new Reference(node, from));
     return this;

@@ -43,7 +43,12 @@ final class PlacementInvariants {
               .map(
                   h ->
                       idleSince.containsKey(h.node())
-                          ? new Holder(h.node(), h.state(), idleSince.get(h.node()).idleSince())
+                          ? new Holder(
+                              h.node(),
+                              h.state(),
+                              idleSince.get(h.node()).idleSince(),
+                              h.verifiedAt(),
+                              idleSince.get(h.node()).verifyAfter())
                           : h)
               .toList();
       layers.add(
@@ -176,6 +181,33 @@ final class PlacementInvariants {
                   + presentOnReadyOwners
                   + " Present owners of "
                   + replicas);
+          int verified = verifiedOnReadyOwners();
+          that(
+              verified >= replicas,
+              "verify before break: "
+                  + drop.node()
+                  + " dropped with "
+                  + verified
+                  + " Ready owners holding copies verified recently or on request, of "
+                  + replicas);
+        }
+      }
+      for (Assignment a : decided.assignments()) {
+        Holder h = holders.get(a.node());
+        if (a.reason() == Reason.AwaitingVerification) {
+          that(verifiedOnReadyOwners() < replicas, "a copy awaits verification only when it must");
+        }
+        if (a.verifyAfter() != null) {
+          that(
+              a.reason() == Reason.Owner && h != null && h.state() == CopyState.Present,
+              "only owners with a Present copy are asked to verify");
+          that(
+              h.verifyRequestedAt() != null
+                  || !h.verifiedRecently(state.now(), policy.verifiedWithin()),
+              "a new request for verification only of a copy not verified recently");
+          that(
+              h.verifyRequestedAt() == null || a.verifyAfter().equals(h.verifyRequestedAt()),
+              "a request for verification stays put until it is met");
         }
       }
       int presentAfter = countPresentOnReady(droppedNodes);
@@ -196,6 +228,20 @@ final class PlacementInvariants {
         that(presentOnReadyOwners >= replicas, "Replicated means replicas Present owners");
       }
       checkAssignments(droppedNodes);
+    }
+
+    private int verifiedOnReadyOwners() {
+      int n = 0;
+      for (String owner : owners) {
+        Holder h = holders.get(owner);
+        if (h != null
+            && h.state() == CopyState.Present
+            && membership.availability(owner) == Availability.Ready
+            && h.verifiedRecently(state.now(), policy.verifiedWithin())) {
+          n++;
+        }
+      }
+      return n;
     }
 
     private void checkAssignments(Set<String> droppedNodes) {

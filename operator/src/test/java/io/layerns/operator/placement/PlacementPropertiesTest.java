@@ -46,6 +46,9 @@ class PlacementPropertiesTest {
       last = reconcile(world, setup.seed() + step, "settling round " + round, seen);
       world.advance(SimulatedWorld.GRACE);
     }
+    if (world.rotFound > 0) {
+      seen.add(Seen.RotFoundOnRequest);
+    }
     assertConverged(world.observe(), last);
     seen.forEach(s -> Statistics.label("seen").collect(s));
     // A generator that stopped making one of these cases would otherwise pass unnoticed.
@@ -71,7 +74,10 @@ class PlacementPropertiesTest {
     Lost,
     NoCapacity,
     FetchFromPeer,
-    FetchFromSourceOnly
+    FetchFromSourceOnly,
+    AwaitingVerification,
+    VerificationAsked,
+    RotFoundOnRequest
   }
 
   private static Decision reconcile(
@@ -115,9 +121,13 @@ class PlacementPropertiesTest {
       for (Assignment a : layer.assignments()) {
         switch (a.reason()) {
           case AwaitingReplacement -> seen.add(Seen.AwaitingReplacement);
+          case AwaitingVerification -> seen.add(Seen.AwaitingVerification);
           case InUse -> seen.add(Seen.InUseCopyKept);
           case NodeNotReady -> seen.add(Seen.NodeNotReady);
           default -> {}
+        }
+        if (a.verifyAfter() != null) {
+          seen.add(Seen.VerificationAsked);
         }
         if (a.fetch()) {
           seen.add(a.peers().isEmpty() ? Seen.FetchFromSourceOnly : Seen.FetchFromPeer);
@@ -168,7 +178,8 @@ class PlacementPropertiesTest {
             Tuple.of(3, Combinators.combine(index, index, coin, coin).as(WorldEvent.Import::new)),
             Tuple.of(6, Combinators.combine(index, index, coin).as(WorldEvent.Publish::new)),
             Tuple.of(2, index.map(WorldEvent.Unpublish::new)),
-            Tuple.of(1, Arbitraries.integers().between(1, 3).map(WorldEvent.SetReplicas::new)),
+            Tuple.of(2, Arbitraries.integers().between(1, 3).map(WorldEvent.SetReplicas::new)),
+            Tuple.of(2, Combinators.combine(index, index).as(WorldEvent.Rot::new)),
             Tuple.of(4, Arbitraries.of(10, 60, 150, 300, 700).map(WorldEvent.Wait::new)))
         .list()
         .ofMinSize(10)

@@ -43,6 +43,78 @@ class PlacementTest {
     return decision.drops().stream().map(Drop::node).toList();
   }
 
+  /**
+   * Issue 23: chaos-5's copy rotted at import time + 1 h, unseen; replicas 2 -> 1 leaves chaos-5
+   * the owner and chaos-4 a copy to drop. The drop waits until chaos-5 verified its copy after
+   * being asked, and the request stays put until then.
+   */
+  @Test
+  void aCopyIsDroppedOnlyAfterTheOwnersVerifiedTheirsOnRequest() {
+    Instant imported = NOW.minus(Duration.ofHours(2));
+    Instant idle = NOW.minus(GRACE).minusSeconds(1);
+    var members = ready("chaos-4", "chaos-5");
+    LayerState before =
+        layer("a")
+            .holder(new Holder("chaos-5", CopyState.Present, null, imported, null))
+            .holder(new Holder("chaos-4", CopyState.Present, idle, imported, null))
+            .owners("chaos-5")
+            .build();
+
+    var asked = decideOne(replicas(1), members, before);
+
+    assertThat(asked.owners()).containsExactly("chaos-5");
+    assertThat(dropped(asked)).isEmpty();
+    assertThat(assignment(asked, "chaos-4").reason()).isEqualTo(Reason.AwaitingVerification);
+    assertThat(assignment(asked, "chaos-5").verifyAfter()).isEqualTo(NOW);
+
+    LayerState notYet =
+        layer("a")
+            .holder(new Holder("chaos-5", CopyState.Present, null, imported, NOW))
+            .holder(new Holder("chaos-4", CopyState.Present, idle, imported, null))
+            .owners("chaos-5")
+            .build();
+    var waiting = decideOne(replicas(1), members, notYet);
+    assertThat(dropped(waiting)).isEmpty();
+    assertThat(assignment(waiting, "chaos-5").verifyAfter())
+        .as("the request stays put")
+        .isEqualTo(NOW);
+
+    LayerState verified =
+        layer("a")
+            .holder(new Holder("chaos-5", CopyState.Present, null, NOW.plusSeconds(3), NOW))
+            .holder(new Holder("chaos-4", CopyState.Present, idle, imported, null))
+            .owners("chaos-5")
+            .build();
+    assertThat(dropped(decideOne(replicas(1), members, verified))).containsExactly("chaos-4");
+
+    // Rot found: chaos-5's copy is gone (quarantined), so chaos-4 stays and becomes the owner.
+    LayerState rotFound =
+        layer("a")
+            .holder(new Holder("chaos-4", CopyState.Present, idle, imported, null))
+            .owners("chaos-5")
+            .build();
+    var kept = decideOne(replicas(1), members, rotFound);
+    assertThat(kept.owners()).containsExactly("chaos-4");
+    assertThat(dropped(kept)).isEmpty();
+  }
+
+  @Test
+  void aCopyVerifiedWithinTheWindowNeedsNoRequest() {
+    Instant idle = NOW.minus(GRACE).minusSeconds(1);
+    var policy = new Policy(1, GRACE, TIMEOUT, Duration.ofMinutes(10));
+    LayerState state =
+        layer("a")
+            .holder(new Holder("n1", CopyState.Present, null, NOW.minusSeconds(599), null))
+            .holder(new Holder("n2", CopyState.Present, idle, NOW.minusSeconds(599), null))
+            .owners("n1")
+            .build();
+
+    var decision = decideOne(policy, ready("n1", "n2"), state);
+
+    assertThat(dropped(decision)).containsExactly("n2");
+    assertThat(assignment(decision, "n1").verifyAfter()).isNull();
+  }
+
   @Test
   void choosesPresentHoldersAsOwnersAndAsksNothingNew() {
     var decision =

@@ -43,6 +43,11 @@ final class SimulatedWorld {
     CopyState state;
     Instant idleSince;
     int stepsLeft;
+    Instant verifiedAt;
+    Instant verifyRequestedAt;
+
+    /** When the copy rotted (silently); null while intact. */
+    Instant rotAt;
 
     Copy(CopyState state, int stepsLeft) {
       this.state = state;
@@ -110,7 +115,10 @@ final class SimulatedWorld {
     layers.forEach(
         (digest, layer) -> {
           var holders = new ArrayList<Holder>();
-          layer.copies.forEach((node, c) -> holders.add(new Holder(node, c.state, c.idleSince)));
+          layer.copies.forEach(
+              (node, c) ->
+                  holders.add(
+                      new Holder(node, c.state, c.idleSince, c.verifiedAt, c.verifyRequestedAt)));
           var refs = new ArrayList<Reference>();
           for (int i = 0; i < references.size(); i++) {
             if (referencedDigests.get(i).equals(digest)) {
@@ -129,12 +137,28 @@ final class SimulatedWorld {
       Layer layer = layers.get(decided.digest());
       layer.owners = decided.owners();
       for (Drop drop : decided.drops()) {
-        layer.copies.remove(drop.node());
+        Copy dropped = layer.copies.remove(drop.node());
+        checkNoGoodCopyLostToRot(decided.digest(), layer, dropped, drop.node());
       }
       for (Assignment a : decided.assignments()) {
         Copy copy = layer.copies.get(a.node());
         if (copy != null) {
           copy.idleSince = a.idleSince();
+          copy.verifyRequestedAt = a.verifyAfter();
+          if (a.verifyAfter() != null
+              && nodes.get(a.node()).ready
+              && copy.state == CopyState.Present
+              && copy.verifiedAt.isBefore(a.verifyAfter())) {
+            verificationsAsked++;
+            if (copy.rotAt != null) {
+              // The agent finds the rot and takes the copy out; it fetches a good one later.
+              layer.copies.remove(a.node());
+              rotFound++;
+              copy = null;
+            } else {
+              copy.verifiedAt = now;
+            }
+          }
         }
         boolean acts = nodes.get(a.node()).ready;
         if (a.fetch() && acts && (copy == null || copy.state == CopyState.Failed)) {
@@ -147,6 +171,45 @@ final class SimulatedWorld {
     }
     progressFetches();
   }
+
+  /**
+   * Verify before break, as the world sees it: a drop may leave only rotten copies of a layer that
+   * had a good one only where the rot struck a copy after the operator asked it to verify (the
+   * window the rule cannot close); rot that was there when it asked must have been found.
+   */
+  private void checkNoGoodCopyLostToRot(String digest, Layer layer, Copy dropped, String node) {
+    if (dropped == null || dropped.rotAt != null || dropped.state != CopyState.Present) {
+      return;
+    }
+    boolean goodLeft =
+        layer.copies.values().stream()
+            .anyMatch(c -> c.rotAt == null && c.state == CopyState.Present);
+    if (goodLeft) {
+      return;
+    }
+    for (Map.Entry<String, Copy> e : layer.copies.entrySet()) {
+      Copy c = e.getValue();
+      if (c.rotAt != null
+          && c.state == CopyState.Present
+          && (c.verifyRequestedAt == null || c.rotAt.isBefore(c.verifyRequestedAt))) {
+        throw new AssertionError(
+            "broken: verify before break: "
+                + node
+                + " dropped the last good copy of "
+                + digest
+                + " while "
+                + e.getKey()
+                + "'s copy had rotted at "
+                + c.rotAt
+                + (c.verifyRequestedAt == null
+                    ? ", never asked to verify"
+                    : ", before the verification asked at " + c.verifyRequestedAt));
+      }
+    }
+  }
+
+  int verificationsAsked;
+  int rotFound;
 
   private void progressFetches() {
     for (Layer layer : layers.values()) {
@@ -163,6 +226,7 @@ final class SimulatedWorld {
             servable && random.nextDouble() >= fetchFailureRate
                 ? CopyState.Present
                 : CopyState.Failed;
+        copy.verifiedAt = now;
       }
     }
   }
@@ -198,12 +262,32 @@ final class SimulatedWorld {
       }
       case WorldEvent.SetReplicas set -> policy = policy.withReplicas(set.replicas());
       case WorldEvent.Wait wait -> now = now.plusSeconds(wait.seconds());
+      case WorldEvent.Rot rot -> {
+        if (!layers.isEmpty()) {
+          Layer layer = layers.get(nth(layers.keySet(), rot.layer()));
+          var intact =
+              layer.copies.entrySet().stream()
+                  .filter(e -> e.getValue().state == CopyState.Present)
+                  .filter(e -> e.getValue().rotAt == null)
+                  .map(Map.Entry::getKey)
+                  .collect(java.util.stream.Collectors.toCollection(java.util.TreeSet::new));
+          if (!intact.isEmpty()) {
+            layer.copies.get(nth(intact, rot.node())).rotAt = now;
+            rotted++;
+          }
+        }
+        now = now.plusSeconds(1);
+      }
     }
   }
 
   /** Every node Ready, time moving on by the grace period: the world has nothing left to do. */
   void settle() {
     nodes.keySet().forEach(node -> setReady(node, true));
+    // Within a scrub period every node finds the rot in its copies and takes them out.
+    for (Layer layer : layers.values()) {
+      layer.copies.values().removeIf(c -> c.rotAt != null);
+    }
     now = now.plus(GRACE);
   }
 
@@ -251,6 +335,7 @@ final class SimulatedWorld {
     for (Map.Entry<String, Copy> entry : layer.copies.entrySet()) {
       if (!entry.getKey().equals(except)
           && entry.getValue().state == CopyState.Present
+          && entry.getValue().rotAt == null
           && nodes.get(entry.getKey()).ready) {
         return true;
       }
@@ -288,8 +373,12 @@ final class SimulatedWorld {
   }
 
   private void importLayer(String node, String digest) {
-    layers.get(digest).copies.put(node, new Copy(CopyState.Present, 0));
+    Copy copy = new Copy(CopyState.Present, 0);
+    copy.verifiedAt = now;
+    layers.get(digest).copies.put(node, copy);
   }
+
+  int rotted;
 
   private String pick(java.util.Set<String> names) {
     return nth(names, random.nextInt(names.size()));

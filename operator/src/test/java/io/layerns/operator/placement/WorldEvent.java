@@ -29,6 +29,12 @@ sealed interface WorldEvent {
   /** The admin changes the namespace's replicas. */
   record SetReplicas(int replicas) implements WorldEvent {}
 
+  /**
+   * A Present copy rots silently: its agent still reports it Present, until it verifies it (asked
+   * by the operator), finds the rot and takes the copy out. A second passes after it.
+   */
+  record Rot(int node, int layer) implements WorldEvent {}
+
   /** Time passes. */
   record Wait(int seconds) implements WorldEvent {}
 }

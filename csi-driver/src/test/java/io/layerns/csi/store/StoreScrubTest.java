@@ -1,0 +1,152 @@
+package io.layerns.csi.store;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The store's scrub: re-verifying a copy's blob and tree, and taking a rotten copy out. */
+class StoreScrubTest {
+  @TempDir Path base;
+  private Path root;
+  private LayerStore store;
+  private TestLayer layer;
+  private StoredLayer stored;
+
+  @BeforeEach
+  void importALayer() throws IOException {
+    root = base.resolve("store");
+    store = LayerStore.open(root);
+    layer = LayerUnpackTest.richLayer().layer(LayerCompression.GZIP);
+    stored =
+        store.importLayer(
+            layer.digest(),
+            layer.diffId(),
+            layer.mediaType(),
+            new ByteArrayInputStream(layer.blob()));
+  }
+
+  @AfterEach
+  void close() throws IOException {
+    store.close();
+  }
+
+  @Test
+  void anIntactCopyPassesAndItsVerificationTimeMoves() throws IOException {
+    Instant imported = store.lastVerified(layer.digest()).orElseThrow();
+    AtomicLong paced = new AtomicLong();
+
+    assertThat(store.verify(layer.digest(), paced::addAndGet)).isEmpty();
+
+    assertThat(store.lastVerified(layer.digest()).orElseThrow()).isAfterOrEqualTo(imported);
+    assertThat(paced.get())
+        .as("every byte read went through the pacer")
+        .isGreaterThanOrEqualTo(layer.blob().length + stored.contentBytes());
+  }
+
+  @Test
+  void aFlippedByteInAnUnpackedFileIsFoundAndNamed() throws IOException {
+    Path file = aRegularFile();
+    flipFirstByte(file);
+
+    assertThat(store.verify(layer.digest(), TreeManifest.Pacer.NONE))
+        .hasValueSatisfying(
+            problem ->
+                assertThat(problem)
+                    .contains("unpacked tree differs")
+                    .contains(stored.directory().relativize(file).toString()));
+  }
+
+  @Test
+  void aFlippedByteInTheBlobIsFound() throws IOException {
+    flipFirstByte(store.blob(layer.digest()).orElseThrow());
+
+    assertThat(store.verify(layer.digest(), TreeManifest.Pacer.NONE))
+        .hasValueSatisfying(p -> assertThat(p).contains("its blob").contains("hashes to"));
+  }
+
+  @Test
+  void aChangedModeIsFound() throws IOException {
+    Path file = aRegularFile();
+    io.layerns.csi.store.posix.Posix.chmod(file, 0777);
+
+    assertThat(store.verify(layer.digest(), TreeManifest.Pacer.NONE)).isPresent();
+  }
+
+  @Test
+  void aQuarantinedCopyLeavesTheStoreAtOnceAndALeasedOneStaysReadableUntilReleased()
+      throws IOException {
+    LayerLease lease = store.lease(layer.digest());
+    Path file = aRegularFile();
+    String relative = stored.directory().relativize(file).toString();
+
+    assertThat(store.quarantine(layer.digest())).isTrue();
+
+    assertThat(store.hasLayer(layer.digest())).isFalse();
+    assertThat(store.hasBlob(layer.digest())).isFalse();
+    assertThat(store.listLayers()).isEmpty();
+    Path moved;
+    try (var s = Files.list(root.resolve("quarantine"))) {
+      moved = s.findFirst().orElseThrow();
+    }
+    assertThat(moved.resolve("diff").resolve(relative)).exists();
+    store.emptyQuarantine();
+    assertThat(moved).as("a volume still reads it").exists();
+
+    lease.close();
+    store.emptyQuarantine();
+    assertThat(moved).doesNotExist();
+    // A good copy can come in its place.
+    store.importLayer(
+        layer.digest(), layer.diffId(), layer.mediaType(), new ByteArrayInputStream(layer.blob()));
+    assertThat(store.verify(layer.digest(), TreeManifest.Pacer.NONE)).isEmpty();
+  }
+
+  @Test
+  void aLayerFromBeforeManifestsGetsOneAtItsFirstScrub() throws IOException {
+    Path info = root.resolve("layers/sha256/" + layer.digest().hex() + "/layer.properties");
+    String without =
+        Files.readString(info, StandardCharsets.UTF_8).replaceAll("(?m)^treeManifest=.*\\n", "");
+    Files.writeString(info, without);
+    Files.delete(info.resolveSibling("tree.manifest"));
+
+    assertThat(store.verify(layer.digest(), TreeManifest.Pacer.NONE)).isEmpty();
+    flipFirstByte(aRegularFile());
+    assertThat(store.verify(layer.digest(), TreeManifest.Pacer.NONE)).isPresent();
+  }
+
+  private Path aRegularFile() throws IOException {
+    try (var walk = Files.walk(stored.directory())) {
+      return walk.filter(p -> Files.isRegularFile(p, java.nio.file.LinkOption.NOFOLLOW_LINKS))
+          .filter(
+              p -> {
+                try {
+                  return Files.size(p) > 0;
+                } catch (IOException e) {
+                  return false;
+                }
+              })
+          .sorted()
+          .findFirst()
+          .orElseThrow();
+    }
+  }
+
+  static void flipFirstByte(Path file) throws IOException {
+    try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+      int b = f.read();
+      f.seek(0);
+      f.write(b ^ 0x01);
+    }
+  }
+}
