@@ -146,6 +146,7 @@ show kubectl get lns,lyr
 
 step "the pod goes, and its references with it"
 show kubectl delete pod reader --wait=true
+wait_for 60 "the references to go" bash -c "! '$bin/kubectl' get lyr -o jsonpath='{.items[*].status.referenceCount}' | grep -q '[1-9]'"
 show kubectl get lyr
 
 step "a node is drained, powered off and deleted; the namespace heals"

@@ -296,7 +296,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
               "volume {}: {} cannot carry {} device nodes, FIFOs, xattrs or setuid/setgid/sticky"
                   + " entries of layer {};"
                   + " they are restored in a local layer above it (hardlink groups and"
-                  + " sub-second times are not carried: see README, Which transport)",
+                  + " sub-second times are not carried: see docs/usage.md, Which transport)",
               request.volumeId(),
               transport,
               markers.specials().size(),

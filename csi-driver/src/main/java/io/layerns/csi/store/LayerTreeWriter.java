@@ -156,7 +156,7 @@ final class LayerTreeWriter {
    * numbers, then owner, mode, xattrs and time. A character device 0/0 is what overlayfs reads as a
    * whiteout, so such an entry hides the path in the layers below, as it does under containerd. The
    * node is never opened here; the store keeps layers where only root can reach them, and volumes
-   * are mounted nodev (see README, "Hostile input").
+   * are mounted nodev (see docs/architecture.md, "Hostile input").
    */
   private void node(TarEntry entry, EntryPath path, Posix.NodeType type) throws IOException {
     if (path.isRoot()) {
