@@ -269,6 +269,23 @@ class OperatorStatusIT {
   @Test
   @Order(5)
   void restartingTheOperatorWritesNoStatus() throws Exception {
+    // The previous test's second copy of LONE must be fully told first (two owners, Replicated):
+    // a snapshot taken while its owners were still being written failed this test under load.
+    await()
+        .atMost(CONVERGE)
+        .until(
+            () -> {
+              var status = layer(LONE).getStatus();
+              return status.owners() != null
+                  && status.owners().size() == 2
+                  && status.conditions() != null
+                  && status.conditions().stream()
+                      .anyMatch(
+                          c ->
+                              io.layerns.operator.status.LayerAggregator.REPLICATED.equals(
+                                      c.getType())
+                                  && "True".equals(c.getStatus()));
+            });
     Map<String, String> layers = layerVersions();
     String ns =
         client
