@@ -19,6 +19,7 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -315,27 +316,46 @@ class ChaosIT {
       if (rotRead.isEmpty()) {
         return;
       }
+      // The rotten copy is gone once its folder is, or another (fetched anew, verified) stands
+      // there: a re-fetch may replace it between two polls.
+      Map<String, Object> rottenFolders = new LinkedHashMap<>();
+      for (Map.Entry<String, Digest> e : rotRead.entrySet()) {
+        rottenFolders.put(e.getKey(), folderKey(layerFolder(e.getKey(), e.getValue())));
+      }
       await(v + "'s rotten copies " + rotRead + " found by their scrub")
           .atMost(ChaosNode.SCRUB_PERIOD.multipliedBy(4))
           .pollInterval(Duration.ofMillis(500))
           .until(
               () ->
                   rotRead.entrySet().stream()
-                      .noneMatch(
-                          e ->
-                              java.nio.file.Files.exists(
-                                  cluster
-                                      .nodes
-                                      .get(e.getKey())
-                                      .store
-                                      .resolve("layers/sha256")
-                                      .resolve(e.getValue().hex()))));
+                      .allMatch(
+                          e -> {
+                            Object now = folderKey(layerFolder(e.getKey(), e.getValue()));
+                            return now == null || !now.equals(rottenFolders.get(e.getKey()));
+                          }));
+      // What stands at those paths now was verified when it was fetched.
+      rotRead.forEach((node, d) -> model.rotten.getOrDefault(node, new HashSet<>()).remove(d));
       stepText += ", " + v + " read rot " + rotRead + " (published again after its scrub)";
       unpublish(v);
       ChaosModel.Volume again = publish(v.node(), v.image(), v.readOnly());
       model.volumes.add(again);
       volumesReadRot++;
       v = again;
+    }
+  }
+
+  private Path layerFolder(String node, Digest digest) {
+    return cluster.nodes.get(node).store.resolve("layers/sha256").resolve(digest.hex());
+  }
+
+  /** The folder's identity (its inode), or null when it does not exist. */
+  private static Object folderKey(Path folder) {
+    try {
+      return java.nio.file.Files.readAttributes(
+              folder, java.nio.file.attribute.BasicFileAttributes.class)
+          .fileKey();
+    } catch (IOException e) {
+      return null;
     }
   }
 

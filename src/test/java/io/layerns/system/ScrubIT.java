@@ -86,28 +86,23 @@ class ScrubIT {
 
       AtomicBoolean noGoodCopy = new AtomicBoolean();
       AtomicBoolean rotFound = new AtomicBoolean();
-      Thread watch =
-          Thread.ofPlatform()
-              .daemon()
-              .start(
-                  () -> {
-                    while (!Thread.currentThread().isInterrupted()) {
-                      boolean any =
-                          nodes.stream()
-                              .anyMatch(
-                                  n ->
-                                      n.store().hasLayer(layer.digest())
-                                          && (!n.name().equals(rottenNode[0]) || rotFound.get()));
-                      if (!any) {
-                        noGoodCopy.set(true);
-                      }
-                      try {
-                        Thread.sleep(20);
-                      } catch (InterruptedException e) {
-                        return;
-                      }
-                    }
-                  });
+      // Samples the disks every 20 ms for the whole scenario: a moment with no good copy fails.
+      var watch = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+      watch.scheduleAtFixedRate(
+          () -> {
+            boolean any =
+                nodes.stream()
+                    .anyMatch(
+                        n ->
+                            n.store().hasLayer(layer.digest())
+                                && (!n.name().equals(rottenNode[0]) || rotFound.get()));
+            if (!any) {
+              noGoodCopy.set(true);
+            }
+          },
+          0,
+          20,
+          java.util.concurrent.TimeUnit.MILLISECONDS);
       try {
         namespace(client, 1, 20);
         await("one owner, the other copy in its grace period")
@@ -171,7 +166,7 @@ class ScrubIT {
                 });
         assertThat(noGoodCopy).as("a moment with no good copy of the layer").isFalse();
       } finally {
-        watch.interrupt();
+        watch.shutdownNow();
       }
     } finally {
       for (InProcessAgent n : nodes) {
