@@ -22,7 +22,7 @@ import java.util.Map;
  * with the Distribution API and shows its log, whose lines name the address each request came from.
  */
 public final class PublishRegistry implements AutoCloseable {
-  private static final Path BINARY = Path.of("/usr/bin/docker-registry");
+  private static final Path BINARY = io.layerns.testing.RegistryConfig.BINARY;
 
   private final ManagedProcess process;
   private final int port;
@@ -115,23 +115,7 @@ public final class PublishRegistry implements AutoCloseable {
                   key: %s
               """
                 .formatted(tls[0], tls[1]);
-    Path config = dir.resolve("config.yml");
-    Files.writeString(
-        config,
-        """
-        version: 0.1
-        log:
-          level: info
-        storage:
-          filesystem:
-            rootdirectory: %s
-        http:
-          addr: %s
-          secret: layerns-test
-        """
-                .formatted(storage, address)
-            + tlsBlock);
-    return config;
+    return io.layerns.testing.RegistryConfig.write(dir, storage, address, tlsBlock, "");
   }
 
   public int port() {

@@ -21,7 +21,7 @@ import java.util.List;
  * with its storage in a temp folder, anonymous or behind a {@link TokenServer}.
  */
 public final class RegistryServer implements AutoCloseable {
-  public static final Path BINARY = Path.of("/usr/bin/docker-registry");
+  public static final Path BINARY = io.layerns.testing.RegistryConfig.BINARY;
 
   private final ManagedProcess process;
   private final int port;
@@ -56,24 +56,8 @@ public final class RegistryServer implements AutoCloseable {
                     TokenServer.SERVICE,
                     TokenServer.ISSUER,
                     tokens.certificateFile());
-    Path config = dir.resolve("config.yml");
-    Files.writeString(
-        config,
-        """
-        version: 0.1
-        log:
-          level: info
-        storage:
-          filesystem:
-            rootdirectory: %s
-          maintenance:
-            uploadpurging:
-              enabled: false
-        http:
-          addr: 127.0.0.1:%d
-          secret: layerns-test
-        %s"""
-            .formatted(storage, port, auth));
+    Path config =
+        io.layerns.testing.RegistryConfig.write(dir, storage, "127.0.0.1:" + port, "", auth);
     ManagedProcess process =
         ManagedProcess.start(
             "docker-registry",

@@ -192,23 +192,9 @@ public final class TestCluster implements AutoCloseable {
   private void startRegistry(long cpPid, Path logs) throws IOException {
     Path dir = Files.createDirectories(workDir.resolve("registry"));
     Files.createDirectories(dir.resolve("storage"));
-    Path config = dir.resolve("config.yml");
-    Files.writeString(
-        config,
-        """
-        version: 0.1
-        log:
-          level: info
-        storage:
-          filesystem:
-            rootdirectory: %s
-          delete:
-            enabled: true
-        http:
-          addr: 0.0.0.0:%d
-          secret: layerns-test
-        """
-            .formatted(dir.resolve("storage"), ClusterNetwork.REGISTRY_PORT));
+    Path config =
+        io.layerns.testing.RegistryConfig.write(
+            dir, dir.resolve("storage"), "0.0.0.0:" + ClusterNetwork.REGISTRY_PORT, "", "");
     registry =
         ManagedProcess.start(
             "registry",
@@ -218,7 +204,7 @@ public final class TestCluster implements AutoCloseable {
                     "--target",
                     Long.toString(cpPid),
                     "--net",
-                    "/usr/bin/docker-registry",
+                    io.layerns.testing.RegistryConfig.BINARY.toString(),
                     "serve",
                     config.toString())),
             logs.resolve("registry.log"));
