@@ -392,6 +392,12 @@ class ChaosIT {
 
   /** The volumes that read this node's copy of the layer, per the agents' reports. */
   private List<ChaosModel.Volume> readersOfCopy(String node, Digest digest) {
+    Set<String> ids = readerIds(node, digest);
+    return model.volumes.stream().filter(v -> ids.contains(v.handle().volumeId())).toList();
+  }
+
+  /** The ids of the volumes that read this node's copy of the layer, per the agents' reports. */
+  private Set<String> readerIds(String node, Digest digest) {
     Set<String> ids = new LinkedHashSet<>();
     for (String n : cluster.nodes.keySet()) {
       LayerStore s = cluster.client.resources(LayerStore.class).withName(n).get();
@@ -406,7 +412,7 @@ class ChaosIT {
         }
       }
     }
-    return model.volumes.stream().filter(v -> ids.contains(v.handle().volumeId())).toList();
+    return ids;
   }
 
   /**
@@ -448,20 +454,7 @@ class ChaosIT {
 
   /** Whether a published volume reads this node's copy of the layer, per the agents' reports. */
   private boolean readByAVolume(String node, Digest digest) {
-    for (String n : cluster.nodes.keySet()) {
-      LayerStore s = cluster.client.resources(LayerStore.class).withName(n).get();
-      if (s == null || s.getStatus() == null || s.getStatus().volumes() == null) {
-        continue;
-      }
-      for (PublishedVolume v : s.getStatus().volumes()) {
-        for (VolumeLayer vl : v.layers() == null ? List.<VolumeLayer>of() : v.layers()) {
-          if (vl.readsFrom().equals(node) && vl.digest().equals(digest.toString())) {
-            return true;
-          }
-        }
-      }
-    }
-    return false;
+    return !readerIds(node, digest).isEmpty();
   }
 
   private ChaosModel.Volume publish(String node, ChaosImages.Image image, boolean readOnly)

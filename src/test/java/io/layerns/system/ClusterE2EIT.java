@@ -206,12 +206,7 @@ class ClusterE2EIT {
     String reader = otherNode(Set.of(holder));
     readingPod("steady-reader", reader);
 
-    String old = pluginPod(reader);
-    long deletedAt = System.currentTimeMillis();
-    cluster.kubectl("-n", "layerns-system", "delete", "pod", old, "--wait=true", "--timeout=120s");
-    await("a new node plugin pod on " + reader)
-        .atMost(POD_TIMEOUT)
-        .until(() -> !pluginPod(reader).equals(old) && pluginReady(reader));
+    long deletedAt = replacePluginPod(reader);
     // Rounds that started after the old plugin was gone must all have read without an error.
     await("the reader read again after the restart")
         .atMost(Duration.ofSeconds(60))
@@ -228,12 +223,7 @@ class ClusterE2EIT {
   void readersRecoverWhenTheHolderNodePluginRestarts() throws Exception {
     String reader = otherNode(Set.of(holder));
     readingPod("holder-reader", reader);
-    String old = pluginPod(holder);
-    long deletedAt = System.currentTimeMillis();
-    cluster.kubectl("-n", "layerns-system", "delete", "pod", old, "--wait=true", "--timeout=120s");
-    await("a new node plugin pod on " + holder)
-        .atMost(POD_TIMEOUT)
-        .until(() -> !pluginPod(holder).equals(old) && pluginReady(holder));
+    long deletedAt = replacePluginPod(holder);
     long readyAt = System.currentTimeMillis() / 1000 * 1000; // the reader logs whole seconds
     await("the reader reads without error again")
         .atMost(Duration.ofSeconds(60))
@@ -345,6 +335,20 @@ class ClusterE2EIT {
         .map(p -> p.getMetadata().getName())
         .findFirst()
         .orElse("");
+  }
+
+  /**
+   * Deletes {@code node}'s node plugin pod, as a DaemonSet update does, and waits until its
+   * replacement is Ready; returns when the old pod was deleted (epoch millis).
+   */
+  private long replacePluginPod(String node) {
+    String old = pluginPod(node);
+    long deletedAt = System.currentTimeMillis();
+    cluster.kubectl("-n", "layerns-system", "delete", "pod", old, "--wait=true", "--timeout=120s");
+    await("a new node plugin pod on " + node)
+        .atMost(POD_TIMEOUT)
+        .until(() -> !pluginPod(node).equals(old) && pluginReady(node));
+    return deletedAt;
   }
 
   private boolean pluginReady(String node) {
