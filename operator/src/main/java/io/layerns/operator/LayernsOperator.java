@@ -40,7 +40,9 @@ public final class LayernsOperator implements AutoCloseable {
         new Operator(
             o -> {
               o.withKubernetesClient(client)
-                  .withMetrics(MicrometerMetrics.withoutPerResourceMetrics(registry))
+                  .withMetrics(
+                      new ReconcileActivity(
+                          MicrometerMetrics.withoutPerResourceMetrics(registry), registry))
                   .withCloseClientOnStop(false);
               if (config.leaderElection()) {
                 // In a pod, losing the lease ends the process so a clean replica takes over;

@@ -269,23 +269,13 @@ class OperatorStatusIT {
   @Test
   @Order(5)
   void restartingTheOperatorWritesNoStatus() throws Exception {
-    // The previous test's second copy of LONE must be fully told first (two owners, Replicated):
-    // a snapshot taken while its owners were still being written failed this test under load.
-    await()
+    // The previous test's placement must be fully written first: a snapshot taken while the old
+    // operator still wrote LayerStore specs, or waited to retry a conflicting status write, was
+    // finished by the new operator and failed this test under load.
+    await("operator settled")
         .atMost(CONVERGE)
-        .until(
-            () -> {
-              var status = layer(LONE).getStatus();
-              return status.owners() != null
-                  && status.owners().size() == 2
-                  && status.conditions() != null
-                  && status.conditions().stream()
-                      .anyMatch(
-                          c ->
-                              io.layerns.operator.status.LayerAggregator.REPLICATED.equals(
-                                      c.getType())
-                                  && "True".equals(c.getStatus()));
-            });
+        .pollInterval(Duration.ofSeconds(1))
+        .until(OperatorMetrics.settled(operator.httpPort()));
     Map<String, String> layers = layerVersions();
     String ns =
         client
