@@ -101,12 +101,13 @@ public final class PublishNode implements AutoCloseable {
             pluginState.resolve("remote"),
             new SshfsTransport("layerns", clientKey, pluginState.resolve("known_hosts"), local),
             new CommandRemoteMounter(Duration.ofSeconds(5)));
+    KubernetesClusterView cluster = new KubernetesClusterView(cp.newAdminClient(), name);
     StoreVolumeAssembler assembler =
         new StoreVolumeAssembler(
             name,
             importer,
             new PeerFetcher(importer, PeerFetcher.httpClient(local), Duration.ofSeconds(30)),
-            new KubernetesClusterView(cp.newAdminClient(), name),
+            cluster,
             Map.of(Transport.Sshfs, sshfs),
             pluginState);
     NodeService node =
@@ -125,6 +126,8 @@ public final class PublishNode implements AutoCloseable {
             Duration.ofSeconds(1),
             new EventRecorder(
                 cp.newAdminClient(), java.time.Clock.systemUTC(), EventRecorder.NODE_PLUGIN, name));
+    // As CsiPluginMain does: the first mount check may run before the LayerStore is loaded.
+    agent.agent().start();
     CsiServer server = CsiServer.start(dir.resolve("csi.sock"), List.of(node));
     return new PublishNode(
         name,
