@@ -4,6 +4,7 @@ import io.layerns.api.events.EventRecorder;
 import io.layerns.api.v1alpha1.PublishedVolume;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.CsiServer;
+import io.layerns.csi.agent.DeadMountRepair;
 import io.layerns.csi.agent.VolumeUsages;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.node.KubernetesClusterView;
@@ -123,6 +124,7 @@ public final class PublishNode implements AutoCloseable {
         .agent()
         .watchRemoteMounts(
             sshfs::health,
+            new DeadMountRepair(sshfs, Transport.Sshfs, cluster, node),
             Duration.ofSeconds(1),
             new EventRecorder(
                 cp.newAdminClient(), java.time.Clock.systemUTC(), EventRecorder.NODE_PLUGIN, name));
