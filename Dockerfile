@@ -32,6 +32,8 @@ RUN apt-get update \
       env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
  && rm -rf /var/lib/apt/lists/* /tmp/packages.txt
 ENV JAVA_HOME=/opt/java/openjdk
+# Layer entries have UTF-8 names; in the POSIX locale the JVM cannot make them paths.
+ENV LANG=C.UTF-8
 ENV PATH=/opt/java/openjdk/bin:$PATH
 COPY --from=build /out/jre /opt/java/openjdk
 COPY --from=build /out/lib/ /app/lib/

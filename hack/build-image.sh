@@ -170,6 +170,7 @@ pack_image() {
     --history.created_by="hack/image-parts.sh classpath /app" "$out/app" /app
   umoci config --image "$oci:$tag" --no-history --created="$created" \
     --config.env=JAVA_HOME=/opt/java/openjdk \
+    --config.env=LANG=C.UTF-8 \
     --config.env=PATH=/opt/java/openjdk/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --config.workingdir=/app \
     --config.cmd=java --config.cmd=-cp --config.cmd='/app/lib/*' \

@@ -15,18 +15,20 @@ tmp="$(mktemp -d /tmp/layerns-check-image.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
 umoci unpack --image "$oci:$tag" "$tmp/bundle" >/dev/null
 root="$tmp/bundle/rootfs"
+# The environment the image's config gives its processes, as a runtime sets it.
+mapfile -t image_env < <(python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["process"]["env"]))' "$tmp/bundle/config.json")
 
-# in_image <script>: runs the script in the image's root, with the image's PATH
-# and JAVA_HOME, and /proc, /sys and /dev mounted privately.
+# in_image <script>: runs the script in the image's root, with the environment of its config,
+# and /proc, /sys and /dev mounted privately.
 in_image() {
   unshare -m --propagation private sh -euc '
     root="$1"; script="$2"
     mount -t proc proc "$root/proc"
     mount -t sysfs sysfs "$root/sys"
     mount --rbind /dev "$root/dev"
-    exec chroot "$root" /usr/bin/env -i HOME=/root JAVA_HOME=/opt/java/openjdk \
-      PATH=/opt/java/openjdk/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c "$script"' \
-    in_image "$root" "$1"
+    shift 2
+    exec chroot "$root" /usr/bin/env -i HOME=/root "$@" /bin/sh -c "$script"' \
+    in_image "$root" "$1" "${image_env[@]}"
 }
 
 fail() {
@@ -54,6 +56,9 @@ dups="$(sed -E 's/-[0-9][^-]*(-SNAPSHOT)?(-[a-z_0-9-]+)?\.jar$//' "$root/app/cla
 echo "check: ok /app/lib: $(wc -l < "$root/app/classpath.txt") jars, one version each, as /app/classpath.txt lists"
 
 expect "java runs (Java 25)" 'version "25' 'java -version'
+# Layer entries have UTF-8 names: a JVM in the POSIX locale cannot make them paths.
+expect "file names are UTF-8 (sun.jnu.encoding)" 'sun.jnu.encoding = UTF-8' \
+  'java -XshowSettings:properties -version'
 modules="$(in_image 'java --list-modules')"
 for module in $(sed -e 's/#.*//' "$repo/image/jre-modules.txt"); do
   grep -q "^$module@" <<<"$modules" || fail "the runtime has module $module" "$modules"
