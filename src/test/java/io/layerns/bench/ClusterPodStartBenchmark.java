@@ -21,10 +21,10 @@ import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.Trees;
+import io.layerns.system.ClusterInstall;
 import io.layerns.system.KubeletMounts;
 import io.layerns.system.PublishImage;
 import io.layerns.system.PublishRegistry;
-import io.layerns.testing.ControlPlane;
 import io.layerns.testing.cluster.ClusterNetwork;
 import io.layerns.testing.cluster.ClusterNode;
 import io.layerns.testing.cluster.TestCluster;
@@ -73,8 +73,7 @@ import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
 public final class ClusterPodStartBenchmark {
   private static final String NAMESPACE = "bench";
   private static final String LAYER_NAMESPACE = "bench";
-  private static final String BUSYBOX = "layerns.local/busybox:1";
-  private static final String PAUSE = "layerns.local/pause:3.10";
+  private static final String BUSYBOX = ClusterInstall.BUSYBOX;
   private static final String PULL =
       "containerd pulls and unpacks it from the registry (the pod's container image; baseline)";
   private static final Duration POD_TIMEOUT = Duration.ofMinutes(5);
@@ -119,19 +118,6 @@ public final class ClusterPodStartBenchmark {
     long size = Bench.full() ? 1L << 30 : 256L << 20;
     int runs = Integer.getInteger("bench.clusterRuns", 3);
     List<Transport> transports = List.of(Transport.Sshfs, Transport.Copy);
-    Path repo = Bench.repo();
-    Path images = repo.resolve("target/image");
-    List<Path> archives =
-        List.of(
-            images.resolve("pause-3.10.tar"),
-            images.resolve("busybox-1.tar"),
-            images.resolve("layerns-0.1.0.tar"));
-    for (Path archive : archives) {
-      if (!Files.isRegularFile(archive)) {
-        throw new IllegalStateException(
-            archive + " is missing: hack/build-image.sh and hack/build-test-images.sh make it");
-      }
-    }
     Path work = Files.createTempDirectory("layerns-cluster-bench");
     try {
       // The image first: building it takes the cores the cluster would otherwise idle on.
@@ -141,12 +127,10 @@ public final class ClusterPodStartBenchmark {
       Path busybox = busyboxLayer(work.resolve("busybox.tar.gz"));
       log("built the %s image in %.1f s", Bench.mib(size), (System.nanoTime() - t) / 1e9);
       t = System.nanoTime();
-      try (TestCluster cluster =
-          TestCluster.start(
-              ControlPlane.defaultBinDir(), new TestCluster.Options(3, PAUSE, archives))) {
-        log("cluster ready in %.1f s", (System.nanoTime() - t) / 1e9);
+      try (TestCluster cluster = ClusterInstall.startWithLayerns(3)) {
+        log("cluster ready, layerns installed, in %.1f s", (System.nanoTime() - t) / 1e9);
         ClusterPodStartBenchmark bench = new ClusterPodStartBenchmark(cluster);
-        bench.install(repo);
+        bench.install();
         bench.push(size, layers, busybox);
         double preload = bench.preload();
         bench.run(runs, transports, preload);
@@ -163,14 +147,8 @@ public final class ClusterPodStartBenchmark {
 
   // ---- setting up -----------------------------------------------------------------------------
 
-  /** Exactly as ClusterE2EIT installs it: the CRDs, then the overlay for this cluster. */
-  private void install(Path repo) {
-    cluster.kubectl("apply", "-f", repo.resolve("crds").toString());
-    cluster.kubectl("apply", "-k", repo.resolve("hack/local-cluster").toString());
-    for (String workload :
-        List.of("deployment/layerns-operator", "daemonset/layerns-node-plugin")) {
-      cluster.kubectl("-n", "layerns-system", "rollout", "status", workload, "--timeout=180s");
-    }
+  /** The benchmark's namespace; layerns itself is installed by {@link ClusterInstall}. */
+  private void install() {
     cluster.kubectl("create", "namespace", NAMESPACE);
   }
 

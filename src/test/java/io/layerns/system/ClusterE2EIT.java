@@ -15,8 +15,6 @@ import io.layerns.api.v1alpha1.LayerNamespace;
 import io.layerns.api.v1alpha1.LayerNamespaceSpec;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.store.Digest;
-import io.layerns.testing.ControlPlane;
-import io.layerns.testing.ControlPlaneExtension;
 import io.layerns.testing.cluster.ClusterNetwork;
 import io.layerns.testing.cluster.ClusterNode;
 import io.layerns.testing.cluster.TestCluster;
@@ -54,8 +52,8 @@ import org.slf4j.LoggerFactory;
 class ClusterE2EIT {
   private static final Logger LOG = LoggerFactory.getLogger(ClusterE2EIT.class);
   private static final String NAMESPACE = "e2e";
-  private static final String BUSYBOX = "layerns.local/busybox:1";
-  private static final String PAUSE = "layerns.local/pause:3.10";
+  private static final String BUSYBOX = ClusterInstall.BUSYBOX;
+  private static final String PAUSE = ClusterInstall.PAUSE;
   private static final Duration POD_TIMEOUT = Duration.ofSeconds(120);
   private static final TestCluster.RegistryUser PRIVATE_USER =
       new TestCluster.RegistryUser("team", "team-secret");
@@ -69,43 +67,11 @@ class ClusterE2EIT {
 
   @BeforeAll
   void installLayernsOnARealCluster() throws Exception {
-    assertThat(ProcessHandle.current().info().user())
-        .as("a real cluster needs root")
-        .hasValue("root");
-    Path repo = ControlPlaneExtension.repoRoot();
-    Path images = repo.resolve("target/image");
-    List<Path> archives =
-        List.of(
-            images.resolve("pause-3.10.tar"),
-            images.resolve("busybox-1.tar"),
-            images.resolve("layerns-0.1.0.tar"));
-    for (Path archive : archives) {
-      assertThat(archive).as("built by `make image`, which `make test` runs first").exists();
-    }
     cluster =
-        TestCluster.start(
-            ControlPlane.defaultBinDir(),
-            new TestCluster.Options(3, PAUSE, archives).withPrivateRegistry(PRIVATE_USER));
+        ClusterInstall.startWithLayerns(
+            archives ->
+                new TestCluster.Options(3, PAUSE, archives).withPrivateRegistry(PRIVATE_USER));
     client = cluster.client();
-
-    // Exactly what the README tells an admin, plus the one thing this cluster needs: its
-    // registry serves plain HTTP.
-    LOG.info("{}", cluster.kubectl("apply", "-f", repo.resolve("crds").toString()));
-    LOG.info("{}", cluster.kubectl("apply", "-k", repo.resolve("hack/local-cluster").toString()));
-    cluster.kubectl(
-        "-n",
-        "layerns-system",
-        "rollout",
-        "status",
-        "deployment/layerns-operator",
-        "--timeout=180s");
-    cluster.kubectl(
-        "-n",
-        "layerns-system",
-        "rollout",
-        "status",
-        "daemonset/layerns-node-plugin",
-        "--timeout=180s");
 
     image = checkedImage(20261203);
     PublishRegistry registry =
