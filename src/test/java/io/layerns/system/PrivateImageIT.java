@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -64,6 +65,7 @@ class PrivateImageIT {
   private PublishCluster cluster;
   private TokenServer tokens;
   private RegistryServer registry;
+  private RegistryServer attacker;
   private String byDigest;
 
   @BeforeAll
@@ -77,6 +79,8 @@ class PrivateImageIT {
             registry.url(), tokens.issue(USER, "repository:" + REPOSITORY + ":pull,push"))
         .push(REPOSITORY, IMAGE, "v1");
     byDigest = registry.host() + "/" + REPOSITORY + "@" + IMAGE.manifestDigest();
+    // An attacker's registry: anonymous, and whatever its owner writes on its disk.
+    attacker = RegistryServer.start(Files.createDirectories(dir.resolve("attacker")), null);
 
     // The pods: A and C name the right pull secret, B none, B2 a wrong one.
     client
@@ -107,6 +111,9 @@ class PrivateImageIT {
     }
     if (registry != null) {
       registry.close();
+    }
+    if (attacker != null) {
+      attacker.close();
     }
     if (tokens != null) {
       tokens.close();
@@ -172,6 +179,84 @@ class PrivateImageIT {
     }
   }
 
+  @Test
+  @Order(5)
+  @DisplayName(
+      "Attack 2a: when a pod names an attacker's registry that serves the private manifest under a"
+          + " tag, then the node that holds the image refuses it")
+  void privateManifestServedByAnotherRegistryIsRefused() throws Exception {
+    attacker.plantManifest("evil/copy", "v1", IMAGE.manifest());
+    assertDenied(1, "pod-b", attacker.host() + "/evil/copy:v1");
+  }
+
+  @Test
+  @Order(6)
+  @DisplayName(
+      "Attack 2b: when a pod names a crafted public manifest that names the private config and"
+          + " layers, then the node that holds them refuses it")
+  void craftedPublicManifestNamingThePrivateConfigIsRefused() throws Exception {
+    attacker.plantManifest("evil/crafted", "v1", crafted(IMAGE.manifest()));
+    assertDenied(1, "pod-b", attacker.host() + "/evil/crafted:v1");
+  }
+
+  @Test
+  @Order(7)
+  @DisplayName(
+      "Attack 2b with the config's bytes: when the attacker's registry also serves the private"
+          + " config, then the layers, known here only through the private image, are refused")
+  void craftedManifestWithThePrivateConfigStillCannotReadThePrivateLayers() throws Exception {
+    new RegistryPusher(attacker.url(), null)
+        .uploadBlob("evil/with-config", IMAGE.configDigest(), IMAGE.config());
+    attacker.plantManifest("evil/with-config", "v1", crafted(IMAGE.manifest()));
+    assertDenied(1, "pod-b", attacker.host() + "/evil/with-config:v1");
+  }
+
+  @Test
+  @Order(8)
+  void podCWithTheSecretGetsTheImageOnNode1WhereItIsHeld() throws Exception {
+    PublishNode.Volume v = node(1).publish(byDigest, "pod-c", true);
+    try {
+      assertShowsTheImage(v);
+    } finally {
+      node(1).unpublish(v);
+    }
+  }
+
+  @Test
+  @Order(9)
+  @DisplayName(
+      "When a public image shares a layer with the private one, then a pod without the secret"
+          + " gets it on node 1: its registry serves that layer's bytes to anyone")
+  void publicImageSharingALayerWithThePrivateOneStillWorks() throws Exception {
+    TestImage shared =
+        new TestImage(
+            Platform.LINUX_AMD64,
+            List.of(
+                IMAGE.layers().getFirst(),
+                TestImage.Layer.of(
+                    TestImage.Compression.GZIP, Map.of("public/readme", "public layer\n"))),
+            false);
+    new RegistryPusher(attacker.url(), null).push("public/shared", shared, "v1");
+    PublishNode.Volume v = node(1).publish(attacker.host() + "/public/shared:v1", "pod-b", true);
+    try {
+      for (TestImage.Layer l : shared.layers()) {
+        for (Map.Entry<String, String> f : l.files().entrySet()) {
+          assertThat(v.target().resolve(f.getKey())).hasContent(f.getValue());
+        }
+      }
+    } finally {
+      node(1).unpublish(v);
+    }
+  }
+
+  /** The private manifest with an annotation added: new bytes, same config and layers. */
+  private static byte[] crafted(byte[] manifest) {
+    String json = new String(manifest, StandardCharsets.UTF_8);
+    return (json.substring(0, json.lastIndexOf('}'))
+            + ",\"annotations\":{\"org.example.crafted\":\"yes\"}}")
+        .getBytes(StandardCharsets.UTF_8);
+  }
+
   private static void assertShowsTheImage(PublishNode.Volume v) {
     for (TestImage.Layer l : IMAGE.layers()) {
       for (Map.Entry<String, String> f : l.files().entrySet()) {
@@ -181,12 +266,16 @@ class PrivateImageIT {
   }
 
   private void assertDenied(int node, String pod) {
-    assertThatThrownBy(() -> node(node).publish(byDigest, pod, true))
+    assertDenied(node, pod, byDigest);
+  }
+
+  private void assertDenied(int node, String pod, String image) {
+    assertThatThrownBy(() -> node(node).publish(image, pod, true))
         .satisfies(
             e -> {
               Status s = Status.fromThrowable(e);
-              assertThat(s.getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
-              assertThat(s.getDescription()).contains(byDigest).contains("imagePullSecrets");
+              assertThat(s.getCode()).as(s.toString()).isEqualTo(Status.Code.PERMISSION_DENIED);
+              assertThat(s.getDescription()).contains(image).contains("imagePullSecrets");
             });
   }
 
