@@ -85,7 +85,7 @@ class HostUserIsolationIT {
 
     // The plugin's two folders, made as the plugin makes them.
     store = LayerStore.open(dir.resolve("store"));
-    states = new VolumeStateStore(Files.createDirectories(dir.resolve("csi")));
+    states = VolumeStateStore.open(dir.resolve("csi"));
     ImageImporter importer =
         new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
     importer.importLayout(tmp.resolve("layout"), ImageReference.parse(IMAGE));
@@ -196,11 +196,24 @@ class HostUserIsolationIT {
 
   private record Run(int exit, String output) {}
 
-  /** Runs a command as uid and gid 65534 with no supplementary groups. */
+  /**
+   * Runs a command as uid and gid 65534 with no supplementary groups, and no capability: setpriv
+   * still holds root's capabilities when it execs, which would resolve the command's own path past
+   * any mode, so a shell (which has none) execs the command as a host user's shell would.
+   */
   private static Run asNobody(String... command) throws IOException, InterruptedException {
     List<String> argv =
         new ArrayList<>(
-            List.of("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY, "--clear-groups", "--"));
+            List.of(
+                "setpriv",
+                "--reuid=" + NOBODY,
+                "--regid=" + NOBODY,
+                "--clear-groups",
+                "--",
+                "/bin/sh",
+                "-c",
+                "exec \"$@\"",
+                "sh"));
     argv.addAll(List.of(command));
     Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
