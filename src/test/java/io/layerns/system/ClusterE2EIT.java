@@ -165,6 +165,57 @@ class ClusterE2EIT {
             });
   }
 
+  /**
+   * The kubelet, not the node plugin, reads a pod's pull Secret: the one its volume names as
+   * nodePublishSecretRef, passed in NodePublishVolume. A Secret that is no dockerconfigjson is
+   * refused with a FailedMount event that says so (which only the Secret's data, as the kubelet
+   * passed it, can tell); a dockerconfigjson one mounts. The plugin's RBAC reads no Secret.
+   */
+  @Test
+  @Order(6)
+  void thePodsVolumeCredentialsComeFromItsNodePublishSecretRefThroughTheKubelet() throws Exception {
+    applyNamespace(Transport.Sshfs);
+    // A node still in the cluster (the test before this one deletes one).
+    String node = client.nodes().list().getItems().getFirst().getMetadata().getName();
+    String auth =
+        java.util.Base64.getEncoder()
+            .encodeToString("team:any".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    secret("not-a-pull-secret", "Opaque", Map.of("token", "abc"));
+    secret(
+        "regcred",
+        "kubernetes.io/dockerconfigjson",
+        Map.of(
+            ".dockerconfigjson",
+            "{\"auths\":{\"" + ClusterNetwork.registryHost() + "\":{\"auth\":\"" + auth + "\"}}}"));
+
+    createPod("bad-secret", node, true, "exec sleep 3600", "not-a-pull-secret");
+    await("bad-secret's FailedMount event names the Secret's problem")
+        .atMost(POD_TIMEOUT)
+        // A dropped connection to the API server while it is busy is asked again.
+        .ignoreExceptionsInstanceOf(io.fabric8.kubernetes.client.KubernetesClientException.class)
+        .untilAsserted(
+            () ->
+                assertThat(
+                        client.v1().events().inNamespace(NAMESPACE).list().getItems().stream()
+                            .filter(e -> "bad-secret".equals(e.getInvolvedObject().getName()))
+                            .filter(e -> "FailedMount".equals(e.getReason()))
+                            .map(e -> e.getMessage()))
+                    .anyMatch(
+                        m ->
+                            m.contains("nodePublishSecretRef Secret is not usable")
+                                && m.contains(".dockerconfigjson")));
+
+    createPod(
+        "with-secret",
+        node,
+        true,
+        "cd /image && sha256sum -c sha256sums && echo VERIFIED $(wc -l < sha256sums) files"
+            + " && exec sleep 3600",
+        "regcred");
+    awaitVerified("with-secret");
+    deletePods("bad-secret", "with-secret");
+  }
+
   @Test
   @Order(2)
   void copyTransportAndAWritableVolumeOnTheThirdNode() throws Exception {
@@ -430,6 +481,21 @@ class ClusterE2EIT {
 
   // ---- helpers
 
+  private void secret(String name, String type, Map<String, String> data) {
+    client
+        .secrets()
+        .inNamespace(NAMESPACE)
+        .resource(
+            new io.fabric8.kubernetes.api.model.SecretBuilder()
+                .withNewMetadata()
+                .withName(name)
+                .endMetadata()
+                .withType(type)
+                .withStringData(data)
+                .build())
+        .createOr(x -> x.update());
+  }
+
   private void applyNamespace(Transport transport) {
     applyNamespace(transport, 1);
   }
@@ -520,6 +586,11 @@ class ClusterE2EIT {
   }
 
   private void createPod(String name, String node, boolean readOnly, String script) {
+    createPod(name, node, readOnly, script, null);
+  }
+
+  /** As above, with the image volume's nodePublishSecretRef naming {@code secret} (null: none). */
+  private void createPod(String name, String node, boolean readOnly, String script, String secret) {
     Pod pod =
         new PodBuilder()
             .withNewMetadata()
@@ -547,6 +618,10 @@ class ClusterE2EIT {
             .withDriver("csi.layerns.io")
             .withReadOnly(readOnly)
             .withVolumeAttributes(Map.of("image", reference))
+            .withNodePublishSecretRef(
+                secret == null
+                    ? null
+                    : new io.fabric8.kubernetes.api.model.LocalObjectReference(secret))
             .endCsi()
             .endVolume()
             .endSpec()
