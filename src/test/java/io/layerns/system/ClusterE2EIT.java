@@ -216,6 +216,91 @@ class ClusterE2EIT {
     deletePods("bad-secret", "with-secret");
   }
 
+  /**
+   * The store is root's alone on the host (0700), yet a pod that is not root still runs its image's
+   * setuid-root binaries through the volume, as from a container image.
+   */
+  @Test
+  @Order(7)
+  void aNonRootPodRunsASetuidRootBinaryFromItsVolume() throws Exception {
+    PublishImage suid =
+        new PublishImage(
+            List.of(
+                List.of(
+                    PublishImage.Entry.dir("bin", 0755),
+                    PublishImage.Entry.binary("bin/euid", 04755, exitWithEffectiveUid()))));
+    PublishRegistry.existing(Integer.parseInt(cluster.registryFromHost().split(":")[1]))
+        .push("team/suid", suid.blobs(), PublishImage.MANIFEST_TYPE, suid.manifest, "1");
+    String node = client.nodes().list().getItems().getFirst().getMetadata().getName();
+    Pod pod =
+        new PodBuilder()
+            .withNewMetadata()
+            .withName("setuid")
+            .withNamespace(NAMESPACE)
+            .endMetadata()
+            .withNewSpec()
+            .withNodeSelector(Map.of("kubernetes.io/hostname", node))
+            .withRestartPolicy("Never")
+            .withTerminationGracePeriodSeconds(1L)
+            .withNewSecurityContext()
+            .withRunAsUser(65534L)
+            .withRunAsGroup(65534L)
+            .endSecurityContext()
+            .addNewContainer()
+            .withName("check")
+            .withImage(BUSYBOX)
+            .withImagePullPolicy("Never")
+            .withCommand(
+                "sh",
+                "-c",
+                "echo UID=$(id -u); /image/bin/euid; echo EUID=$?; echo VERIFIED; exec sleep 3600")
+            .addNewVolumeMount()
+            .withName("image")
+            .withMountPath("/image")
+            .withReadOnly(true)
+            .endVolumeMount()
+            .endContainer()
+            .addNewVolume()
+            .withName("image")
+            .withNewCsi()
+            .withDriver("csi.layerns.io")
+            .withReadOnly(true)
+            .withVolumeAttributes(
+                Map.of(
+                    "image", ClusterNetwork.registryHost() + "/team/suid@" + suid.manifestDigest()))
+            .endCsi()
+            .endVolume()
+            .endSpec()
+            .build();
+    client.resource(pod).create();
+    awaitVerified("setuid");
+
+    assertThat(cluster.kubectl("-n", NAMESPACE, "logs", "setuid"))
+        .contains("UID=65534")
+        .contains("EUID=0");
+    deletePods("setuid");
+  }
+
+  /**
+   * A static x86-64 program of 136 bytes that exits with its effective uid (mod 256): geteuid, then
+   * exit. Built here so the image needs no compiler; 0 means it ran as root.
+   */
+  private static byte[] exitWithEffectiveUid() {
+    byte[] code = java.util.HexFormat.of().parseHex("b86b0000000f0589c7b83c0000000f05");
+    long base = 0x400000;
+    int total = 64 + 56 + code.length;
+    java.nio.ByteBuffer b =
+        java.nio.ByteBuffer.allocate(total).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    b.put(new byte[] {0x7f, 'E', 'L', 'F', 2, 1, 1, 0}).put(new byte[8]);
+    b.putShort((short) 2).putShort((short) 0x3e).putInt(1).putLong(base + 120).putLong(64);
+    b.putLong(0).putInt(0).putShort((short) 64).putShort((short) 56).putShort((short) 1);
+    b.putShort((short) 0).putShort((short) 0).putShort((short) 0);
+    b.putInt(1).putInt(5).putLong(0).putLong(base).putLong(base).putLong(total).putLong(total);
+    b.putLong(0x1000);
+    b.put(code);
+    return b.array();
+  }
+
   @Test
   @Order(2)
   void copyTransportAndAWritableVolumeOnTheThirdNode() throws Exception {
