@@ -57,11 +57,14 @@ class ClusterE2EIT {
   private static final String BUSYBOX = "layerns.local/busybox:1";
   private static final String PAUSE = "layerns.local/pause:3.10";
   private static final Duration POD_TIMEOUT = Duration.ofSeconds(120);
+  private static final TestCluster.RegistryUser PRIVATE_USER =
+      new TestCluster.RegistryUser("team", "team-secret");
 
   private TestCluster cluster;
   private KubernetesClient client;
   private PublishImage image;
   private String reference;
+  private String privateReference;
   private String holder;
 
   @BeforeAll
@@ -81,7 +84,8 @@ class ClusterE2EIT {
     }
     cluster =
         TestCluster.start(
-            ControlPlane.defaultBinDir(), new TestCluster.Options(3, PAUSE, archives));
+            ControlPlane.defaultBinDir(),
+            new TestCluster.Options(3, PAUSE, archives).withPrivateRegistry(PRIVATE_USER));
     client = cluster.client();
 
     // Exactly what the README tells an admin, plus the one thing this cluster needs: its
@@ -103,11 +107,26 @@ class ClusterE2EIT {
         "daemonset/layerns-node-plugin",
         "--timeout=180s");
 
-    image = checkedImage();
+    image = checkedImage(20261203);
     PublishRegistry registry =
         PublishRegistry.existing(Integer.parseInt(cluster.registryFromHost().split(":")[1]));
     registry.push("team/app", image.blobs(), PublishImage.MANIFEST_TYPE, image.manifest, "1.0");
     reference = ClusterNetwork.registryHost() + "/team/app@" + image.manifestDigest();
+    // Another image (its own manifest, config and first layer), only in the registry that asks
+    // for a password: no node may already hold it.
+    PublishImage privateImage = checkedImage(20261204);
+    PublishRegistry.existing(
+            Integer.parseInt(cluster.privateRegistryFromHost().split(":")[1]),
+            PRIVATE_USER.name(),
+            PRIVATE_USER.password())
+        .push(
+            "team/private",
+            privateImage.blobs(),
+            PublishImage.MANIFEST_TYPE,
+            privateImage.manifest,
+            "1.0");
+    privateReference =
+        ClusterNetwork.privateRegistryHost() + "/team/private@" + privateImage.manifestDigest();
     cluster.kubectl("create", "namespace", NAMESPACE);
   }
 
@@ -172,38 +191,18 @@ class ClusterE2EIT {
    * passed it, can tell); a dockerconfigjson one mounts. The plugin's RBAC reads no Secret.
    */
   @Test
-  @Order(6)
+  @Order(7)
   void thePodsVolumeCredentialsComeFromItsNodePublishSecretRefThroughTheKubelet() throws Exception {
     applyNamespace(Transport.Sshfs);
-    // A node still in the cluster (the test before this one deletes one).
-    String node = client.nodes().list().getItems().getFirst().getMetadata().getName();
-    String auth =
-        java.util.Base64.getEncoder()
-            .encodeToString("team:any".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    String node = readyNode();
     secret("not-a-pull-secret", "Opaque", Map.of("token", "abc"));
-    secret(
-        "regcred",
-        "kubernetes.io/dockerconfigjson",
-        Map.of(
-            ".dockerconfigjson",
-            "{\"auths\":{\"" + ClusterNetwork.registryHost() + "\":{\"auth\":\"" + auth + "\"}}}"));
+    // The public registry lets anyone in; credentials for it are only carried along.
+    PullSecrets.create(client, NAMESPACE, "regcred", ClusterNetwork.registryHost(), "team", "any");
 
-    createPod("bad-secret", node, true, "exec sleep 3600", "not-a-pull-secret");
-    await("bad-secret's FailedMount event names the Secret's problem")
-        .atMost(POD_TIMEOUT)
-        // A dropped connection to the API server while it is busy is asked again.
-        .ignoreExceptionsInstanceOf(io.fabric8.kubernetes.client.KubernetesClientException.class)
-        .untilAsserted(
-            () ->
-                assertThat(
-                        client.v1().events().inNamespace(NAMESPACE).list().getItems().stream()
-                            .filter(e -> "bad-secret".equals(e.getInvolvedObject().getName()))
-                            .filter(e -> "FailedMount".equals(e.getReason()))
-                            .map(e -> e.getMessage()))
-                    .anyMatch(
-                        m ->
-                            m.contains("nodePublishSecretRef Secret is not usable")
-                                && m.contains(".dockerconfigjson")));
+    createPod("bad-secret", node, true, "exec sleep 3600", reference, "not-a-pull-secret");
+    assertThat(awaitFailedMount("bad-secret"))
+        .contains("nodePublishSecretRef Secret is not usable as registry credentials")
+        .contains(".dockerconfigjson");
 
     createPod(
         "with-secret",
@@ -211,6 +210,7 @@ class ClusterE2EIT {
         true,
         "cd /image && sha256sum -c sha256sums && echo VERIFIED $(wc -l < sha256sums) files"
             + " && exec sleep 3600",
+        reference,
         "regcred");
     awaitVerified("with-secret");
     deletePods("bad-secret", "with-secret");
@@ -221,7 +221,7 @@ class ClusterE2EIT {
    * setuid-root binaries through the volume, as from a container image.
    */
   @Test
-  @Order(7)
+  @Order(8)
   void aNonRootPodRunsASetuidRootBinaryFromItsVolume() throws Exception {
     PublishImage suid =
         new PublishImage(
@@ -231,7 +231,7 @@ class ClusterE2EIT {
                     PublishImage.Entry.binary("bin/euid", 04755, exitWithEffectiveUid()))));
     PublishRegistry.existing(Integer.parseInt(cluster.registryFromHost().split(":")[1]))
         .push("team/suid", suid.blobs(), PublishImage.MANIFEST_TYPE, suid.manifest, "1");
-    String node = client.nodes().list().getItems().getFirst().getMetadata().getName();
+    String node = readyNode();
     Pod pod =
         new PodBuilder()
             .withNewMetadata()
@@ -427,6 +427,86 @@ class ClusterE2EIT {
     deletePods("bystander");
   }
 
+  @Test
+  @Order(6)
+  void aPodWithoutThePullSecretOfAPrivateImageDoesNotStartAndItsEventsSayWhy() throws Exception {
+    String node = readyNode();
+    String verifyAndExit =
+        "cd /image && sha256sum -c sha256sums && test ! -e data/gone.txt"
+            + " && echo VERIFIED $(wc -l < sha256sums) files";
+    long created = System.nanoTime();
+    createPod("private-no-secret", node, true, verifyAndExit, privateReference, null);
+    String failedMount = awaitFailedMount("private-no-secret");
+    LOG.info(
+        "private-no-secret: FailedMount {} ms after create: {}",
+        Duration.ofNanos(System.nanoTime() - created).toMillis(),
+        failedMount);
+    // What the user must read to fix it: which image, that the registry said 401, and that the
+    // pod has no credentials for that registry.
+    assertThat(failedMount)
+        .contains(privateReference)
+        .contains("the registry answered 401")
+        .contains("the pod has no pull credentials for " + ClusterNetwork.privateRegistryHost())
+        .contains("nodePublishSecretRef");
+
+    // The same pod with a pull secret for that registry, named as its volume's
+    // nodePublishSecretRef, reads every file: the test tells them apart.
+    PullSecrets.create(
+        client,
+        NAMESPACE,
+        "private-pull",
+        ClusterNetwork.privateRegistryHost(),
+        PRIVATE_USER.name(),
+        PRIVATE_USER.password());
+    created = System.nanoTime();
+    createPod("private-with-secret", node, true, verifyAndExit, privateReference, "private-pull");
+    awaitVerified("private-with-secret", "Succeeded");
+    LOG.info(
+        "private-with-secret: Succeeded {} ms after create",
+        Duration.ofNanos(System.nanoTime() - created).toMillis());
+    assertThat(cluster.kubectl("-n", NAMESPACE, "logs", "private-with-secret"))
+        .contains("VERIFIED " + FILES.size() + " files");
+    // Meanwhile the kubelet kept retrying the pod without the secret, in vain.
+    assertThat(phase("private-no-secret")).isEqualTo("Pending");
+    deletePods("private-no-secret", "private-with-secret");
+  }
+
+  /**
+   * The first {@code FailedMount} event line of {@code kubectl describe pod}, once there is one;
+   * fails if the pod starts instead.
+   */
+  private String awaitFailedMount(String pod) {
+    String[] line = new String[1];
+    await(pod + " shows a FailedMount event")
+        .atMost(POD_TIMEOUT)
+        .until(
+            () -> {
+              assertThat(phase(pod))
+                  .as("phase of %s", pod)
+                  .isNotIn("Running", "Succeeded", "Failed");
+              String described = cluster.kubectl("-n", NAMESPACE, "describe", "pod", pod);
+              line[0] =
+                  described.lines().filter(l -> l.contains("FailedMount")).findFirst().orElse(null);
+              return line[0] != null;
+            });
+    return line[0];
+  }
+
+  private String phase(String pod) {
+    Pod p = client.pods().inNamespace(NAMESPACE).withName(pod).get();
+    return p == null || p.getStatus() == null ? null : p.getStatus().getPhase();
+  }
+
+  /** A node that is Ready now (an earlier test may have deleted one). */
+  private String readyNode() {
+    return client.nodes().list().getItems().stream()
+        .filter(TestCluster::ready)
+        .map(n -> n.getMetadata().getName())
+        .sorted()
+        .findFirst()
+        .orElseThrow();
+  }
+
   // ---- readers that keep reading, and what they say
 
   /** One round of a reading pod: when, and whether every read worked. */
@@ -516,8 +596,12 @@ class ClusterE2EIT {
 
   private static final Map<String, String> FILES = new TreeMap<>();
 
-  private static PublishImage checkedImage() throws Exception {
-    Random random = new Random(20261203);
+  /**
+   * The image; {@code seed} makes its big file, so two seeds give two images with the same file
+   * names (which {@link #FILES} holds) and different layers.
+   */
+  private static PublishImage checkedImage(long seed) throws Exception {
+    Random random = new Random(seed);
     StringBuilder big = new StringBuilder();
     while (big.length() < 2_000_000) {
       big.append(Long.toHexString(random.nextLong()));
@@ -671,12 +755,21 @@ class ClusterE2EIT {
   }
 
   private void createPod(String name, String node, boolean readOnly, String script) {
-    createPod(name, node, readOnly, script, null);
+    createPod(name, node, readOnly, script, reference, null);
   }
 
-  /** As above, with the image volume's nodePublishSecretRef naming {@code secret} (null: none). */
-  private void createPod(String name, String node, boolean readOnly, String script, String secret) {
-    Pod pod =
+  /**
+   * A pod whose volume is {@code volumeImage}, naming {@code pullSecret} as the volume's
+   * nodePublishSecretRef (when not null).
+   */
+  private void createPod(
+      String name,
+      String node,
+      boolean readOnly,
+      String script,
+      String volumeImage,
+      String pullSecret) {
+    PodBuilder builder =
         new PodBuilder()
             .withNewMetadata()
             .withName(name)
@@ -702,19 +795,23 @@ class ClusterE2EIT {
             .withNewCsi()
             .withDriver("csi.layerns.io")
             .withReadOnly(readOnly)
-            .withVolumeAttributes(Map.of("image", reference))
+            .withVolumeAttributes(Map.of("image", volumeImage))
             .withNodePublishSecretRef(
-                secret == null
+                pullSecret == null
                     ? null
-                    : new io.fabric8.kubernetes.api.model.LocalObjectReference(secret))
+                    : new io.fabric8.kubernetes.api.model.LocalObjectReference(pullSecret))
             .endCsi()
             .endVolume()
-            .endSpec()
-            .build();
-    client.resource(pod).create();
+            .endSpec();
+    client.resource(builder.build()).create();
   }
 
   private void awaitVerified(String name) {
+    awaitVerified(name, "Running");
+  }
+
+  /** Until pod {@code name} is in {@code phase} and its log says it verified its volume. */
+  private void awaitVerified(String name, String phase) {
     try {
       await(name + " verified its volume")
           .atMost(POD_TIMEOUT)
@@ -726,7 +823,7 @@ class ClusterE2EIT {
                       name + " failed: " + cluster.kubectl("-n", NAMESPACE, "logs", name));
                 }
                 return p.getStatus() != null
-                    && "Running".equals(p.getStatus().getPhase())
+                    && phase.equals(p.getStatus().getPhase())
                     && cluster.kubectl("-n", NAMESPACE, "logs", name).contains("VERIFIED");
               });
     } catch (org.awaitility.core.ConditionTimeoutException e) {

@@ -201,9 +201,11 @@ public final class ImageAccess {
                 + " pod's credentials may read it, so the volume is refused until it can: "
                 + String.join("; ", unreachable));
       }
+      String first = ImageReference.parse(order.getFirst() + "@" + d.digest()).registry();
       throw new ImageAccessDeniedException(
           asked,
-          ImageReference.parse(order.getFirst() + "@" + d.digest()).registry(),
+          first,
+          pod.credentialsFor(first).credentialsFor(first).isPresent(),
           "its "
               + d.describe()
               + " is private (this node holds it for another pod) and no registry that holds it"

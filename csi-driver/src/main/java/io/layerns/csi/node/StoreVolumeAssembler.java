@@ -186,7 +186,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
    * it names come from peers when they hold them), else the registry.
    */
   private ResolvedImage resolve(
-      ImageReference ref, NamespaceView ns, ContentSource registry, String asked)
+      ImageReference ref, NamespaceView ns, RegistrySource registry, String asked)
       throws IOException, ImageNotFoundException, ImageAccessDeniedException {
     Optional<Digest> local =
         ref.digest() != null ? Optional.of(ref.digest()) : importer.refs().lookup(ref);
@@ -206,7 +206,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     try {
       return importer.resolve(ref, peers.sources(members, List.of(registry)));
     } catch (FetchFailedException e) {
-      throw translate(e, ref, asked);
+      throw translate(e, ref, asked, registry);
     }
   }
 
@@ -233,7 +233,11 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     } catch (FetchFailedException e) {
       if (e.reason() == RegistryException.Reason.AUTHENTICATION_FAILED) {
         ImageReference ref = image.reference();
-        throw new ImageAccessDeniedException(ref.toString(), ref.registry(), e.getMessage());
+        throw new ImageAccessDeniedException(
+            ref.toString(),
+            ref.registry(),
+            registry.hasCredentialsFor(ref.registry()),
+            e.getMessage());
       }
       throw e;
     }
@@ -614,12 +618,14 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
   }
 
   /** Throws what a failed resolution means for the pod; returns {@code e} for other failures. */
-  private static IOException translate(FetchFailedException e, ImageReference ref, String asked)
-      throws ImageNotFoundException, ImageAccessDeniedException {
+  private static IOException translate(
+      FetchFailedException e, ImageReference ref, String asked, RegistrySource registry)
+      throws ImageNotFoundException, ImageAccessDeniedException, IOException {
     switch (e.reason()) {
       case NOT_FOUND -> throw new ImageNotFoundException(asked, e.getMessage());
       case AUTHENTICATION_FAILED ->
-          throw new ImageAccessDeniedException(asked, ref.registry(), e.getMessage());
+          throw new ImageAccessDeniedException(
+              asked, ref.registry(), registry.hasCredentialsFor(ref.registry()), e.getMessage());
       default -> {
         return e;
       }
@@ -720,6 +726,11 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         }
       }
       return r;
+    }
+
+    /** Whether the volume's Secret has credentials for {@code registry}. */
+    boolean hasCredentialsFor(String registry) throws IOException {
+      return credentialsFor(registry).credentialsFor(registry).isPresent();
     }
 
     /**
