@@ -5,8 +5,8 @@ package io.layerns.csi.node;
  * access to the repository); answered as PERMISSION_DENIED, naming the registry.
  *
  * <p>PERMISSION_DENIED rather than FAILED_PRECONDITION: the message a user reads in the pod's
- * events then says plainly that access was refused, and the fix (the volume's
- * nodePublishSecretRef) is theirs; the kubelet retries either code the same way.
+ * events then says plainly that access was refused, and the fix (the volume's nodePublishSecretRef)
+ * is theirs; the kubelet retries either code the same way.
  */
 public class ImageAccessDeniedException extends Exception {
 
