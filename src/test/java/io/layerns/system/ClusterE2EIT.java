@@ -191,7 +191,7 @@ class ClusterE2EIT {
    * passed it, can tell); a dockerconfigjson one mounts. The plugin's RBAC reads no Secret.
    */
   @Test
-  @Order(7)
+  @Order(6)
   void thePodsVolumeCredentialsComeFromItsNodePublishSecretRefThroughTheKubelet() throws Exception {
     applyNamespace(Transport.Sshfs);
     String node = readyNode();
@@ -199,7 +199,7 @@ class ClusterE2EIT {
     // The public registry lets anyone in; credentials for it are only carried along.
     PullSecrets.create(client, NAMESPACE, "regcred", ClusterNetwork.registryHost(), "team", "any");
 
-    createPod("bad-secret", node, true, "exec sleep 3600", reference, "not-a-pull-secret");
+    createPod("bad-secret", node, true, "exec sleep 3600", reference, "not-a-pull-secret", null);
     assertThat(awaitFailedMount("bad-secret"))
         .contains("nodePublishSecretRef Secret is not usable as registry credentials")
         .contains(".dockerconfigjson");
@@ -211,7 +211,8 @@ class ClusterE2EIT {
         "cd /image && sha256sum -c sha256sums && echo VERIFIED $(wc -l < sha256sums) files"
             + " && exec sleep 3600",
         reference,
-        "regcred");
+        "regcred",
+        null);
     awaitVerified("with-secret");
     deletePods("bad-secret", "with-secret");
   }
@@ -221,7 +222,7 @@ class ClusterE2EIT {
    * setuid-root binaries through the volume, as from a container image.
    */
   @Test
-  @Order(8)
+  @Order(6)
   void aNonRootPodRunsASetuidRootBinaryFromItsVolume() throws Exception {
     PublishImage suid =
         new PublishImage(
@@ -385,8 +386,120 @@ class ClusterE2EIT {
     deletePods("holder-reader");
   }
 
+  /**
+   * Issue 22, item 3, with a real pod: the sshfs daemons behind a reader's volume die while the
+   * reader's node plugin is replaced. The new plugin names each dead mount once ({@code
+   * RemoteMountDead}), mounts it again and the volume over its target ({@code
+   * RemoteMountRepaired}); the pod mounts the volume with HostToContainer propagation, so it reads
+   * again without a restart.
+   */
   @Test
   @Order(5)
+  void aHostToContainerPodReadsAgainAfterItsSshfsDaemonsDieWhileItsPluginIsReplaced()
+      throws Exception {
+    applyNamespace(Transport.Sshfs);
+    String reader = otherNode(Set.of(holder));
+    // Copies a reader made earlier (Copy transport) go after the grace: then it reads over sshfs.
+    await(reader + " holds no copy")
+        .atMost(Duration.ofSeconds(90))
+        .untilAsserted(
+            () -> {
+              for (PublishImage.Layer l : image.layers) {
+                assertThat(holders(l.digest())).doesNotContain(reader);
+              }
+            });
+    readingPod("repaired-reader", reader, "HostToContainer");
+    String bind = "BindAddress=" + cluster.node(reader).ip();
+
+    String old = pluginPod(reader);
+    cluster.kubectl("-n", "layerns-system", "delete", "pod", old, "--wait=true", "--timeout=120s");
+    // While the node has no plugin: the daemons die (an OOM kill, say).
+    Map<Long, String> sshfs = sshfsCommandLines();
+    List<ProcessHandle> daemons =
+        sshfs.entrySet().stream()
+            .filter(e -> e.getValue().contains(bind))
+            .flatMap(e -> ProcessHandle.of(e.getKey()).stream())
+            .toList();
+    assertThat(daemons).as("sshfs daemons with " + bind + " among " + sshfs).isNotEmpty();
+    long killedAt = System.currentTimeMillis();
+    daemons.forEach(ProcessHandle::destroyForcibly);
+    await("a new node plugin pod on " + reader)
+        .atMost(POD_TIMEOUT)
+        .until(() -> !pluginPod(reader).equals(old) && pluginReady(reader));
+    long readyAt = System.currentTimeMillis();
+
+    await("each dead mount told and repaired")
+        .atMost(Duration.ofSeconds(90))
+        .untilAsserted(
+            () -> {
+              assertThat(mountEvents(reader, "RemoteMountDead", killedAt))
+                  .hasSize(daemons.size())
+                  .allSatisfy(n -> assertThat(n).contains("Transport endpoint is not connected"));
+              assertThat(mountEvents(reader, "RemoteMountRepaired", killedAt))
+                  .hasSize(daemons.size())
+                  .allSatisfy(n -> assertThat(n).contains("volumes remounted: "));
+            });
+    long repairedAt = System.currentTimeMillis();
+    await("the pod reads again, without a restart")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> rounds("repaired-reader", repairedAt).stream().anyMatch(Round::ok));
+    long firstOk =
+        rounds("repaired-reader", readyAt).stream()
+            .filter(Round::ok)
+            .mapToLong(Round::at)
+            .min()
+            .orElseThrow();
+    LOG.info(
+        "dead sshfs daemons: {} mounts repaired; the pod read again {} ms after the new plugin was"
+            + " ready",
+        daemons.size(),
+        firstOk - readyAt);
+    assertThat(
+            client
+                .pods()
+                .inNamespace(NAMESPACE)
+                .withName("repaired-reader")
+                .get()
+                .getStatus()
+                .getContainerStatuses())
+        .singleElement()
+        .satisfies(c -> assertThat(c.getRestartCount()).isZero());
+    deletePods("repaired-reader");
+  }
+
+  /** The command lines of the machine's sshfs processes, by pid (from /proc: they run in pods). */
+  private static Map<Long, String> sshfsCommandLines() throws java.io.IOException {
+    Map<Long, String> out = new TreeMap<>();
+    try (var procs = Files.list(Path.of("/proc"))) {
+      for (Path p : procs.filter(d -> d.getFileName().toString().matches("\\d+")).toList()) {
+        try {
+          String cmd = Files.readString(p.resolve("cmdline")).replace('\0', ' ').strip();
+          if (cmd.startsWith("sshfs ") || cmd.contains("/sshfs ")) {
+            out.put(Long.parseLong(p.getFileName().toString()), cmd);
+          }
+        } catch (java.io.IOException gone) {
+          // The process ended meanwhile.
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The notes of {@code reason} events on {@code node}'s LayerStore since {@code sinceMillis}. */
+  private List<String> mountEvents(String node, String reason, long sinceMillis) {
+    return client.events().v1().events().inAnyNamespace().list().getItems().stream()
+        .filter(e -> reason.equals(e.getReason()))
+        .filter(e -> node.equals(e.getRegarding().getName()))
+        .filter(
+            e ->
+                java.time.Instant.parse(e.getEventTime().getTime()).toEpochMilli()
+                    >= sinceMillis / 1000 * 1000)
+        .map(io.fabric8.kubernetes.api.model.events.v1.Event::getNote)
+        .toList();
+  }
+
+  @Test
+  @Order(7) // last: it powers a node off
   void aNodeThatIsDrainedAndDeletedHasItsLayersReplicatedAgain() throws Exception {
     applyNamespace(Transport.Sshfs, 2);
     await("two copies of every layer")
@@ -435,7 +548,7 @@ class ClusterE2EIT {
         "cd /image && sha256sum -c sha256sums && test ! -e data/gone.txt"
             + " && echo VERIFIED $(wc -l < sha256sums) files";
     long created = System.nanoTime();
-    createPod("private-no-secret", node, true, verifyAndExit, privateReference, null);
+    createPod("private-no-secret", node, true, verifyAndExit, privateReference, null, null);
     String failedMount = awaitFailedMount("private-no-secret");
     LOG.info(
         "private-no-secret: FailedMount {} ms after create: {}",
@@ -459,7 +572,8 @@ class ClusterE2EIT {
         PRIVATE_USER.name(),
         PRIVATE_USER.password());
     created = System.nanoTime();
-    createPod("private-with-secret", node, true, verifyAndExit, privateReference, "private-pull");
+    createPod(
+        "private-with-secret", node, true, verifyAndExit, privateReference, "private-pull", null);
     awaitVerified("private-with-secret", "Succeeded");
     LOG.info(
         "private-with-secret: Succeeded {} ms after create",
@@ -514,13 +628,25 @@ class ClusterE2EIT {
 
   /** A pod on {@code node} that re-checks the volume every 200 ms and logs each round. */
   private void readingPod(String name, String node) {
+    readingPod(name, node, null);
+  }
+
+  /**
+   * @param propagation the volumeMount's mountPropagation, null for the default (None); with one,
+   *     each round enters /image afresh, since a working directory inside it keeps the overlay it
+   *     was on (and a repaired volume is a new overlay over the old one)
+   */
+  private void readingPod(String name, String node, String propagation) {
+    String enter = propagation == null ? "" : "cd / && cd /image && ";
     String loop =
         "cd /image && i=0; while true; do i=$((i+1)); t=$(date +%s);"
-            + " if out=$(sha256sum -c sha256sums 2>&1) && probe=$(ls data/absent-$i 2>&1; true)"
+            + " if "
+            + enter
+            + "out=$(sha256sum -c sha256sums 2>&1) && probe=$(ls data/absent-$i 2>&1; true)"
             + " && case \"$probe\" in *'No such file'*) true;; *) false;; esac;"
             + " then echo \"ROUND $t ok\"; else echo \"ROUND $t READ-ERROR $out $probe\"; fi;"
             + " [ $i = 1 ] && echo VERIFIED $(wc -l < sha256sums) files; sleep 0.2; done";
-    createPod(name, node, true, loop);
+    createPod(name, node, true, loop, reference, null, propagation);
     awaitVerified(name);
   }
 
@@ -755,12 +881,12 @@ class ClusterE2EIT {
   }
 
   private void createPod(String name, String node, boolean readOnly, String script) {
-    createPod(name, node, readOnly, script, reference, null);
+    createPod(name, node, readOnly, script, reference, null, null);
   }
 
   /**
    * A pod whose volume is {@code volumeImage}, naming {@code pullSecret} as the volume's
-   * nodePublishSecretRef (when not null).
+   * nodePublishSecretRef and mounting the volume with {@code propagation} (each when not null).
    */
   private void createPod(
       String name,
@@ -768,7 +894,8 @@ class ClusterE2EIT {
       boolean readOnly,
       String script,
       String volumeImage,
-      String pullSecret) {
+      String pullSecret,
+      String propagation) {
     PodBuilder builder =
         new PodBuilder()
             .withNewMetadata()
@@ -788,6 +915,7 @@ class ClusterE2EIT {
             .withName("image")
             .withMountPath("/image")
             .withReadOnly(readOnly)
+            .withMountPropagation(propagation)
             .endVolumeMount()
             .endContainer()
             .addNewVolume()

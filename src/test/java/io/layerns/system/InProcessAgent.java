@@ -47,12 +47,13 @@ public record InProcessAgent(
   static InProcessAgent start(
       ControlPlane cp, String name, String address, Path root, UnaryOperator<URI> advertise)
       throws IOException {
-    return start(cp, name, address, root, advertise, null, List::of);
+    return start(cp, name, address, root, advertise, null, List::of, true);
   }
 
   /**
    * An agent that also serves its layers over SFTP (reported with its host key) and reports the
-   * volumes {@code volumes} lists, as the node plugin does.
+   * volumes {@code volumes} lists, as the node plugin does. Its watch of its LayerStore is not
+   * started: the caller wires the rest first and then starts it, in the plugin's order.
    *
    * @param authorizedKeys the cluster's public key, which peers' sshfs logs in with
    */
@@ -64,7 +65,7 @@ public record InProcessAgent(
       Path authorizedKeys,
       VolumeUsage volumes)
       throws IOException {
-    return start(cp, name, address, root, UnaryOperator.identity(), authorizedKeys, volumes);
+    return start(cp, name, address, root, UnaryOperator.identity(), authorizedKeys, volumes, false);
   }
 
   private static InProcessAgent start(
@@ -74,7 +75,8 @@ public record InProcessAgent(
       Path root,
       UnaryOperator<URI> advertise,
       Path authorizedKeys,
-      VolumeUsage volumes)
+      VolumeUsage volumes,
+      boolean startWatch)
       throws IOException {
     InetAddress bind = InetAddress.getByName(address);
     LayerStore store = LayerStore.open(root);
@@ -116,7 +118,9 @@ public record InProcessAgent(
             Duration.ofSeconds(30),
             new RegistryPreloader(importer, store),
             Clock.systemUTC());
-    agent.start();
+    if (startWatch) {
+      agent.start();
+    }
     return new InProcessAgent(name, store, export, sftp, agent);
   }
 

@@ -15,12 +15,24 @@ import java.util.Map;
  * the nodes share the cluster's SSH key pair. Closing unmounts everything under the folder first.
  */
 public final class PublishCluster implements AutoCloseable {
+  private final ControlPlane cp;
   private final Path dir;
+  private final Path keys;
+  private final String prefix;
   private final LayernsOperator operator;
   private final List<PublishNode> nodes;
 
-  private PublishCluster(Path dir, LayernsOperator operator, List<PublishNode> nodes) {
+  private PublishCluster(
+      ControlPlane cp,
+      Path dir,
+      Path keys,
+      String prefix,
+      LayernsOperator operator,
+      List<PublishNode> nodes) {
+    this.cp = cp;
     this.dir = dir;
+    this.keys = keys;
+    this.prefix = prefix;
     this.operator = operator;
     this.nodes = nodes;
   }
@@ -37,26 +49,49 @@ public final class PublishCluster implements AutoCloseable {
         new LayernsOperator(
             cp.newAdminClient(), OperatorConfig.embedded(prefix + "-operator"), Clock.systemUTC());
     List<PublishNode> nodes = new ArrayList<>();
-    PublishCluster cluster = new PublishCluster(dir, operator, nodes);
+    PublishCluster cluster = new PublishCluster(cp, dir, keys, prefix, operator, nodes);
     try {
       operator.start();
       for (int i = 1; i <= count; i++) {
-        String name = prefix + "-" + i;
-        TestNodes.addReadyNode(cp.client(), name, labels);
-        nodes.add(
-            PublishNode.start(
-                cp,
-                name,
-                "127.0.1." + i,
-                dir.resolve(name),
-                keys.resolve("id"),
-                keys.resolve("authorized_keys")));
+        TestNodes.addReadyNode(cp.client(), prefix + "-" + i, labels);
+        nodes.add(cluster.startNode(i));
       }
       return cluster;
     } catch (Exception | Error e) {
       cluster.close();
       throw e;
     }
+  }
+
+  private PublishNode startNode(int i) throws java.io.IOException {
+    String name = prefix + "-" + i;
+    return PublishNode.start(
+        cp,
+        name,
+        "127.0.1." + i,
+        dir.resolve(name),
+        keys.resolve("id"),
+        keys.resolve("authorized_keys"));
+  }
+
+  /** What a test does while a node's plugin is down. */
+  @FunctionalInterface
+  public interface WhileDown {
+    void run() throws Exception;
+  }
+
+  /**
+   * Restarts node {@code i}'s plugin as a container restart does: stops its agent, exports and CSI
+   * socket (its mounts stay), runs {@code whileDown}, and starts it again on the same folders.
+   */
+  public PublishNode restart(int i, WhileDown whileDown) throws Exception {
+    nodes.get(i - 1).close();
+    try {
+      whileDown.run();
+    } finally {
+      nodes.set(i - 1, startNode(i));
+    }
+    return nodes.get(i - 1);
   }
 
   /** Node {@code i}, counted from 1 as its name and address are. */

@@ -474,7 +474,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
   }
 
   /** How to reach a holder's export for a remote transport, if it reports one. */
-  static Optional<Peer> peerFor(Transport transport, NamespaceView.PeerStore holder) {
+  public static Optional<Peer> peerFor(Transport transport, NamespaceView.PeerStore holder) {
     StoreEndpoints e = holder.endpoints();
     if (e == null) {
       return Optional.empty();

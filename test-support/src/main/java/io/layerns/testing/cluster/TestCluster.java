@@ -107,7 +107,7 @@ public final class TestCluster implements AutoCloseable {
     TestCluster cluster = null;
     try {
       Path work = Files.createTempDirectory("layerns-cluster-");
-      cluster = new TestCluster(binDir, work, ProcessJail.create(ProcessJail.PREFIX + id, work));
+      cluster = new TestCluster(binDir, work, ProcessJail.create(ProcessJail.treeName(id), work));
       Runtime.getRuntime().addShutdownHook(new Thread(cluster::close, "cluster-stop"));
       cluster.startAll(options);
       return cluster;
