@@ -150,6 +150,124 @@ class ClusterE2EIT {
             });
   }
 
+  /**
+   * The kubelet, not the node plugin, reads a pod's pull Secret: the one its volume names as
+   * nodePublishSecretRef, passed in NodePublishVolume. A Secret that is no dockerconfigjson is
+   * refused with a FailedMount event that says so (which only the Secret's data, as the kubelet
+   * passed it, can tell); a dockerconfigjson one mounts. The plugin's RBAC reads no Secret.
+   */
+  @Test
+  @Order(6)
+  void thePodsVolumeCredentialsComeFromItsNodePublishSecretRefThroughTheKubelet() throws Exception {
+    applyNamespace(Transport.Sshfs);
+    String node = readyNode();
+    secret("not-a-pull-secret", "Opaque", Map.of("token", "abc"));
+    // The public registry lets anyone in; credentials for it are only carried along.
+    PullSecrets.create(client, NAMESPACE, "regcred", ClusterNetwork.registryHost(), "team", "any");
+
+    createPod("bad-secret", node, true, "exec sleep 3600", reference, "not-a-pull-secret", null);
+    assertThat(awaitFailedMount("bad-secret"))
+        .contains("nodePublishSecretRef Secret is not usable as registry credentials")
+        .contains(".dockerconfigjson");
+
+    createPod(
+        "with-secret",
+        node,
+        true,
+        "cd /image && sha256sum -c sha256sums && echo VERIFIED $(wc -l < sha256sums) files"
+            + " && exec sleep 3600",
+        reference,
+        "regcred",
+        null);
+    awaitVerified("with-secret");
+    deletePods("bad-secret", "with-secret");
+  }
+
+  /**
+   * The store is root's alone on the host (0700), yet a pod that is not root still runs its image's
+   * setuid-root binaries through the volume, as from a container image.
+   */
+  @Test
+  @Order(6)
+  void aNonRootPodRunsASetuidRootBinaryFromItsVolume() throws Exception {
+    PublishImage suid =
+        new PublishImage(
+            List.of(
+                List.of(
+                    PublishImage.Entry.dir("bin", 0755),
+                    PublishImage.Entry.binary("bin/euid", 04755, exitWithEffectiveUid()))));
+    PublishRegistry.existing(Integer.parseInt(cluster.registryFromHost().split(":")[1]))
+        .push("team/suid", suid.blobs(), PublishImage.MANIFEST_TYPE, suid.manifest, "1");
+    String node = readyNode();
+    Pod pod =
+        new PodBuilder()
+            .withNewMetadata()
+            .withName("setuid")
+            .withNamespace(NAMESPACE)
+            .endMetadata()
+            .withNewSpec()
+            .withNodeSelector(Map.of("kubernetes.io/hostname", node))
+            .withRestartPolicy("Never")
+            .withTerminationGracePeriodSeconds(1L)
+            .withNewSecurityContext()
+            .withRunAsUser(65534L)
+            .withRunAsGroup(65534L)
+            .endSecurityContext()
+            .addNewContainer()
+            .withName("check")
+            .withImage(BUSYBOX)
+            .withImagePullPolicy("Never")
+            .withCommand(
+                "sh",
+                "-c",
+                "echo UID=$(id -u); /image/bin/euid; echo EUID=$?; echo VERIFIED; exec sleep 3600")
+            .addNewVolumeMount()
+            .withName("image")
+            .withMountPath("/image")
+            .withReadOnly(true)
+            .endVolumeMount()
+            .endContainer()
+            .addNewVolume()
+            .withName("image")
+            .withNewCsi()
+            .withDriver("csi.layerns.io")
+            .withReadOnly(true)
+            .withVolumeAttributes(
+                Map.of(
+                    "image", ClusterNetwork.registryHost() + "/team/suid@" + suid.manifestDigest()))
+            .endCsi()
+            .endVolume()
+            .endSpec()
+            .build();
+    client.resource(pod).create();
+    awaitVerified("setuid");
+
+    assertThat(cluster.kubectl("-n", NAMESPACE, "logs", "setuid"))
+        .contains("UID=65534")
+        .contains("EUID=0");
+    deletePods("setuid");
+  }
+
+  /**
+   * A static x86-64 program of 136 bytes that exits with its effective uid (mod 256): geteuid, then
+   * exit. Built here so the image needs no compiler; 0 means it ran as root.
+   */
+  private static byte[] exitWithEffectiveUid() {
+    byte[] code = java.util.HexFormat.of().parseHex("b86b0000000f0589c7b83c0000000f05");
+    long base = 0x400000;
+    int total = 64 + 56 + code.length;
+    java.nio.ByteBuffer b =
+        java.nio.ByteBuffer.allocate(total).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    b.put(new byte[] {0x7f, 'E', 'L', 'F', 2, 1, 1, 0}).put(new byte[8]);
+    b.putShort((short) 2).putShort((short) 0x3e).putInt(1).putLong(base + 120).putLong(64);
+    b.putLong(0).putInt(0).putShort((short) 64).putShort((short) 56).putShort((short) 1);
+    b.putShort((short) 0).putShort((short) 0).putShort((short) 0);
+    b.putInt(1).putInt(5).putLong(0).putLong(base).putLong(base).putLong(total).putLong(total);
+    b.putLong(0x1000);
+    b.put(code);
+    return b.array();
+  }
+
   @Test
   @Order(2)
   void copyTransportAndAWritableVolumeOnTheThirdNode() throws Exception {
@@ -407,10 +525,11 @@ class ClusterE2EIT {
     assertThat(failedMount)
         .contains(privateReference)
         .contains("the registry answered 401")
-        .contains("the pod has no pull secret for " + ClusterNetwork.privateRegistryHost());
+        .contains("the pod has no pull credentials for " + ClusterNetwork.privateRegistryHost())
+        .contains("nodePublishSecretRef");
 
-    // The same pod with a pull secret for that registry reads every file: the test tells them
-    // apart.
+    // The same pod with a pull secret for that registry, named as its volume's
+    // nodePublishSecretRef, reads every file: the test tells them apart.
     PullSecrets.create(
         client,
         NAMESPACE,
@@ -623,6 +742,21 @@ class ClusterE2EIT {
 
   // ---- helpers
 
+  private void secret(String name, String type, Map<String, String> data) {
+    client
+        .secrets()
+        .inNamespace(NAMESPACE)
+        .resource(
+            new io.fabric8.kubernetes.api.model.SecretBuilder()
+                .withNewMetadata()
+                .withName(name)
+                .endMetadata()
+                .withType(type)
+                .withStringData(data)
+                .build())
+        .createOr(x -> x.update());
+  }
+
   private void applyNamespace(Transport transport) {
     applyNamespace(transport, 1);
   }
@@ -717,8 +851,8 @@ class ClusterE2EIT {
   }
 
   /**
-   * A pod whose volume is {@code volumeImage}, naming {@code pullSecret} and mounting the volume
-   * with {@code propagation} (each when not null).
+   * A pod whose volume is {@code volumeImage}, naming {@code pullSecret} as the volume's
+   * nodePublishSecretRef and mounting the volume with {@code propagation} (each when not null).
    */
   private void createPod(
       String name,
@@ -756,12 +890,13 @@ class ClusterE2EIT {
             .withDriver("csi.layerns.io")
             .withReadOnly(readOnly)
             .withVolumeAttributes(Map.of("image", volumeImage))
+            .withNodePublishSecretRef(
+                pullSecret == null
+                    ? null
+                    : new io.fabric8.kubernetes.api.model.LocalObjectReference(pullSecret))
             .endCsi()
             .endVolume()
             .endSpec();
-    if (pullSecret != null) {
-      builder.editSpec().addNewImagePullSecret(pullSecret).endSpec();
-    }
     client.resource(builder.build()).create();
   }
 

@@ -63,6 +63,16 @@ final class KubeletCsi implements AutoCloseable {
    * Calls NodePublishVolume for an inline volume of pod {@code pod} in namespace {@code default}.
    */
   PublishNode.Volume publish(String image, String pod, boolean readOnly) throws IOException {
+    return publish(image, pod, readOnly, java.util.Map.of());
+  }
+
+  /**
+   * As {@link #publish(String, String, boolean)}, with the volume's secrets: the data of the Secret
+   * its {@code nodePublishSecretRef} names, which the kubelet reads and passes decoded.
+   */
+  PublishNode.Volume publish(
+      String image, String pod, boolean readOnly, java.util.Map<String, String> secrets)
+      throws IOException {
     String uid = UUID.randomUUID().toString();
     // The kubelet's id for an inline volume: "csi-" and a hash of pod uid and volume name.
     String volumeId =
@@ -88,6 +98,7 @@ final class KubeletCsi implements AutoCloseable {
                 .putVolumeContext(PodInfo.NAMESPACE, "default")
                 .putVolumeContext(PodInfo.UID, uid)
                 .putVolumeContext(PodInfo.SERVICE_ACCOUNT, "default")
+                .putAllSecrets(secrets)
                 .build());
     return new PublishNode.Volume(volumeId, target, uid);
   }

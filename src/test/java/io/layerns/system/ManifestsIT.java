@@ -3,6 +3,7 @@ package io.layerns.system;
 import static io.layerns.system.RbacCase.allow;
 import static io.layerns.system.RbacCase.deny;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
@@ -13,6 +14,7 @@ import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodTemplateSpec;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
 import io.fabric8.kubernetes.api.model.apps.DaemonSet;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
@@ -306,8 +308,6 @@ class ManifestsIT {
         allow(np, "patch", "layerns.io/layerstores/status"),
         allow(np, "update", "layerns.io/layerstores/status"),
         allow(np, "get", "nodes"),
-        allow(np, "get", "pods").in("team-a"),
-        allow(np, "get", "secrets").in("team-a").named("regcred"),
         allow(np, "get", "secrets").in(NS).named("layerns-sftp-key"),
         allow(np, "create", "events.k8s.io/events").in("default"),
         allow(np, "create", "events").in("default"),
@@ -323,6 +323,11 @@ class ManifestsIT {
         deny(np, "patch", "layerns.io/layers/status"),
         deny(np, "patch", "layerns.io/layernamespaces"),
         deny(np, "patch", "layerns.io/layernamespaces/status"),
+        // No pods and no pull secrets: the kubelet passes a volume's nodePublishSecretRef.
+        deny(np, "get", "secrets").in("team-a").named("regcred"),
+        deny(np, "get", "secrets").in("kube-system"),
+        deny(np, "get", "secrets").in(NS).named("some-other-secret"),
+        deny(np, "get", "pods").in("team-a"),
         deny(np, "list", "secrets"),
         deny(np, "watch", "secrets"),
         deny(np, "list", "secrets").in("team-a"),
@@ -347,6 +352,42 @@ class ManifestsIT {
   }
 
   // ---------------------------------------------------------------- the components, for real
+
+  @Test
+  @DisplayName(
+      "When the node plugin, with its own token, asks for a pull Secret of an unrelated namespace,"
+          + " then the API server refuses it (403)")
+  void nodePluginCannotGetASecretOfAnUnrelatedNamespace() {
+    String tenant = "unrelated-tenant";
+    admin
+        .namespaces()
+        .resource(new NamespaceBuilder().withNewMetadata().withName(tenant).endMetadata().build())
+        .createOr(n -> n.update());
+    admin
+        .secrets()
+        .inNamespace(tenant)
+        .resource(
+            new SecretBuilder()
+                .withNewMetadata()
+                .withName("regcred")
+                .endMetadata()
+                .withType("kubernetes.io/dockerconfigjson")
+                .addToStringData(".dockerconfigjson", "{\"auths\":{}}")
+                .build())
+        .createOr(s -> s.update());
+    try (KubernetesClient plugin =
+        RbacTokens.clientFor(cp, RbacTokens.token(admin, "node-plugin"))) {
+      assertThatThrownBy(() -> plugin.secrets().inNamespace(tenant).withName("regcred").get())
+          .isInstanceOfSatisfying(
+              KubernetesClientException.class, e -> assertThat(e.getCode()).isEqualTo(403));
+      assertThatThrownBy(() -> plugin.pods().inNamespace(tenant).list())
+          .isInstanceOfSatisfying(
+              KubernetesClientException.class, e -> assertThat(e.getCode()).isEqualTo(403));
+      // Its own key stays readable (whether the operator has issued it yet or not).
+      assertThatCode(() -> plugin.secrets().inNamespace(NS).withName("layerns-sftp-key").get())
+          .doesNotThrowAnyException();
+    }
+  }
 
   @Test
   @DisplayName(

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import io.fabric8.kubernetes.api.model.CSIVolumeSourceBuilder;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
@@ -19,13 +20,16 @@ import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.registry.TokenServer;
 import io.layerns.testing.ControlPlane;
 import io.layerns.testing.WithControlPlane;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -35,13 +39,16 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Tenants and private images, with the real parts: Debian's docker-registry behind a token service
- * (anonymous users get no access), the control plane with pods and their imagePullSecrets, the
- * operator, and three nodes (127.0.1.1-3) publishing through the CSI socket as the kubelet does.
+ * (anonymous users get no access), the control plane with pods whose image volumes name their pull
+ * Secret (nodePublishSecretRef), the operator, and three nodes (127.0.1.1-3) publishing through the
+ * CSI socket as the kubelet does.
  *
  * <p>Pod A pulls a private image on node 1; every layer is then in the namespace. Pods without the
- * pull secret (or with a wrong one) are refused PERMISSION_DENIED on node 1 and on node 3; pod C,
- * with the secret, gets the image on node 3 with its layers read from node 1 (no layer from the
- * registry).
+ * pull secret (or with a wrong one, or with it only in imagePullSecrets) are refused
+ * PERMISSION_DENIED on node 1 and on node 3; pod C, with the secret, gets the image on node 3 with
+ * its layers read from node 1 (no layer from the registry), and on node 1. Then the attacks of
+ * issue 15 on an attacker's registry: the private manifest under another tag (2a), a crafted public
+ * manifest naming the private config and layers (2b), with the config's bytes too; each refused.
  */
 @WithControlPlane
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -61,6 +68,7 @@ class PrivateImageIT {
   private PublishCluster cluster;
   private TokenServer tokens;
   private RegistryServer registry;
+  private RegistryServer attacker;
   private String byDigest;
 
   @BeforeAll
@@ -74,6 +82,8 @@ class PrivateImageIT {
             registry.url(), tokens.issue(USER, "repository:" + REPOSITORY + ":pull,push"))
         .push(REPOSITORY, IMAGE, "v1");
     byDigest = registry.host() + "/" + REPOSITORY + "@" + IMAGE.manifestDigest();
+    // An attacker's registry: anonymous, and whatever its owner writes on its disk.
+    attacker = RegistryServer.start(Files.createDirectories(dir.resolve("attacker")), null);
 
     // The pods: A and C name the right pull secret, B none, B2 a wrong one.
     client
@@ -88,10 +98,11 @@ class PrivateImageIT {
         .createOr(n -> n.update());
     pullSecret("regcred", USER, PASSWORD);
     pullSecret("wrongcred", USER, "not-the-password");
-    pod("pod-a", "regcred");
-    pod("pod-b", null);
-    pod("pod-b2", "wrongcred");
-    pod("pod-c", "regcred");
+    pod("pod-a", "regcred", "regcred");
+    pod("pod-b", null, null);
+    pod("pod-b2", "wrongcred", null);
+    pod("pod-c", "regcred", null);
+    pod("pod-d", null, "regcred");
 
     cluster = PublishCluster.start(cp, "tenant", POOL, 3, dir);
     TestNodes.addNamespace(client, NS, POOL, 1, Transport.Sshfs);
@@ -105,6 +116,9 @@ class PrivateImageIT {
     if (registry != null) {
       registry.close();
     }
+    if (attacker != null) {
+      attacker.close();
+    }
     if (tokens != null) {
       tokens.close();
     }
@@ -113,7 +127,7 @@ class PrivateImageIT {
   @Test
   @Order(1)
   void podAWithThePullSecretGetsThePrivateImageOnNode1() throws Exception {
-    PublishNode.Volume v = node(1).publish(byDigest, "pod-a", true);
+    PublishNode.Volume v = publish(1, byDigest, "pod-a");
     assertShowsTheImage(v);
     // Every layer is now in the namespace: node 1 holds and owns it.
     for (TestImage.Layer l : IMAGE.layers()) {
@@ -141,6 +155,15 @@ class PrivateImageIT {
   }
 
   @Test
+  @Order(2)
+  @DisplayName(
+      "When a pod names the right Secret only in imagePullSecrets, then it is refused with a"
+          + " message that says to set the volume's nodePublishSecretRef")
+  void aPodWithTheSecretOnlyInImagePullSecretsIsToldToUseNodePublishSecretRef() {
+    assertDenied(1, "pod-d", byDigest, "does not read the pod's imagePullSecrets");
+  }
+
+  @Test
   @Order(3)
   void podsWithoutTheSecretAreRefusedOnAnotherMemberNode() throws Exception {
     assertDenied(3, "pod-b");
@@ -152,7 +175,7 @@ class PrivateImageIT {
   @Order(4)
   void podCWithTheSecretGetsItOnNode3WithTheLayersReadFromNode1() throws Exception {
     PublishNode node3 = node(3);
-    PublishNode.Volume v = node3.publish(byDigest, "pod-c", true);
+    PublishNode.Volume v = publish(3, byDigest, "pod-c");
     try {
       assertShowsTheImage(v);
       // The layers are node 1's copies over sshfs: node 3 neither copied nor downloaded one.
@@ -169,6 +192,93 @@ class PrivateImageIT {
     }
   }
 
+  @Test
+  @Order(5)
+  @DisplayName(
+      "Attack 2a: when a pod names an attacker's registry that serves the private manifest under a"
+          + " tag, then the node that holds the image refuses it")
+  void privateManifestServedByAnotherRegistryIsRefused() throws Exception {
+    attacker.plantManifest("evil/copy", "v1", IMAGE.manifest());
+    assertDenied(1, "pod-b", attacker.host() + "/evil/copy:v1", "config " + IMAGE.configDigest());
+  }
+
+  @Test
+  @Order(6)
+  @DisplayName(
+      "Attack 2b: when a pod names a crafted public manifest that names the private config and"
+          + " layers, then the node that holds them refuses it")
+  void craftedPublicManifestNamingThePrivateConfigIsRefused() throws Exception {
+    attacker.plantManifest("evil/crafted", "v1", crafted(IMAGE.manifest()));
+    assertDenied(
+        1, "pod-b", attacker.host() + "/evil/crafted:v1", "config " + IMAGE.configDigest());
+  }
+
+  @Test
+  @Order(7)
+  @DisplayName(
+      "Attack 2b with the config's bytes: when the attacker's registry also serves the private"
+          + " config, then the layers, known here only through the private image, are refused")
+  void craftedManifestWithThePrivateConfigStillCannotReadThePrivateLayers() throws Exception {
+    new RegistryPusher(attacker.url(), null)
+        .uploadBlob("evil/with-config", IMAGE.configDigest(), IMAGE.config());
+    attacker.plantManifest("evil/with-config", "v1", crafted(IMAGE.manifest()));
+    assertDenied(
+        1,
+        "pod-b",
+        attacker.host() + "/evil/with-config:v1",
+        "layer " + IMAGE.layers().getFirst().digest());
+  }
+
+  @Test
+  @Order(8)
+  void podCWithTheSecretGetsTheImageOnNode1WhereItIsHeld() throws Exception {
+    PublishNode.Volume v = publish(1, byDigest, "pod-c");
+    try {
+      assertShowsTheImage(v);
+    } finally {
+      node(1).unpublish(v);
+    }
+  }
+
+  @Test
+  @Order(9)
+  @DisplayName(
+      "When a public image shares a layer with the private one, then a pod without the secret"
+          + " gets it on node 1: its registry serves that layer's bytes to anyone")
+  void publicImageSharingALayerWithThePrivateOneStillWorks() throws Exception {
+    TestImage shared =
+        new TestImage(
+            Platform.LINUX_AMD64,
+            List.of(
+                IMAGE.layers().getFirst(),
+                TestImage.Layer.of(
+                    TestImage.Compression.GZIP, Map.of("public/readme", "public layer\n"))),
+            false);
+    new RegistryPusher(attacker.url(), null).push("public/shared", shared, "v1");
+    PublishNode.Volume v = publish(1, attacker.host() + "/public/shared:v1", "pod-b");
+    try {
+      for (TestImage.Layer l : shared.layers()) {
+        for (Map.Entry<String, String> f : l.files().entrySet()) {
+          assertThat(v.target().resolve(f.getKey())).hasContent(f.getValue());
+        }
+      }
+      // The cost: node 1 read the shared layer's bytes once from the public registry.
+      assertThat(requestsFrom(attacker, "127.0.1.1"))
+          .anyMatch(
+              r -> r.contains("/v2/public/shared/blobs/" + IMAGE.layers().getFirst().digest()));
+    } finally {
+      node(1).unpublish(v);
+    }
+  }
+
+  /** The private manifest with an annotation added: new bytes, same config and layers. */
+  private static byte[] crafted(byte[] manifest) {
+    String json = new String(manifest, StandardCharsets.UTF_8);
+    return (json.substring(0, json.lastIndexOf('}'))
+            + ",\"annotations\":{\"org.example.crafted\":\"yes\"}}")
+        .getBytes(StandardCharsets.UTF_8);
+  }
+
   private static void assertShowsTheImage(PublishNode.Volume v) {
     for (TestImage.Layer l : IMAGE.layers()) {
       for (Map.Entry<String, String> f : l.files().entrySet()) {
@@ -178,17 +288,30 @@ class PrivateImageIT {
   }
 
   private void assertDenied(int node, String pod) {
-    assertThatThrownBy(() -> node(node).publish(byDigest, pod, true))
+    assertDenied(node, pod, byDigest, "private");
+  }
+
+  /** The publish is refused PERMISSION_DENIED, naming the image and {@code why}. */
+  private void assertDenied(int node, String pod, String image, String why) {
+    assertThatThrownBy(() -> publish(node, image, pod))
         .satisfies(
             e -> {
               Status s = Status.fromThrowable(e);
-              assertThat(s.getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
-              assertThat(s.getDescription()).contains(byDigest).contains("imagePullSecrets");
+              assertThat(s.getCode()).as(s.toString()).isEqualTo(Status.Code.PERMISSION_DENIED);
+              assertThat(s.getDescription())
+                  .contains(image)
+                  .contains(why)
+                  .contains("nodePublishSecretRef");
             });
   }
 
   /** The registry's request lines whose client address is {@code address}. */
   private List<String> requestsFrom(String address) throws Exception {
+    return requestsFrom(registry, address);
+  }
+
+  private static List<String> requestsFrom(RegistryServer registry, String address)
+      throws Exception {
     return registry
         .log()
         .lines()
@@ -204,7 +327,20 @@ class PrivateImageIT {
     PullSecrets.create(client, POD_NS, name, registry.host(), user, password);
   }
 
-  private void pod(String name, String pullSecret) {
+  /**
+   * A pod whose image volume names {@code pullSecret} as its nodePublishSecretRef, and which lists
+   * {@code imagePullSecret} in its imagePullSecrets (for its containers; csi.layerns.io does not
+   * read them); null for none.
+   */
+  private void pod(String name, String pullSecret, String imagePullSecret) {
+    CSIVolumeSourceBuilder csi =
+        new CSIVolumeSourceBuilder()
+            .withDriver("csi.layerns.io")
+            .withReadOnly(true)
+            .withVolumeAttributes(Map.of("image", byDigest));
+    if (pullSecret != null) {
+      csi.withNewNodePublishSecretRef(pullSecret);
+    }
     PodBuilder b =
         new PodBuilder()
             .withNewMetadata()
@@ -217,11 +353,43 @@ class PrivateImageIT {
             .withName("app")
             .withImage("busybox")
             .endContainer()
+            .addNewVolume()
+            .withName("app")
+            .withCsi(csi.build())
+            .endVolume()
             .endSpec();
-    if (pullSecret != null) {
-      b.editSpec().addNewImagePullSecret(pullSecret).endSpec();
+    if (imagePullSecret != null) {
+      b.editSpec().addNewImagePullSecret(imagePullSecret).endSpec();
     }
     client.pods().inNamespace(POD_NS).resource(b.build()).createOr(p -> p.update());
+  }
+
+  /**
+   * Publishes {@code image} for {@code pod} on node {@code i} as the kubelet does: with the data of
+   * the Secret that the pod's CSI volume names as its nodePublishSecretRef, read with the kubelet's
+   * own access and passed decoded. The node plugin itself reads no Secret.
+   */
+  private PublishNode.Volume publish(int i, String image, String pod) throws Exception {
+    Map<String, String> secrets = new java.util.HashMap<>();
+    var csi =
+        client.pods().inNamespace(POD_NS).withName(pod).get().getSpec().getVolumes().stream()
+            .filter(v -> v.getCsi() != null)
+            .findFirst()
+            .orElseThrow()
+            .getCsi();
+    if (csi.getNodePublishSecretRef() != null) {
+      client
+          .secrets()
+          .inNamespace(POD_NS)
+          .withName(csi.getNodePublishSecretRef().getName())
+          .get()
+          .getData()
+          .forEach(
+              (k, v) ->
+                  secrets.put(
+                      k, new String(Base64.getDecoder().decode(v), StandardCharsets.UTF_8)));
+    }
+    return node(i).publish(image, pod, true, secrets);
   }
 
   private PublishNode node(int i) {

@@ -27,7 +27,10 @@ public final class PublishImage {
   private static final java.nio.file.attribute.FileTime FIXED_MTIME =
       java.nio.file.attribute.FileTime.from(java.time.Instant.parse("2026-01-01T00:00:00Z"));
 
-  /** One tar entry: a directory, file, symlink or whiteout marker (an empty file). */
+  /**
+   * One tar entry: a directory, file (text, or binary: type {@code b}), symlink or whiteout marker
+   * (an empty file).
+   */
   record Entry(String path, char type, int mode, String content) {
     static Entry dir(String path, int mode) {
       return new Entry(path, 'd', mode, null);
@@ -35,6 +38,11 @@ public final class PublishImage {
 
     static Entry file(String path, int mode, String content) {
       return new Entry(path, 'f', mode, content);
+    }
+
+    /** A file of arbitrary bytes, owned by root like every entry here. */
+    static Entry binary(String path, int mode, byte[] content) {
+      return new Entry(path, 'b', mode, new String(content, StandardCharsets.ISO_8859_1));
     }
 
     static Entry symlink(String path, String target) {
@@ -157,7 +165,11 @@ public final class PublishImage {
           t.setMode(e.mode());
           t.setModTime(FIXED_MTIME);
           byte[] content =
-              e.type() == 'f' ? e.content().getBytes(StandardCharsets.UTF_8) : new byte[0];
+              switch (e.type()) {
+                case 'f' -> e.content().getBytes(StandardCharsets.UTF_8);
+                case 'b' -> e.content().getBytes(StandardCharsets.ISO_8859_1);
+                default -> new byte[0];
+              };
           t.setSize(content.length);
           out.putArchiveEntry(t);
           out.write(content);

@@ -151,6 +151,12 @@ public final class PublishNode implements AutoCloseable {
     return csi.publish(image, pod, readOnly);
   }
 
+  /** As {@link #publish(String, String, boolean)}, with the volume's secrets, decoded. */
+  public Volume publish(String image, String pod, boolean readOnly, Map<String, String> secrets)
+      throws IOException {
+    return csi.publish(image, pod, readOnly, secrets);
+  }
+
   /** Calls NodeUnpublishVolume as the kubelet does when the pod goes. */
   public void unpublish(Volume v) {
     csi.unpublish(v);

@@ -96,7 +96,7 @@ public final class CsiPluginMain {
   private static void serve(
       PluginConfig config, AtomicBoolean ready, List<Supplier<String>> problems, ProbeServer health)
       throws Exception {
-    VolumeStateStore states = new VolumeStateStore(config.stateDir());
+    VolumeStateStore states = VolumeStateStore.open(config.stateDir());
     // With the node agent (every real node), images come from the global namespace; without it
     // (a plugin tried alone), from pre-unpacked folders.
     NodeService node =

@@ -1,10 +1,11 @@
 package io.layerns.csi.node;
 
-import io.layerns.csi.registry.DockerConfig;
 import java.io.IOException;
-import java.util.List;
 
-/** What a volume's assembly needs to know of the cluster: the node's namespace and pull secrets. */
+/**
+ * What a volume's assembly needs to know of the cluster: the node's namespace. Pull credentials
+ * come with the volume (its {@code nodePublishSecretRef}, read by the kubelet), not from here.
+ */
 public interface ClusterView {
 
   /**
@@ -12,12 +13,4 @@ public interface ClusterView {
    * they hold; {@link NamespaceView#NONE} when the node is no member (yet).
    */
   NamespaceView namespace() throws IOException;
-
-  /**
-   * The registry credentials of the pod's {@code imagePullSecrets}, in the pod's order; empty when
-   * the pod names none, or is unknown (no pod info on the volume).
-   *
-   * @throws IOException when the pod or a secret cannot be read
-   */
-  List<DockerConfig> pullSecrets(PodInfo pod) throws IOException;
 }

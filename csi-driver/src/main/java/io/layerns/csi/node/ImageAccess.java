@@ -6,7 +6,6 @@ import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.PrivateImages;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.RegistryException;
-import io.layerns.csi.registry.ResolvedImage;
 import io.layerns.csi.store.Digest;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -14,7 +13,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -24,15 +23,28 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The tenant rule for images the node already holds: a pod may use a private image only if its own
- * pull secrets can read it from the registry, however the node came by the image (another pod's
- * pull, a peer, a preload). A public image needs no registry request at all.
+ * The tenant rule: content marked private (see {@link PrivateImages}) reaches a pod only if that
+ * pod's own credentials read it from a registry repository that holds it, however the node came by
+ * it (another pod's pull, a peer, a preload) and whatever repository the pod names. Each document
+ * of the image is checked on its own (index, manifest, config, and layers known here only through
+ * private images): a registry that serves a private manifest's bytes, or a crafted manifest naming
+ * a private config, proves nothing about the config and layers.
  *
- * <p>Private means the registry served the manifest only with credentials (see {@link
- * PrivateImages}). For such an image, the pod's credentials must read the manifest by digest (a
- * HEAD) in a repository that holds it privately; a yes is remembered for {@link #DEFAULT_TTL} per
- * credentials, repository and digest, so a burst of pods costs one request. A registry that cannot
- * be reached is no yes: the volume fails, and the kubelet retries.
+ * <p>A document passes when, in this publish,
+ *
+ * <ol>
+ *   <li>the pod's own registry served its bytes (verified by digest), or
+ *   <li>the pod's credentials can read a repository that holds it: one that already served another
+ *       document to the pod in this publish, or one a HEAD by digest with the pod's credentials
+ *       says yes to (remembered for {@link #DEFAULT_TTL} per credentials, repository and digest),
+ *       or
+ *   <li>the repository the pod names serves its bytes now, read in full and verified (what a public
+ *       image sharing a layer with a private one costs once per node and repository; that
+ *       repository is then recorded as a holder).
+ * </ol>
+ *
+ * A public document needs no request at all. A registry that cannot be reached is no yes: the
+ * volume fails, and the kubelet retries.
  */
 public final class ImageAccess {
 
@@ -43,10 +55,47 @@ public final class ImageAccess {
 
   private static final int MAX_CACHED = 10_000;
 
-  /** The credentials a pod has for a registry host; empty config when none. */
-  @FunctionalInterface
-  public interface PodCredentials {
-    DockerConfig forRegistry(String registry) throws IOException;
+  /** What kind of document: manifests are asked for as manifests, the rest as blobs. */
+  public enum Kind {
+    MANIFEST,
+    CONFIG,
+    LAYER
+  }
+
+  /**
+   * One piece of an image.
+   *
+   * @param size its size from its descriptor, or -1 when unknown
+   */
+  public record Document(Digest digest, Kind kind, long size) {
+    String describe() {
+      return switch (kind) {
+        case MANIFEST -> "manifest " + digest;
+        case CONFIG -> "config " + digest;
+        case LAYER -> "layer " + digest;
+      };
+    }
+  }
+
+  /** The pod's side of a publish: the repository it names and its credentials. */
+  public interface PodSource {
+    /** The repository the pod names, {@code registry/repository}. */
+    String repositoryName();
+
+    /** The pod's credentials for a registry host; {@link DockerConfig#EMPTY} when none. */
+    DockerConfig credentialsFor(String registry) throws IOException;
+
+    /** Whether the pod's registry served these bytes, verified, earlier in this publish. */
+    boolean delivered(Digest digest);
+
+    /**
+     * Reads the document from the pod's repository with its credentials and checks its digest.
+     *
+     * @throws RegistryException when the registry answers without it (refused, not found, other
+     *     bytes)
+     * @throws IOException when the registry cannot be reached
+     */
+    void read(Document document) throws IOException;
   }
 
   private final PrivateImages privateImages;
@@ -64,59 +113,128 @@ public final class ImageAccess {
   }
 
   /**
-   * Lets the pod use {@code image} or says why not.
+   * The check of one publish, which remembers the repositories the pod was found to read.
    *
    * @param asked the image as the volume names it, for messages
-   * @param credentials the pod's pull credentials, read only when the image is private
-   * @param servedToPod manifests the registry has just served with these credentials (this publish
-   *     fetched them), which need no second request
-   * @throws ImageAccessDeniedException when the image is private and the registry refuses the pod's
-   *     credentials
-   * @throws IOException when the image is private and no registry that holds it could be asked
    */
-  public void check(
-      ResolvedImage image, String asked, PodCredentials credentials, Set<Digest> servedToPod)
-      throws ImageAccessDeniedException, IOException {
-    Set<Digest> documents = new LinkedHashSet<>();
-    documents.add(image.reference().digest());
-    documents.add(image.manifestDigest());
-    for (Digest d : documents) {
-      Set<String> repositories = privateImages.repositories(d);
-      if (!repositories.isEmpty() && !servedToPod.contains(d)) {
-        checkPrivate(d, repositories, image.reference(), asked, credentials);
-      }
-    }
+  public Session session(String asked, PodSource pod) {
+    return new Session(asked, pod);
   }
 
-  private void checkPrivate(
-      Digest digest,
-      Set<String> repositories,
-      ImageReference ref,
-      String asked,
-      PodCredentials credentials)
-      throws ImageAccessDeniedException, IOException {
-    // The repository the pod names first, when it is one that holds the image privately.
-    List<String> order = new ArrayList<>();
-    if (repositories.contains(ref.name())) {
-      order.add(ref.name());
+  /** One publish's checks; not thread-safe. */
+  public final class Session {
+    private final String asked;
+    private final PodSource pod;
+    private final Set<String> readable = new HashSet<>();
+
+    private Session(String asked, PodSource pod) {
+      this.asked = asked;
+      this.pod = pod;
     }
-    repositories.stream().filter(r -> !r.equals(ref.name())).forEach(order::add);
-    List<String> refusals = new ArrayList<>();
-    List<String> unreachable = new ArrayList<>();
-    for (String repository : order) {
-      ImageReference where = ImageReference.parse(repository + "@" + digest);
-      DockerConfig auths = credentials.forRegistry(where.registry());
-      String key =
-          fingerprint(auths.credentialsFor(where.registry())) + "|" + repository + "|" + digest;
-      Instant until = granted.get(key);
-      if (until != null && clock.instant().isBefore(until)) {
+
+    /**
+     * Lets the pod use {@code documents} or says why not.
+     *
+     * @throws ImageAccessDeniedException when one is private and no repository that holds it
+     *     accepts the pod's credentials
+     * @throws IOException when one is private and no registry that holds it could be asked
+     */
+    public void require(List<Document> documents) throws ImageAccessDeniedException, IOException {
+      for (Document d : documents) {
+        Set<String> holders =
+            d.kind() == Kind.LAYER
+                ? privateImages.layerRepositories(d.digest())
+                : privateImages.repositories(d.digest());
+        if (!holders.isEmpty()) {
+          requireOne(d, holders);
+        }
+      }
+    }
+
+    private void requireOne(Document d, Set<String> holders)
+        throws ImageAccessDeniedException, IOException {
+      if (pod.delivered(d.digest())) {
+        holds(d, pod.repositoryName());
         return;
       }
+      for (String r : holders) {
+        if (readable.contains(r)) {
+          return;
+        }
+      }
+      List<String> refusals = new ArrayList<>();
+      List<String> unreachable = new ArrayList<>();
+      // The repository the pod names first, when it is one that holds the document.
+      List<String> order = new ArrayList<>();
+      if (holders.contains(pod.repositoryName())) {
+        order.add(pod.repositoryName());
+      }
+      holders.stream().filter(r -> !r.equals(pod.repositoryName())).forEach(order::add);
+      for (String repository : order) {
+        if (ask(d, repository, refusals, unreachable)) {
+          readable.add(repository);
+          return;
+        }
+      }
+      if (!holders.contains(pod.repositoryName())) {
+        try {
+          pod.read(d);
+          LOG.info(
+              "{} of {} is private elsewhere, and {} served its bytes to the pod: recorded as a"
+                  + " holder",
+              d.describe(),
+              asked,
+              pod.repositoryName());
+          holds(d, pod.repositoryName());
+          return;
+        } catch (RegistryException e) {
+          refusals.add(pod.repositoryName() + ": " + e.getMessage());
+        } catch (IOException e) {
+          unreachable.add(pod.repositoryName() + ": " + e.getMessage());
+        }
+      }
+      if (refusals.isEmpty()) {
+        throw new IOException(
+            "image "
+                + asked
+                + " is private, and the registry that holds it could not be asked whether the"
+                + " pod's credentials may read it, so the volume is refused until it can: "
+                + String.join("; ", unreachable));
+      }
+      String first = ImageReference.parse(order.getFirst() + "@" + d.digest()).registry();
+      throw new ImageAccessDeniedException(
+          asked,
+          first,
+          pod.credentialsFor(first).credentialsFor(first).isPresent(),
+          "its "
+              + d.describe()
+              + " is private (this node holds it for another pod) and no registry that holds it"
+              + " accepted the pod's credentials: "
+              + String.join("; ", refusals));
+    }
+
+    /** Whether the pod's credentials read {@code d} in {@code repository}; a HEAD, remembered. */
+    private boolean ask(
+        Document d, String repository, List<String> refusals, List<String> unreachable)
+        throws IOException {
+      ImageReference where = ImageReference.parse(repository + "@" + d.digest());
+      DockerConfig auths = pod.credentialsFor(where.registry());
+      String key =
+          fingerprint(auths.credentialsFor(where.registry())) + "|" + repository + "|" + d.digest();
+      Instant until = granted.get(key);
+      if (until != null && clock.instant().isBefore(until)) {
+        return true;
+      }
       try {
-        registry.repository(where, auths).checkManifest(digest);
+        RegistryClient.Repository r = registry.repository(where, auths);
+        if (d.kind() == Kind.MANIFEST) {
+          r.checkManifest(d.digest());
+        } else {
+          r.checkBlob(d.digest());
+        }
         remember(key);
-        LOG.debug("pod credentials read private {} in {}", digest, repository);
-        return;
+        LOG.debug("pod credentials read private {} in {}", d.describe(), repository);
+        return true;
       } catch (RegistryException e) {
         if (e.reason() == RegistryException.Reason.AUTHENTICATION_FAILED
             || e.reason() == RegistryException.Reason.NOT_FOUND) {
@@ -124,24 +242,19 @@ public final class ImageAccess {
         } else {
           unreachable.add(repository + ": " + e.getMessage());
         }
+        return false;
       }
     }
-    if (refusals.isEmpty()) {
-      throw new IOException(
-          "image "
-              + asked
-              + " is private, and the registry that holds it could not be asked whether the"
-              + " pod's pull secrets may read it, so the volume is refused until it can: "
-              + String.join("; ", unreachable));
+
+    /** The pod's repository served {@code d}'s bytes: it holds it, and the pod may read it. */
+    private void holds(Document d, String repository) throws IOException {
+      if (d.kind() == Kind.LAYER) {
+        privateImages.recordLayer(d.digest(), List.of(repository));
+      } else {
+        privateImages.record(d.digest(), List.of(repository));
+      }
+      readable.add(repository);
     }
-    String first = ImageReference.parse(order.getFirst() + "@" + digest).registry();
-    throw new ImageAccessDeniedException(
-        asked,
-        first,
-        credentials.forRegistry(first).credentialsFor(first).isPresent(),
-        "the image is private (this node holds it for another pod) and the registry refused"
-            + " the pod's credentials: "
-            + String.join("; ", refusals));
   }
 
   private void remember(String key) {

@@ -5,18 +5,23 @@ package io.layerns.csi.node;
  * access to the repository); answered as PERMISSION_DENIED, naming the registry.
  *
  * <p>PERMISSION_DENIED rather than FAILED_PRECONDITION: the message a user reads in the pod's
- * events then says plainly that access was refused, and the fix (the pod's imagePullSecrets) is
- * theirs; the kubelet retries either code the same way.
+ * events then says plainly that access was refused, and the fix (the volume's nodePublishSecretRef)
+ * is theirs; the kubelet retries either code the same way.
  */
 public class ImageAccessDeniedException extends Exception {
 
   private static final long serialVersionUID = 1L;
 
+  /** Where a pod's credentials come from, and what does not count, for every refusal. */
+  private static final String WHERE =
+      "the volume's nodePublishSecretRef (a kubernetes.io/dockerconfigjson Secret in the pod's"
+          + " namespace; csi.layerns.io does not read the pod's imagePullSecrets)";
+
   private final String registry;
 
   /**
-   * @param podHasCredentials whether any of the pod's pull secrets holds credentials for {@code
-   *     registry}: when none does, the message says so, since adding one is the fix
+   * @param podHasCredentials whether the volume's Secret holds credentials for {@code registry}:
+   *     when it does not, the message says so, since adding them is the fix
    * @param detail what the registry answered
    */
   public ImageAccessDeniedException(
@@ -27,10 +32,12 @@ public class ImageAccessDeniedException extends Exception {
             + " refused image "
             + image
             + (podHasCredentials
-                ? " with the pod's pull credentials (check its imagePullSecrets): "
-                : ": the pod has no pull secret for "
+                ? " with the pod's pull credentials, which come from " + WHERE + ": "
+                : ": the pod has no pull credentials for "
                     + registry
-                    + " (add one to its imagePullSecrets): ")
+                    + " (give them in "
+                    + WHERE
+                    + "): ")
             + detail);
     this.registry = registry;
   }

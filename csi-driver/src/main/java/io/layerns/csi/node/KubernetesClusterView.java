@@ -1,8 +1,5 @@
 package io.layerns.csi.node;
 
-import io.fabric8.kubernetes.api.model.LocalObjectReference;
-import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.layerns.api.v1alpha1.AssignedLayer;
@@ -11,15 +8,10 @@ import io.layerns.api.v1alpha1.CrdConstants;
 import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.Transport;
-import io.layerns.csi.registry.DockerConfig;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Base64;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -98,58 +90,5 @@ public final class KubernetesClusterView implements ClusterView {
     }
     return new NamespaceView.PeerStore(
         node, s.getStatus() == null ? null : s.getStatus().endpoints(), present, owned);
-  }
-
-  @Override
-  public List<DockerConfig> pullSecrets(PodInfo pod) throws IOException {
-    if (pod.name().isEmpty() || pod.namespace().isEmpty()) {
-      return List.of();
-    }
-    Pod p;
-    try {
-      p = client.pods().inNamespace(pod.namespace()).withName(pod.name()).get();
-    } catch (KubernetesClientException e) {
-      throw new IOException(
-          "could not read pod " + pod.namespace() + "/" + pod.name() + ": " + e.getMessage(), e);
-    }
-    if (p == null || p.getSpec() == null || p.getSpec().getImagePullSecrets() == null) {
-      return List.of();
-    }
-    List<DockerConfig> out = new ArrayList<>();
-    for (LocalObjectReference ref : p.getSpec().getImagePullSecrets()) {
-      Secret secret;
-      try {
-        secret = client.secrets().inNamespace(pod.namespace()).withName(ref.getName()).get();
-      } catch (KubernetesClientException e) {
-        throw new IOException(
-            "could not read pull secret "
-                + pod.namespace()
-                + "/"
-                + ref.getName()
-                + ": "
-                + e.getMessage(),
-            e);
-      }
-      if (secret == null || secret.getData() == null) {
-        // The kubelet skips a missing pull secret too; the registry then says what is missing.
-        LOG.warn(
-            "pull secret {}/{} of pod {} not found", pod.namespace(), ref.getName(), pod.name());
-        continue;
-      }
-      Map<String, String> decoded = new HashMap<>();
-      secret
-          .getData()
-          .forEach(
-              (k, v) ->
-                  decoded.put(
-                      k, new String(Base64.getDecoder().decode(v), StandardCharsets.UTF_8)));
-      try {
-        out.add(DockerConfig.fromSecret(decoded));
-      } catch (IllegalArgumentException e) {
-        LOG.warn(
-            "pull secret {}/{} is not usable: {}", pod.namespace(), ref.getName(), e.getMessage());
-      }
-    }
-    return out;
   }
 }

@@ -15,6 +15,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import io.layerns.csi.mount.MountTable;
 import io.layerns.csi.mount.Mounter;
+import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.ImageReference;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -160,6 +161,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
         !image.isEmpty(),
         "volume attribute \"" + IMAGE_KEY + "\" missing: set it to an image reference");
     checkImage(image);
+    checkPullSecret(req.getSecretsMap());
     Path target = Path.of(req.getTargetPath());
     boolean readOnly = req.getReadonly() || isReaderOnly(req.getVolumeCapability().getAccessMode());
 
@@ -422,6 +424,27 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
               + ": csi.layerns.io takes only \""
               + IMAGE_KEY
               + "\" (an image reference)");
+    }
+  }
+
+  /**
+   * The volume's secrets (the Secret its {@code nodePublishSecretRef} names, which the kubelet
+   * reads) are the pod's registry credentials: a Secret of another kind is refused by name here
+   * rather than treated as no credentials.
+   */
+  private static void checkPullSecret(Map<String, String> secrets) {
+    if (secrets.isEmpty()) {
+      return;
+    }
+    try {
+      DockerConfig.fromSecret(secrets);
+    } catch (IllegalArgumentException e) {
+      throw Status.INVALID_ARGUMENT
+          .withDescription(
+              "the volume's nodePublishSecretRef Secret is not usable as registry credentials: "
+                  + e.getMessage()
+                  + "; name a Secret of type kubernetes.io/dockerconfigjson")
+          .asRuntimeException();
     }
   }
 

@@ -8,6 +8,7 @@ import io.layerns.csi.registry.ContentSource;
 import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.FetchFailedException;
 import io.layerns.csi.registry.FetchedManifest;
+import io.layerns.csi.registry.ImageConfig;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.PulledImage;
@@ -50,10 +51,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Assembles a volume from the global layer namespace: resolves the image (this node's store, then
  * the member nodes' HTTP exports for an image pinned by digest, then the registry with the pod's
- * pull secrets), then makes each layer available: the local copy when the node holds it, else a
- * peer's copy per the namespace's transport (a shared remote mount for {@code Sshfs} and {@code
- * Nfs}, a verified local copy fetched from a peer for {@code Copy}), else a fetch from the
- * registry.
+ * credentials, from the volume's nodePublishSecretRef), then makes each layer available: the local
+ * copy when the node holds it, else a peer's copy per the namespace's transport (a shared remote
+ * mount for {@code Sshfs} and {@code Nfs}, a verified local copy fetched from a peer for {@code
+ * Copy}), else a fetch from the registry.
  *
  * <p>Local layers are leased, so the store does not delete them while the volume uses them; remote
  * mounts are held in the volume's name, so the last volume that lets go unmounts them. Whose copy
@@ -81,7 +82,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
    * @param nodeName this node's name: what {@code readsFrom} says for a local copy
    * @param importer the importer of this node's store
    * @param peers fetches from peers' HTTP exports (the Copy transport, and image metadata)
-   * @param cluster the node's namespace and the pods' pull secrets
+   * @param cluster the node's namespace
    * @param remote the remote mounts per remote transport ({@code Sshfs}, {@code Nfs}); a transport
    *     missing here (no client key, say) falls back to copying the layer
    * @param stateDir where the assembler keeps the local layers that restore whiteouts and opaque
@@ -135,10 +136,16 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     NamespaceView ns = cluster.namespace();
     RegistrySource registry = new RegistrySource(ref, request);
     ResolvedImage image = resolve(ref, ns, registry, request.image());
-    // Before any layer is touched: a private image the node holds is the pod's only if its own
-    // pull secrets can read it.
-    access.check(image, request.image(), registry::credentialsFor, registry.servedManifests());
-    List<LayerUse> uses = useLayers(image, ns, registry, request);
+    // Before any layer is touched: private content the node holds is the pod's only if its own
+    // credentials can read it where it is held, document by document.
+    ImageAccess.Session allowed = access.session(request.image(), registry);
+    allowed.require(documents(image));
+    boolean privateImage =
+        importer.privateImages().isPrivate(image.reference().digest())
+            || importer.privateImages().isPrivate(image.manifestDigest());
+    List<LayerUse> uses = useLayers(image, ns, registry, request, privateImage);
+    // Layers that arrived meanwhile (this publish's fetches, or another's) are checked as well.
+    allowed.require(layerDocuments(image));
     if (ref.digest() == null) {
       // Every layer is reachable now: the tag resolves here from now on, as after a pull.
       importer.refs().record(ref, image.reference().digest());
@@ -150,6 +157,24 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         uses.size(),
         uses.stream().map(u -> u.digest().hex().substring(0, 12) + "@" + u.readsFrom()).toList());
     return uses.stream().flatMap(u -> u.directories().stream()).toList();
+  }
+
+  /** Every document of the image the access check looks at, top-level manifest first. */
+  private static List<ImageAccess.Document> documents(ResolvedImage image) {
+    List<ImageAccess.Document> docs = new ArrayList<>();
+    docs.add(new ImageAccess.Document(image.reference().digest(), ImageAccess.Kind.MANIFEST, -1));
+    if (!image.manifestDigest().equals(image.reference().digest())) {
+      docs.add(new ImageAccess.Document(image.manifestDigest(), ImageAccess.Kind.MANIFEST, -1));
+    }
+    docs.add(new ImageAccess.Document(image.configDigest(), ImageAccess.Kind.CONFIG, -1));
+    docs.addAll(layerDocuments(image));
+    return docs;
+  }
+
+  private static List<ImageAccess.Document> layerDocuments(ResolvedImage image) {
+    return image.layers().stream()
+        .map(l -> new ImageAccess.Document(l.digest(), ImageAccess.Kind.LAYER, l.size()))
+        .toList();
   }
 
   // ---- resolution: store, then peers, then the registry ----------------------------------------
@@ -189,12 +214,16 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
 
   /** Makes every layer available, in parallel (mounts and fetches wait on the network). */
   private List<LayerUse> useLayers(
-      ResolvedImage image, NamespaceView ns, RegistrySource registry, AssemblyRequest request)
+      ResolvedImage image,
+      NamespaceView ns,
+      RegistrySource registry,
+      AssemblyRequest request,
+      boolean privateImage)
       throws IOException, ImageAccessDeniedException {
     List<Future<LayerUse>> futures = new ArrayList<>();
     try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
       for (PulledImage.Layer layer : image.layers()) {
-        futures.add(pool.submit(() -> useLayer(layer, ns, registry, request)));
+        futures.add(pool.submit(() -> useLayer(layer, ns, registry, request, privateImage)));
       }
       List<LayerUse> uses = new ArrayList<>();
       for (Future<LayerUse> f : futures) {
@@ -217,7 +246,11 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
   }
 
   private LayerUse useLayer(
-      PulledImage.Layer layer, NamespaceView ns, ContentSource registry, AssemblyRequest request)
+      PulledImage.Layer layer,
+      NamespaceView ns,
+      RegistrySource registry,
+      AssemblyRequest request,
+      boolean privateImage)
       throws IOException {
     Optional<LayerUse> local = leaseLocal(layer, request.volumeId());
     if (local.isPresent()) {
@@ -239,7 +272,13 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         }
       }
     }
-    return copy(layer, holders, registry, request.volumeId());
+    LayerUse copied = copy(layer, holders, registry, request.volumeId());
+    if (privateImage) {
+      // Known here only through a private image (it was not held): private to the pod's
+      // repository, whose manifest and config the pod was just let read.
+      importer.privateImages().recordLayer(layer.digest(), List.of(registry.repositoryName()));
+    }
+    return copied;
   }
 
   /** The node's own copy, leased for the volume; empty when the store does not hold it. */
@@ -595,14 +634,16 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
 
   /**
    * The image's registry repository, with the pod's credentials read only when the registry is
-   * actually asked: a volume served from the store or from peers never reads the pod's secrets.
+   * actually asked: a volume served from the store or from peers never parses the volume's secret.
    */
-  private final class RegistrySource implements ContentSource {
+  private final class RegistrySource implements ContentSource, ImageAccess.PodSource {
     private final ImageReference ref;
     private final AssemblyRequest request;
-    private final Set<Digest> served = ConcurrentHashMap.newKeySet();
+    // What this source opened or served in this publish. A blob's bytes are verified by the
+    // importer, and the registry is the last source tried: bytes that fail fail the publish.
+    private final Set<Digest> delivered = ConcurrentHashMap.newKeySet();
     private volatile RegistryClient.Repository repository;
-    private volatile List<DockerConfig> candidates;
+    private volatile DockerConfig credentials;
 
     RegistrySource(ImageReference ref, AssemblyRequest request) {
       this.ref = ref;
@@ -615,23 +656,66 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     }
 
     @Override
-    public FetchedManifest fetchManifest(String reference) throws IOException {
-      FetchedManifest m = repository().fetchManifest(reference);
-      served.add(m.digest());
-      return m;
+    public Optional<String> repository() {
+      return Optional.of(ref.name());
     }
 
-    /** The manifests the registry served to the pod's credentials in this publish. */
-    Set<Digest> servedManifests() {
-      return served;
+    @Override
+    public String repositoryName() {
+      return ref.name();
+    }
+
+    @Override
+    public FetchedManifest fetchManifest(String reference) throws IOException {
+      FetchedManifest m = registryRepository().fetchManifest(reference);
+      delivered.add(m.digest());
+      return m;
     }
 
     @Override
     public InputStream openBlob(Digest digest) throws IOException {
-      return repository().openBlob(digest);
+      InputStream in = registryRepository().openBlob(digest);
+      delivered.add(digest);
+      return in;
     }
 
-    private RegistryClient.Repository repository() throws IOException {
+    @Override
+    public boolean delivered(Digest digest) {
+      return delivered.contains(digest);
+    }
+
+    @Override
+    public void read(ImageAccess.Document d) throws IOException {
+      Digest actual;
+      if (d.kind() == ImageAccess.Kind.MANIFEST) {
+        actual = registryRepository().fetchManifest(d.digest().toString()).digest();
+      } else {
+        long limit = d.size() >= 0 ? d.size() : ImageConfig.MAX_BYTES;
+        java.security.MessageDigest sha256;
+        try {
+          sha256 = java.security.MessageDigest.getInstance("SHA-256");
+        } catch (java.security.NoSuchAlgorithmException e) {
+          throw new IllegalStateException(e);
+        }
+        try (InputStream in = registryRepository().openBlob(d.digest())) {
+          byte[] buf = new byte[64 * 1024];
+          long total = 0;
+          for (int n; (n = in.read(buf)) >= 0 && total <= limit; total += n) {
+            sha256.update(buf, 0, n);
+          }
+        }
+        actual = new Digest(java.util.HexFormat.of().formatHex(sha256.digest()));
+      }
+      if (!actual.equals(d.digest())) {
+        throw new RegistryException(
+            RegistryException.Reason.CORRUPT,
+            ref.registry(),
+            200,
+            d.describe() + " was asked for but other bytes came (" + actual + ")");
+      }
+    }
+
+    private RegistryClient.Repository registryRepository() throws IOException {
       RegistryClient.Repository r = repository;
       if (r == null) {
         synchronized (this) {
@@ -644,32 +728,27 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
       return r;
     }
 
-    /** Whether one of the pod's pull secrets has credentials for {@code registry}. */
+    /** Whether the volume's Secret has credentials for {@code registry}. */
     boolean hasCredentialsFor(String registry) throws IOException {
       return credentialsFor(registry).credentialsFor(registry).isPresent();
     }
 
     /**
-     * The first pull secret with credentials for {@code registry}: the volume's own secrets (a
-     * {@code .dockerconfigjson} key), then the pod's imagePullSecrets, as the kubelet tries them;
-     * none means anonymous. The pod's secrets are read once per publish.
+     * The pod's credentials: the volume's secrets, which the kubelet read from the Secret the
+     * volume's {@code nodePublishSecretRef} names (a {@code .dockerconfigjson} key); none means
+     * anonymous. The plugin reads no Secret itself, so the pod's imagePullSecrets do not count.
      */
-    DockerConfig credentialsFor(String registry) throws IOException {
-      List<DockerConfig> c = candidates;
+    @Override
+    public DockerConfig credentialsFor(String registry) {
+      DockerConfig c = credentials;
       if (c == null) {
-        c = new ArrayList<>();
-        if (request.secrets().containsKey(DockerConfig.SECRET_KEY)) {
-          c.add(DockerConfig.fromSecret(request.secrets()));
-        }
-        c.addAll(cluster.pullSecrets(request.pod()));
-        candidates = c;
+        c =
+            request.secrets().containsKey(DockerConfig.SECRET_KEY)
+                ? DockerConfig.fromSecret(request.secrets())
+                : DockerConfig.EMPTY;
+        credentials = c;
       }
-      for (DockerConfig config : c) {
-        if (config.credentialsFor(registry).isPresent()) {
-          return config;
-        }
-      }
-      return DockerConfig.EMPTY;
+      return c;
     }
   }
 }

@@ -1,6 +1,8 @@
 package io.layerns.csi.node;
 
+import io.layerns.csi.store.LayerStore;
 import io.layerns.csi.store.Trees;
+import io.layerns.csi.store.posix.Posix;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.Writer;
@@ -33,6 +35,17 @@ public final class VolumeStateStore {
 
   public VolumeStateStore(Path stateDir) {
     this.volumesDir = stateDir.resolve("volumes");
+  }
+
+  /**
+   * The state store of the plugin's state folder, which is made (when missing) and kept root's
+   * alone: it holds writable volumes' upper layers, remote layer mounts and overlay shims, none of
+   * which a host user may reach.
+   */
+  public static VolumeStateStore open(Path stateDir) throws IOException {
+    Files.createDirectories(stateDir);
+    Posix.chmod(stateDir, LayerStore.PRIVATE_DIRECTORY_MODE);
+    return new VolumeStateStore(stateDir);
   }
 
   /** The folder of one volume; holds its state file and, when writable, its upper layer. */

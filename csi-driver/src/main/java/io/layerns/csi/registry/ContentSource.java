@@ -3,6 +3,7 @@ package io.layerns.csi.registry;
 import io.layerns.csi.store.Digest;
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.Optional;
 
 /**
  * Somewhere manifests and blobs can be read from: a registry repository, a peer's export, an OCI
@@ -18,6 +19,14 @@ public interface ContentSource {
    */
   default boolean resolvesTags() {
     return true;
+  }
+
+  /**
+   * The registry repository ({@code registry/repository}) behind this source, which private marks
+   * name; empty for peers and layouts.
+   */
+  default Optional<String> repository() {
+    return Optional.empty();
   }
 
   /**

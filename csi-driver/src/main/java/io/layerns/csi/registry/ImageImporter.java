@@ -128,6 +128,12 @@ public final class ImageImporter {
    */
   public PulledImage pull(ImageReference image, List<ContentSource> sources) throws IOException {
     Resolved r = resolveDocuments(image, sources, true);
+    List<Digest> fresh = new ArrayList<>();
+    for (Descriptor d : r.manifest().layers()) {
+      if (!store.hasLayer(d.digest())) {
+        fresh.add(d.digest());
+      }
+    }
     List<PulledImage.Layer> layers;
     try {
       layers = fetchLayers(r.manifest(), r.config(), sources);
@@ -138,6 +144,7 @@ public final class ImageImporter {
       }
       throw e;
     }
+    markPrivateLayers(r.manifestDigest(), fresh, sources);
     if (image.digest() == null) {
       refs.record(image, r.top());
     }
@@ -173,6 +180,26 @@ public final class ImageImporter {
         r.manifestDigest(),
         r.manifest().config().digest(),
         layers);
+  }
+
+  /**
+   * Marks the layers that this node first came to hold through {@code manifest}, when that manifest
+   * is private, as private to the registry repositories among {@code sources}: such a layer is
+   * known here only through a private image.
+   */
+  public void markPrivateLayers(Digest manifest, List<Digest> layers, List<ContentSource> sources)
+      throws IOException {
+    if (layers.isEmpty() || !privateImages.isPrivate(manifest)) {
+      return;
+    }
+    List<String> holders =
+        sources.stream().flatMap(s -> s.repository().stream()).distinct().toList();
+    if (holders.isEmpty()) {
+      holders = List.copyOf(privateImages.repositories(manifest));
+    }
+    for (Digest layer : layers) {
+      privateImages.recordLayer(layer, holders);
+    }
   }
 
   /** The manifests and config of an image, all in the store; {@code stored} were new. */
@@ -237,7 +264,9 @@ public final class ImageImporter {
     }
     ImageManifest manifest = (ImageManifest) doc;
     Descriptor configDescriptor = manifest.config();
-    ImageConfig config = config(image, configDescriptor, sources, fetched);
+    java.util.concurrent.atomic.AtomicReference<ContentSource> configSource =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    ImageConfig config = config(image, configDescriptor, sources, fetched, configSource);
     if (config.diffIds().size() != manifest.layers().size()) {
       throw new UnsupportedManifestException(
           "image "
@@ -276,14 +305,18 @@ public final class ImageImporter {
             missing);
       }
     }
-    // Private documents are marked before they are stored, so the HTTP export never serves them;
-    // a private manifest's config is private too.
+    // Private documents are marked before they are stored, so the HTTP export never serves them.
+    // A private manifest's config is private too, held by the repository that served its bytes
+    // now: a repository that served only the manifest (anyone may copy a manifest's bytes) is no
+    // holder of the config. A config this node held already keeps what it was.
     for (Map.Entry<Digest, String> e : privateIn.entrySet()) {
       privateImages.record(e.getKey(), List.of(e.getValue()));
     }
-    java.util.Set<String> manifestPrivateIn = privateImages.repositories(manifestDigest);
-    if (!manifestPrivateIn.isEmpty()) {
-      privateImages.record(configDescriptor.digest(), manifestPrivateIn);
+    if (privateImages.isPrivate(manifestDigest) && configSource.get() != null) {
+      Optional<String> holder = configSource.get().repository();
+      if (holder.isPresent()) {
+        privateImages.record(configDescriptor.digest(), List.of(holder.get()));
+      }
     }
     for (Map.Entry<Digest, byte[]> e : fetched.entrySet()) {
       store.putBlob(e.getKey(), new ByteArrayInputStream(e.getValue()));
@@ -356,7 +389,8 @@ public final class ImageImporter {
       ImageReference image,
       Descriptor descriptor,
       List<ContentSource> sources,
-      Map<Digest, byte[]> fetched)
+      Map<Digest, byte[]> fetched,
+      java.util.concurrent.atomic.AtomicReference<ContentSource> deliveredBy)
       throws IOException {
     Digest digest = descriptor.digest();
     byte[] bytes;
@@ -388,6 +422,7 @@ public final class ImageImporter {
                 if (!actual.equals(digest)) {
                   throw new DigestMismatchException("config", digest, actual, got.length);
                 }
+                deliveredBy.set(source);
                 return got;
               });
       if (bytes.length != descriptor.size()) {

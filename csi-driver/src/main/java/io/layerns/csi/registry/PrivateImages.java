@@ -14,34 +14,59 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * The store's record of private image documents: manifests (and indexes) that a registry served
- * only with credentials, and the configs they name, each with the repositories that refused an
- * anonymous read. Such a document is never served to peers, and a pod may use it only after its own
- * pull secrets read it from one of these repositories (see {@code node.ImageAccess}).
+ * The store's record of private content: manifests (and indexes) that a registry served only with
+ * credentials, the configs they name, and the layers this node came to know only through such
+ * images, each with the repositories known to hold it. Private manifests and configs are never
+ * served to peers; any private piece reaches a pod only after that pod's own credentials read it
+ * from one of these repositories (see {@code node.ImageAccess}).
  *
  * <pre>
- * root/private/sha256/HEX    one line per repository: registry/repository
+ * root/private/sha256/HEX          a manifest or config: one line per repository, registry/repository
+ * root/private/layers/sha256/HEX   a layer, the same way
  * </pre>
  *
- * <p>Marks are only added: an anonymous read of the same digest elsewhere does not clear one, since
- * a registry that serves it anonymously may be anyone's. Files are written under the store's tmp/
- * and renamed into place.
+ * <p>A repository is listed only when it served the piece's own bytes to this node (or, for a layer
+ * fetched from a peer, when it is the repository whose manifest and config the pod was let read):
+ * serving one document proves nothing about the others. Marks are only added: an anonymous read of
+ * the same digest elsewhere does not clear one, since a registry that serves it anonymously may be
+ * anyone's. Layers are kept apart because they are shared with peers all the same (they are
+ * content-addressed; sharing them is the point). Files are written under the store's tmp/ and
+ * renamed into place.
  */
 public final class PrivateImages {
   private final Path dir;
+  private final Path layers;
   private final Path tmp;
 
   /** The record of the store rooted at {@code storeRoot}. */
   public PrivateImages(Path storeRoot) {
     this.dir = storeRoot.resolve("private").resolve("sha256");
+    this.layers = storeRoot.resolve("private").resolve("layers").resolve("sha256");
     this.tmp = storeRoot.resolve("tmp");
   }
 
-  /** The repositories that hold {@code digest} privately; empty when it is public or unknown. */
+  /**
+   * The repositories that hold the manifest or config {@code digest} privately; empty when it is
+   * public or unknown.
+   */
   public Set<String> repositories(Digest digest) throws IOException {
+    return read(dir.resolve(digest.hex()));
+  }
+
+  /** The repositories that hold the private layer {@code digest}; empty when it is not private. */
+  public Set<String> layerRepositories(Digest digest) throws IOException {
+    return read(layers.resolve(digest.hex()));
+  }
+
+  /** Marks the layer {@code digest} as private to {@code repositories} (added to those known). */
+  public void recordLayer(Digest digest, Collection<String> repositories) throws IOException {
+    write(layers, layers.resolve(digest.hex()), repositories);
+  }
+
+  private static Set<String> read(Path file) throws IOException {
     Set<String> out = new TreeSet<>();
     try {
-      for (String line : Files.readAllLines(file(digest), StandardCharsets.UTF_8)) {
+      for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
         if (!line.isBlank()) {
           out.add(line.strip());
         }
@@ -58,9 +83,13 @@ public final class PrivateImages {
   }
 
   /** Marks {@code digest} as private to {@code repositories} (added to those already known). */
-  public synchronized void record(Digest digest, Collection<String> repositories)
+  public void record(Digest digest, Collection<String> repositories) throws IOException {
+    write(dir, file(digest), repositories);
+  }
+
+  private synchronized void write(Path folder, Path file, Collection<String> repositories)
       throws IOException {
-    Set<String> all = repositories(digest);
+    Set<String> all = read(file);
     if (all.containsAll(repositories)) {
       return;
     }
@@ -70,7 +99,7 @@ public final class PrivateImages {
       }
     }
     all.addAll(repositories);
-    Files.createDirectories(dir);
+    Files.createDirectories(folder);
     Files.createDirectories(tmp);
     Path work = Files.createTempFile(tmp, "private-", "");
     try {
@@ -78,8 +107,7 @@ public final class PrivateImages {
         ch.write(StandardCharsets.UTF_8.encode(String.join("\n", all) + "\n"));
         ch.force(true);
       }
-      Files.move(
-          work, file(digest), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      Files.move(work, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } finally {
       Files.deleteIfExists(work);
     }

@@ -148,6 +148,11 @@ public final class RegistryClient {
     }
 
     @Override
+    public Optional<String> repository() {
+      return Optional.of(image.name());
+    }
+
+    @Override
     public FetchedManifest fetchManifest(String reference) throws IOException {
       URI uri = api("/manifests/" + reference);
       HttpResponse<InputStream> response =
@@ -214,6 +219,20 @@ public final class RegistryClient {
       try (InputStream body = response.body()) {
         if (response.statusCode() != 200) {
           throw failure(response, body, "manifest " + digest);
+        }
+      }
+    }
+
+    /**
+     * Checks that these credentials may read the blob in this repository, with a HEAD request.
+     *
+     * @throws RegistryException AUTHENTICATION_FAILED when refused, NOT_FOUND, UNAVAILABLE, ...
+     */
+    public void checkBlob(Digest digest) throws IOException {
+      HttpResponse<InputStream> response = send("HEAD", api("/blobs/" + digest), b -> {});
+      try (InputStream body = response.body()) {
+        if (response.statusCode() != 200) {
+          throw failure(response, body, "blob " + digest);
         }
       }
     }

@@ -53,6 +53,9 @@ public final class LayerStore implements AutoCloseable {
   /** Where the node agent keeps its store unless configured otherwise. */
   public static final Path DEFAULT_ROOT = Path.of("/var/lib/layerns");
 
+  /** The mode of the store's root, and of the plugin's state folder. */
+  public static final int PRIVATE_DIRECTORY_MODE = 0700;
+
   private static final String LAYER_TREE = "diff";
   private static final String LAYER_INFO = "layer.properties";
   private static final String TREE_MANIFEST = "tree.manifest";
@@ -100,6 +103,9 @@ public final class LayerStore implements AutoCloseable {
    */
   public static LayerStore open(Path root, UnpackLimits limits) throws IOException {
     Files.createDirectories(root);
+    // Root's alone: layer trees keep their setuid bits, file capabilities and private files,
+    // which a host user must never reach (pods see them through their overlay, mounted by root).
+    Posix.chmod(root, PRIVATE_DIRECTORY_MODE);
     FileChannel channel =
         FileChannel.open(root.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
     FileLock lock;

@@ -7,8 +7,6 @@ import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.node.ClusterView;
 import io.layerns.csi.node.NamespaceView;
-import io.layerns.csi.node.PodInfo;
-import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.store.LayerStore;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -49,11 +47,6 @@ class ExportMembershipIT {
           @Override
           public NamespaceView namespace() {
             return namespace;
-          }
-
-          @Override
-          public List<DockerConfig> pullSecrets(PodInfo pod) {
-            return List.of();
           }
         };
     membership =

@@ -9,7 +9,6 @@ import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.export.sftp.SftpExportConfig;
 import io.layerns.csi.export.sftp.SftpExportServer;
 import io.layerns.csi.mount.CommandMounter;
-import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
@@ -359,11 +358,6 @@ class ImageCorpusIT {
     @Override
     public NamespaceView namespace() {
       return namespace;
-    }
-
-    @Override
-    public List<DockerConfig> pullSecrets(PodInfo pod) {
-      return List.of();
     }
   }
 

@@ -20,6 +20,7 @@ import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.layerns.csi.CallLogger;
 import io.layerns.csi.mount.RecordingMounter;
+import io.layerns.csi.registry.DockerConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -43,6 +44,9 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 class NodeServiceTest {
+  // A volume's secrets as the kubelet passes its nodePublishSecretRef: s3cr3t must never show.
+  private static final String PULL_SECRET =
+      "{\"auths\":{\"registry.example\":{\"auth\":\"dGVhbTpzM2NyM3Q=\"}}}";
 
   private static final String IMAGE = "registry.example:5000/team/app:1.0";
   private static final String VOLUME = "csi-0123456789abcdef";
@@ -122,6 +126,13 @@ class NodeServiceTest {
             b -> b.setTargetPath("relative/mount"),
             Status.Code.INVALID_ARGUMENT,
             "target path \"relative/mount\" is not absolute"),
+        error(
+            "[Error] secret that is no dockerconfigjson",
+            b ->
+                b.clearSecrets().putSecrets("username", "team").putSecrets("password", "not-shown"),
+            Status.Code.INVALID_ARGUMENT,
+            "nodePublishSecretRef Secret is not usable as registry credentials: the secret has no"
+                + " .dockerconfigjson key"),
         error(
             "[Error] unknown image",
             b -> b.putVolumeContext("image", "registry.example/absent:1"),
@@ -421,8 +432,9 @@ class NodeServiceTest {
     assertThat(asked.get().pod()).isEqualTo(new PodInfo("web-0", "shop", "pod-uid-1", "web"));
     assertThat(asked.get().image()).isEqualTo(IMAGE);
     assertThat(asked.get().readOnly()).isTrue();
-    assertThat(asked.get().secrets()).containsExactly(Map.entry("token", "s3cr3t"));
-    assertThat(asked.get().toString()).doesNotContain("s3cr3t");
+    assertThat(asked.get().secrets())
+        .containsExactly(Map.entry(DockerConfig.SECRET_KEY, PULL_SECRET));
+    assertThat(asked.get().toString()).doesNotContain("dGVhbTpzM2NyM3Q");
     assertThat(released).isEmpty();
     node.nodeUnpublishVolume(unpublishRequest());
 
@@ -469,7 +481,7 @@ class NodeServiceTest {
                 "pod-uid-1",
                 PodInfo.SERVICE_ACCOUNT,
                 "web"))
-        .putSecrets("token", "s3cr3t")
+        .putSecrets(DockerConfig.SECRET_KEY, PULL_SECRET)
         .build();
   }
 

@@ -40,7 +40,6 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -69,6 +68,8 @@ class StoreVolumeAssemblerTest {
   private FakeCluster cluster;
   private final List<String> volumes = new ArrayList<>();
   private StoreVolumeAssembler assembler;
+  // The volume's secrets: what the kubelet reads from its nodePublishSecretRef.
+  private Map<String, String> volumeSecret = Map.of();
 
   @BeforeEach
   void setUp() throws Exception {
@@ -122,7 +123,6 @@ class StoreVolumeAssemblerTest {
     assertThat(dirs).containsExactlyElementsOf(storeDirs(store));
     assertThat(registry.requests()).isEmpty();
     assertThat(remoteMounter.calls()).isEmpty();
-    assertThat(cluster.pullSecretReads.get()).isZero();
     // The lease keeps the copy while the volume reads it, and only then.
     Digest base = image.layers().getFirst().digest();
     assertThat(store.deleteLayer(base)).isEqualTo(DeleteOutcome.IN_USE);
@@ -354,11 +354,10 @@ class StoreVolumeAssemblerTest {
         .isInstanceOf(ImageAccessDeniedException.class)
         .hasMessageContaining("registry " + registry.host() + " refused image " + byTag())
         .hasMessageContaining("the registry answered 401")
-        .hasMessageContaining("the pod has no pull secret for " + registry.host())
+        .hasMessageContaining("the pod has no pull credentials for " + registry.host())
         .hasMessageNotContaining("s3cret");
-    assertThat(cluster.pullSecretReads.get()).isEqualTo(1);
 
-    cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "s3cret"));
+    volumeSecret = dockerConfigSecret(registry.host(), "puller", "s3cret");
     List<Path> dirs = assemble("vol-2", byTag());
     assertThat(dirs).containsExactlyElementsOf(storeDirs(store));
   }
@@ -366,30 +365,30 @@ class StoreVolumeAssemblerTest {
   @Test
   void aPrivateImageTheNodeHoldsIsRefusedToAPodWhoseSecretsCannotReadIt() throws Exception {
     registry.makePrivate(REPO, "puller", "s3cret");
-    cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "s3cret"));
+    volumeSecret = dockerConfigSecret(registry.host(), "puller", "s3cret");
     assemble("vol-a", byTag()); // pod A pulls the image with its secret: now in the store
     assertThat(importer.privateImages().repositories(image.manifestDigest()))
         .containsExactly(registry.host() + "/" + REPO);
     int before = registry.requests().size();
 
     // Pod B: no secret, then a wrong one; every layer is in the store, the registry decides.
-    cluster.secrets = List.of();
+    volumeSecret = Map.of();
     assertThatThrownBy(() -> assemble("vol-b", byDigest()))
         .isInstanceOf(ImageAccessDeniedException.class)
         .hasMessageContaining("refused image " + byDigest())
-        .hasMessageContaining("imagePullSecrets")
+        .hasMessageContaining("nodePublishSecretRef")
         .hasMessageContaining("private");
-    cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "wrong"));
+    volumeSecret = dockerConfigSecret(registry.host(), "puller", "wrong");
     assertThatThrownBy(() -> assemble("vol-b2", byTag()))
         .isInstanceOf(ImageAccessDeniedException.class)
         .hasMessageContaining("refused image " + byTag())
         .hasMessageContaining("with the pod's pull credentials")
-        .hasMessageNotContaining("has no pull secret");
+        .hasMessageNotContaining("has no pull credentials");
     assertThat(registry.requests().subList(before, registry.requests().size()))
         .allMatch(r -> r.equals("HEAD /v2/" + REPO + "/manifests/" + image.manifestDigest()));
 
     // Pod C: the right secret; one HEAD, then remembered for the next pods.
-    cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "s3cret"));
+    volumeSecret = dockerConfigSecret(registry.host(), "puller", "s3cret");
     int beforeC = registry.requests().size();
     assertThat(assemble("vol-c", byDigest())).containsExactlyElementsOf(storeDirs(store));
     assertThat(assemble("vol-c2", byDigest())).containsExactlyElementsOf(storeDirs(store));
@@ -411,7 +410,7 @@ class StoreVolumeAssemblerTest {
   @Test
   void aPrivateImageFailsClosedWhenItsRegistryCannotBeAsked() throws Exception {
     registry.makePrivate(REPO, "puller", "s3cret");
-    cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "s3cret"));
+    volumeSecret = dockerConfigSecret(registry.host(), "puller", "s3cret");
     assemble("vol-1", byTag());
     registry.close();
 
@@ -425,7 +424,7 @@ class StoreVolumeAssemblerTest {
   @Test
   void theHttpExportServesNoPrivateManifestOrConfigButServesItsLayers() throws Exception {
     registry.makePrivate(REPO, "puller", "s3cret");
-    cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "s3cret"));
+    volumeSecret = dockerConfigSecret(registry.host(), "puller", "s3cret");
     assemble("vol-1", byTag());
     try (HttpExportServer export =
         HttpExportServer.start(
@@ -573,7 +572,7 @@ class StoreVolumeAssemblerTest {
     volumes.add(volumeId);
     return assembler.assemble(
         new AssemblyRequest(
-            volumeId, ref, new PodInfo("pod", "default", "uid-1", "default"), true, Map.of()));
+            volumeId, ref, new PodInfo("pod", "default", "uid-1", "default"), true, volumeSecret));
   }
 
   private String byTag() {
@@ -619,28 +618,22 @@ class StoreVolumeAssemblerTest {
         volumeId, Path.of("/target/" + volumeId), "image", true, dirs, null, null);
   }
 
-  private static DockerConfig dockerConfig(String host, String user, String password) {
+  /** A volume's secrets as the kubelet passes a kubernetes.io/dockerconfigjson Secret's data. */
+  private static Map<String, String> dockerConfigSecret(String host, String user, String password) {
     String auth =
         Base64.getEncoder()
             .encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
-    return DockerConfig.parse("{\"auths\":{\"" + host + "\":{\"auth\":\"" + auth + "\"}}}");
+    return Map.of(
+        DockerConfig.SECRET_KEY, "{\"auths\":{\"" + host + "\":{\"auth\":\"" + auth + "\"}}}");
   }
 
-  /** The cluster as the test sets it; counts the reads of pull secrets. */
+  /** The cluster as the test sets it. */
   private static final class FakeCluster implements ClusterView {
     volatile NamespaceView namespace = NamespaceView.NONE;
-    volatile List<DockerConfig> secrets = List.of();
-    final AtomicInteger pullSecretReads = new AtomicInteger();
 
     @Override
     public NamespaceView namespace() {
       return namespace;
-    }
-
-    @Override
-    public List<DockerConfig> pullSecrets(PodInfo pod) {
-      pullSecretReads.incrementAndGet();
-      return secrets;
     }
   }
 }

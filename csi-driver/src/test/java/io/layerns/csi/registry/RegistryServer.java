@@ -111,6 +111,29 @@ public final class RegistryServer implements AutoCloseable {
     }
   }
 
+  /**
+   * Makes the registry serve {@code manifest} as {@code repository:tag} without the blobs it names,
+   * by writing it into the registry's storage the way a push would have: what the owner of a
+   * registry can do with its disk, and what a push refuses (it checks the blobs are there).
+   */
+  public void plantManifest(String repository, String tag, byte[] manifest) throws IOException {
+    Digest digest = Digest.of(manifest);
+    Path v2 = storage.resolve("docker/registry/v2");
+    Path data =
+        v2.resolve("blobs/sha256/" + digest.hex().substring(0, 2) + "/" + digest.hex() + "/data");
+    Files.createDirectories(data.getParent());
+    Files.write(data, manifest);
+    Path manifests = v2.resolve("repositories/" + repository + "/_manifests");
+    for (Path link :
+        List.of(
+            manifests.resolve("revisions/sha256/" + digest.hex() + "/link"),
+            manifests.resolve("tags/" + tag + "/current/link"),
+            manifests.resolve("tags/" + tag + "/index/sha256/" + digest.hex() + "/link"))) {
+      Files.createDirectories(link.getParent());
+      Files.writeString(link, digest.toString());
+    }
+  }
+
   /** The registry's whole log so far; its request lines name the address each came from. */
   public String log() throws IOException {
     return Files.readString(process.log());
