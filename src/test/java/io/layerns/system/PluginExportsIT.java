@@ -7,6 +7,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
+import io.layerns.csi.identity.NodeKey;
 import io.layerns.operator.LayernsOperator;
 import io.layerns.operator.OperatorConfig;
 import io.layerns.testing.ControlPlane;
@@ -43,14 +44,13 @@ class PluginExportsIT {
   @Test
   void pluginReportsAndServesItsThreeExports(ControlPlane cp, @TempDir Path dir) throws Exception {
     KubernetesClient client = cp.client();
-    TestNodes.addReadyNode(client, "exports-1", POOL);
+    TestNodes.addReadyNode(client, "exports-1", POOL, ADDRESS);
     TestLayers layer = TestLayers.of(Map.of("etc/motd", "served three ways\n"), 0, 1);
     Path store = dir.resolve("store");
     try (var s = io.layerns.csi.store.LayerStore.open(store)) {
       s.importLayer(
           layer.digest(), layer.diffId(), TestLayers.GZIP, new ByteArrayInputStream(layer.blob()));
     }
-    Path keys = KubeletMounts.clusterKeyPair(dir.resolve("keys"));
     int nfsPort = freePort();
 
     try (var operator =
@@ -66,7 +66,6 @@ class PluginExportsIT {
               dir,
               store,
               "--sftp-export-port=0",
-              "--sftp-authorized-keys=" + keys.resolve("authorized_keys"),
               "--nfs-export-port=" + nfsPort,
               "--nfs-clients=127.0.0.1," + ADDRESS);
       try {
@@ -101,7 +100,8 @@ class PluginExportsIT {
                         .formatHex(MessageDigest.getInstance("SHA-256").digest(http.body())))
             .isEqualTo(layer.digest().toString());
 
-        // SFTP: the unpacked layer, with the host key from the status pinned.
+        // SFTP: the unpacked layer, with the host key from the status pinned, read as the node
+        // itself with the key pair its plugin made (its export accepts members' own keys only).
         String[] sftp = endpoints.sftp().split(":");
         Path knownHosts =
             Files.writeString(
@@ -125,7 +125,7 @@ class PluginExportsIT {
                 "-P",
                 sftp[1],
                 "-i",
-                keys.resolve("id").toString(),
+                dir.resolve("state").resolve(NodeKey.FILE_NAME).toString(),
                 "-o",
                 "IdentitiesOnly=yes",
                 "-o",
@@ -170,8 +170,8 @@ class PluginExportsIT {
     Map<String, String> pool = Map.of("layerns.test/pool", "join");
     String holderAddress = "127.0.1.31";
     String joinerAddress = "127.0.1.32";
-    TestNodes.addReadyNode(client, "join-1", pool);
-    TestNodes.addReadyNode(client, "join-2", Map.of()); // a node, not yet selected
+    TestNodes.addReadyNode(client, "join-1", pool, holderAddress);
+    TestNodes.addReadyNode(client, "join-2", Map.of(), joinerAddress); // not yet selected
     TestLayers layer = TestLayers.of(Map.of("etc/motd", "only on join-1\n"), 0, 2);
     Path holderStore = dir.resolve("store-1");
     try (var s = io.layerns.csi.store.LayerStore.open(holderStore)) {

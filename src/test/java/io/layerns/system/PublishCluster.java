@@ -32,7 +32,6 @@ public final class PublishCluster implements AutoCloseable {
   public static PublishCluster start(
       ControlPlane cp, String prefix, Map<String, String> labels, int count, Path dir)
       throws Exception {
-    Path keys = KubeletMounts.clusterKeyPair(dir.resolve("keys"));
     LayernsOperator operator =
         new LayernsOperator(
             cp.newAdminClient(), OperatorConfig.embedded(prefix + "-operator"), Clock.systemUTC());
@@ -42,15 +41,8 @@ public final class PublishCluster implements AutoCloseable {
       operator.start();
       for (int i = 1; i <= count; i++) {
         String name = prefix + "-" + i;
-        TestNodes.addReadyNode(cp.client(), name, labels);
-        nodes.add(
-            PublishNode.start(
-                cp,
-                name,
-                "127.0.1." + i,
-                dir.resolve(name),
-                keys.resolve("id"),
-                keys.resolve("authorized_keys")));
+        TestNodes.addReadyNode(cp.client(), name, labels, "127.0.1." + i);
+        nodes.add(PublishNode.start(cp, name, "127.0.1." + i, dir.resolve(name)));
       }
       return cluster;
     } catch (Exception | Error e) {
