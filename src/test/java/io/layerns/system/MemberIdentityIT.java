@@ -10,6 +10,8 @@ import io.layerns.api.v1alpha1.LayerStoreStatus;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.export.Cmd;
+import io.layerns.csi.identity.NodeKey;
+import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.operator.LayernsOperator;
 import io.layerns.operator.OperatorConfig;
 import io.layerns.testing.ControlPlane;
@@ -66,6 +68,7 @@ class MemberIdentityIT {
   private Path dir;
   private Path keys;
   private String layerHex;
+  private String layerDigest;
   private StoreEndpoints endpoints;
 
   @BeforeAll
@@ -84,6 +87,7 @@ class MemberIdentityIT {
     }
     TestLayers layer = TestLayers.of(Map.of("etc/motd", "members only\n"), 0, 15);
     layerHex = layer.digest().hex();
+    layerDigest = layer.digest().toString();
     Path store = dir.resolve("store");
     try (var s = io.layerns.csi.store.LayerStore.open(store)) {
       s.importLayer(
@@ -219,6 +223,73 @@ class MemberIdentityIT {
         .atMost(Duration.ofSeconds(30))
         .until(() -> httpStatus(address(4)) == 200);
     assertThat(sftpLists("id-4", address(4))).isTrue();
+  }
+
+  /** Issue 15, attack 1: the HTTP export served any blob to any client from a member's address. */
+  @Test
+  void aClientWithoutAMembersKeyGetsNoBlobFromAMembersAddress() throws Exception {
+    await("id-2's address let into id-1's HTTP export")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> httpStatus(address(2)) == 200);
+
+    // A pod on id-2 behind a masquerading CNI comes from id-2's address, with no key of id-2's.
+    HttpResponse<byte[]> blob =
+        HttpClient.newBuilder()
+            .localAddress(InetAddress.getByName(address(2)))
+            .build()
+            .send(
+                HttpRequest.newBuilder(
+                        URI.create(endpoints.http() + "/v2/any/blobs/" + layerDigest))
+                    .build(),
+                HttpResponse.BodyHandlers.ofByteArray());
+
+    assertThat(blob.statusCode()).isEqualTo(403);
+    assertThat(new String(blob.body(), java.nio.charset.StandardCharsets.UTF_8))
+        .contains("not signed by a member node");
+  }
+
+  @Test
+  void aMemberGetsTheBlobWithARequestSignedByItsOwnKeyAndNoOtherKeyDoes() throws Exception {
+    String uri = endpoints.http() + "/v2/any/blobs/" + layerDigest;
+    HttpClient member =
+        PeerFetcher.httpClient(
+            InetAddress.getByName(address(2)), NodeKey.read(key("id-2")).keyPair());
+    HttpClient sharedKey =
+        PeerFetcher.httpClient(
+            InetAddress.getByName(address(2)), NodeKey.read(key("shared")).keyPair());
+    HttpClient memberKeyFromElsewhere =
+        PeerFetcher.httpClient(
+            InetAddress.getByName("127.0.1.59"), NodeKey.read(key("id-2")).keyPair());
+
+    HttpResponse<byte[]> got =
+        await("id-2 reads the blob with a request signed by its own key")
+            .atMost(Duration.ofSeconds(30))
+            .until(
+                () ->
+                    member.send(
+                        HttpRequest.newBuilder(URI.create(uri)).build(),
+                        HttpResponse.BodyHandlers.ofByteArray()),
+                r -> r.statusCode() == 200);
+    assertThat(
+            "sha256:"
+                + java.util.HexFormat.of()
+                    .formatHex(
+                        java.security.MessageDigest.getInstance("SHA-256").digest(got.body())))
+        .isEqualTo(layerDigest);
+    assertThat(
+            sharedKey
+                .send(
+                    HttpRequest.newBuilder(URI.create(uri)).build(),
+                    HttpResponse.BodyHandlers.ofString())
+                .body())
+        .contains("signed by a key no member node published");
+    assertThat(
+            memberKeyFromElsewhere
+                .send(
+                    HttpRequest.newBuilder(URI.create(uri)).build(),
+                    HttpResponse.BodyHandlers.discarding())
+                .statusCode())
+        .isEqualTo(403);
   }
 
   // ---- helpers ------------------------------------------------------------------------------
