@@ -109,7 +109,12 @@ public record InProcessAgent(
     ImageImporter importer = new ImageImporter(store, registry, Platform.LINUX_AMD64);
     var fetcher =
         new PeerLayerFetcher(
-            new PeerFetcher(importer, PeerFetcher.httpClient(bind), Duration.ofSeconds(30)),
+            new PeerFetcher(
+                importer,
+                nodeKey == null
+                    ? PeerFetcher.httpClient(bind)
+                    : PeerFetcher.httpClient(bind, nodeKey.keyPair()),
+                Duration.ofSeconds(30)),
             registry);
     NodeAgent agent =
         new NodeAgent(
@@ -133,6 +138,7 @@ public record InProcessAgent(
               client,
               new KubernetesClusterView(client, name),
               bind,
+              Optional.of(nodeKey.keyPair().getPublic()),
               export,
               Optional.of(sftp),
               Optional.empty(),

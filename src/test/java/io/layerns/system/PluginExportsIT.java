@@ -8,6 +8,7 @@ import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.identity.NodeKey;
+import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.operator.LayernsOperator;
 import io.layerns.operator.OperatorConfig;
 import io.layerns.testing.ControlPlane;
@@ -83,11 +84,12 @@ class PluginExportsIT {
                     e -> e != null && e.http() != null && e.sftp() != null && e.nfs() != null);
 
         // HTTP: the blob by digest, under any repository name, byte for byte.
-        // Read as the node itself: its exports accept member nodes only, and it is the member.
+        // Read as the node itself: its exports accept member nodes only (their addresses, and
+        // requests signed with their own keys), and it is the member.
         var http =
-            HttpClient.newBuilder()
-                .localAddress(InetAddress.getByName(ADDRESS))
-                .build()
+            PeerFetcher.httpClient(
+                    InetAddress.getByName(ADDRESS),
+                    NodeKey.read(dir.resolve("state").resolve(NodeKey.FILE_NAME)).keyPair())
                 .send(
                     HttpRequest.newBuilder(
                             URI.create(endpoints.http() + "/v2/any/name/blobs/" + layer.digest()))
@@ -194,8 +196,17 @@ class PluginExportsIT {
                   .until(() -> httpEndpoint(client, "join-1"), e -> e != null)
               + "/v2/any/blobs/"
               + layer.digest();
+      // Asked as join-2's plugin asks: from its address, signed with the key it made.
       HttpClient fromJoiner =
-          HttpClient.newBuilder().localAddress(InetAddress.getByName(joinerAddress)).build();
+          PeerFetcher.httpClient(
+              InetAddress.getByName(joinerAddress),
+              await("join-2's node key")
+                  .atMost(Duration.ofSeconds(60))
+                  .ignoreExceptions()
+                  .until(
+                      () -> NodeKey.read(dir.resolve("p2/state").resolve(NodeKey.FILE_NAME)),
+                      k -> k != null)
+                  .keyPair());
       assertThat(status(fromJoiner, blob)).as("join-2 before it joins").isEqualTo(403);
 
       long joined = System.nanoTime();

@@ -104,7 +104,10 @@ public final class PublishNode implements AutoCloseable {
         new StoreVolumeAssembler(
             name,
             importer,
-            new PeerFetcher(importer, PeerFetcher.httpClient(local), Duration.ofSeconds(30)),
+            new PeerFetcher(
+                importer,
+                PeerFetcher.httpClient(local, agent.nodeKey().keyPair()),
+                Duration.ofSeconds(30)),
             new KubernetesClusterView(cp.newAdminClient(), name),
             Map.of(Transport.Sshfs, sshfs),
             pluginState);

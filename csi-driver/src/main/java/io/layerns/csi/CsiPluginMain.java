@@ -206,7 +206,8 @@ public final class CsiPluginMain {
     RegistryClient registry = new RegistryClient(RegistryHosts.load(config.registryHostsDir()));
     ImageImporter importer = new ImageImporter(store, registry, Platform.ofThisMachine());
     PeerFetcher peers =
-        new PeerFetcher(importer, PeerFetcher.httpClient(address), Duration.ofMinutes(2));
+        new PeerFetcher(
+            importer, PeerFetcher.httpClient(address, nodeKey.keyPair()), Duration.ofMinutes(2));
     KubernetesClient client = new KubernetesClientBuilder().build();
     KubernetesClusterView cluster = new KubernetesClusterView(client, config.nodeName());
     if (address.isAnyLocalAddress()) {
@@ -220,6 +221,7 @@ public final class CsiPluginMain {
           client,
           cluster,
           address,
+          Optional.of(nodeKey.keyPair().getPublic()),
           export,
           Optional.ofNullable(sftpServer),
           Optional.ofNullable(nfsExport),

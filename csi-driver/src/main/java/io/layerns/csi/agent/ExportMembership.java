@@ -26,10 +26,10 @@ import org.slf4j.LoggerFactory;
  * Keeps the client lists of the node's three exports equal to its namespace's member nodes: this
  * node and every member, by the addresses its {@code Node} object lists ({@link NodeAddresses}; a
  * member's own LayerStore says nothing about where it may connect from), and for the SFTP export
- * the public key each member publishes in its own LayerStore status (which only that member can
- * write). Read again when a LayerStore or a Node changes in a way that may change them ({@link
- * MembershipWatch}, {@link NodeAddresses}) and every {@code period} besides; a read that fails
- * keeps the lists as they were.
+ * and the HTTP export's signed requests the public key each member publishes in its own LayerStore
+ * status (which only that member can write). Read again when a LayerStore or a Node changes in a
+ * way that may change them ({@link MembershipWatch}, {@link NodeAddresses}) and every {@code
+ * period} besides; a read that fails keeps the lists as they were.
  */
 public final class ExportMembership implements AutoCloseable {
 
@@ -38,6 +38,7 @@ public final class ExportMembership implements AutoCloseable {
   private final ClusterView cluster;
   private final Function<String, Set<InetAddress>> nodeAddresses;
   private final InetAddress self;
+  private final Optional<PublicKey> ownKey;
   private final HttpExportServer http;
   private final Optional<SftpExportServer> sftp;
   private final Optional<NfsExport> nfs;
@@ -57,6 +58,7 @@ public final class ExportMembership implements AutoCloseable {
   /**
    * @param nodeAddresses a node's addresses by its name, from its Node object
    * @param self the address this node's exports listen on and its requests leave from
+   * @param ownKey this node's own public key, which its exports accept as they accept its address
    * @param nfsAlways addresses the NFS export accepts besides the members (the admin's {@code
    *     NFS_CLIENTS}, which also turns the NFS export on)
    */
@@ -64,6 +66,7 @@ public final class ExportMembership implements AutoCloseable {
       ClusterView cluster,
       Function<String, Set<InetAddress>> nodeAddresses,
       InetAddress self,
+      Optional<PublicKey> ownKey,
       HttpExportServer http,
       Optional<SftpExportServer> sftp,
       Optional<NfsExport> nfs,
@@ -75,6 +78,7 @@ public final class ExportMembership implements AutoCloseable {
     this.cluster = cluster;
     this.nodeAddresses = nodeAddresses;
     this.self = self;
+    this.ownKey = ownKey;
     this.http = http;
     this.sftp = sftp;
     this.nfs = nfs;
@@ -90,6 +94,7 @@ public final class ExportMembership implements AutoCloseable {
       io.fabric8.kubernetes.client.KubernetesClient client,
       ClusterView cluster,
       InetAddress self,
+      Optional<PublicKey> ownKey,
       HttpExportServer http,
       Optional<SftpExportServer> sftp,
       Optional<NfsExport> nfs,
@@ -107,7 +112,7 @@ public final class ExportMembership implements AutoCloseable {
               }
             });
     ExportMembership membership =
-        new ExportMembership(cluster, addresses::of, self, http, sftp, nfs, nfsAlways);
+        new ExportMembership(cluster, addresses::of, self, ownKey, http, sftp, nfs, nfsAlways);
     toRefresh.set(membership);
     membership.start(period);
     // A joining node is let in when its LayerStore shows its key; the poll catches the rest.
@@ -122,7 +127,7 @@ public final class ExportMembership implements AutoCloseable {
   /** Applies the member list now, then every {@code period}. */
   public void start(Duration period) {
     // Nobody else until the namespace says who the members are.
-    apply(Set.of(self), ownKey());
+    apply(Set.of(self), ownKeys());
     timer.scheduleWithFixedDelay(this::refresh, 0, period.toMillis(), TimeUnit.MILLISECONDS);
   }
 
@@ -154,7 +159,7 @@ public final class ExportMembership implements AutoCloseable {
     }
     Set<InetAddress> next = new LinkedHashSet<>();
     next.add(self);
-    Set<PublicKey> keys = new HashSet<>(ownKey());
+    Set<PublicKey> keys = new HashSet<>(ownKeys());
     for (NamespaceView.PeerStore p : ns.peers()) {
       next.addAll(nodeAddresses.apply(p.node()));
       keyOf(p).ifPresent(keys::add);
@@ -168,8 +173,8 @@ public final class ExportMembership implements AutoCloseable {
   }
 
   /** This node's own key, which its export accepts as it accepts its own address. */
-  private Set<PublicKey> ownKey() {
-    return sftp.map(s -> Set.of(s.hostKey())).orElse(Set.of());
+  private Set<PublicKey> ownKeys() {
+    return ownKey.map(Set::of).orElse(Set.of());
   }
 
   /** The public keys the SFTP export accepts now. */
@@ -181,8 +186,9 @@ public final class ExportMembership implements AutoCloseable {
     if (!keys.equals(memberKeys)) {
       // Keys first: a member that left loses its SFTP sessions even if its address stays.
       sftp.ifPresent(s -> s.allowKeys(keys));
+      http.requireSignatures(keys);
       memberKeys = Set.copyOf(keys);
-      LOG.info("SFTP export accepts the keys of {} member nodes", keys.size());
+      LOG.info("the exports accept the keys of {} member nodes", keys.size());
     }
     if (next.equals(members)) {
       return;

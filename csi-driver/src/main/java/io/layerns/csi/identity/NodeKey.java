@@ -58,6 +58,29 @@ public final class NodeKey {
     return new NodeKey(abs, pair);
   }
 
+  /**
+   * Reads the key another process made in {@code file} (a node plugin's, say), making none.
+   *
+   * @throws IOException when there is no key there yet, or it is not one
+   */
+  public static NodeKey read(Path file) throws IOException {
+    Path abs = file.toAbsolutePath().normalize();
+    try (var in = Files.newInputStream(abs)) {
+      var pairs =
+          org.apache.sshd.common.util.security.SecurityUtils.loadKeyPairIdentities(
+              null,
+              org.apache.sshd.common.NamedResource.ofName(abs.toString()),
+              in,
+              org.apache.sshd.common.config.keys.FilePasswordProvider.EMPTY);
+      if (pairs == null || !pairs.iterator().hasNext()) {
+        throw new IOException("no key in " + abs);
+      }
+      return new NodeKey(abs, pairs.iterator().next());
+    } catch (GeneralSecurityException e) {
+      throw new IOException("not a key: " + abs + ": " + e.getMessage(), e);
+    }
+  }
+
   /** The private key's file, for ssh's {@code IdentityFile}. */
   public Path file() {
     return file;

@@ -67,6 +67,7 @@ class ExportMembershipIT {
             cluster,
             node -> nodeAddresses.getOrDefault(node, Set.of()),
             InetAddress.getByName("127.0.1.1"),
+            Optional.empty(),
             export,
             Optional.empty(),
             Optional.empty(),
