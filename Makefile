@@ -48,10 +48,12 @@ crds:
 ## test: every test, unit (*Test) and integration (*IT), on a real control plane and, for the
 ## end-to-end tests, a real cluster running the image this checkout builds (so: jars, image, tests).
 test: deps controlplane
+	mkdir -p target && touch target/test-started
 	$(MVN) -DskipTests -DskipITs install
 	MVN="$(MVN)" hack/build-image.sh
 	hack/build-test-images.sh
 	$(MVN) install
+	hack/check-no-skips.sh
 
 ## chaos: the chaos test alone, with a random seed (CHAOS_SEED=N replays one) and CHAOS_STEPS steps.
 CHAOS_SEED ?= random

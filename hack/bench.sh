@@ -3,9 +3,11 @@
 # Each benchmark measures its baseline in the same run and reports ratios.
 # BENCH_ONLY="publish dedup" runs only the named benchmarks (names as in bench/results/).
 # Quick sizes by default; BENCH_FULL=1 runs the full sizes (1,000 nodes x 50,000 digests,
-# 100 MB and 1 GB layers, a 1 GB image), which take much longer. Figures for the plots go to
-# bench/results/*.csv and the plots to bench/results/*.png. Run as root: the publish benchmark
-# mounts (in a private mount namespace, so nothing reaches the host's mount table).
+# 100 MB and 1 GB layers, a 1 GB image, a 1 GiB image on the real test cluster), which take much
+# longer. Figures for the plots go to bench/results/*.csv and the plots to bench/results/*.png.
+# Run as root: the publish benchmark mounts and the pod-start benchmark starts the real test
+# cluster (each in a private mount namespace, so nothing reaches the host's mount table); the
+# cluster needs `make controlplane` (the Makefile's bench target runs it).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -68,10 +70,19 @@ if [[ "$(id -u)" == 0 ]]; then
     "$bench_cp" io.layerns.bench.PublishBenchmark
   run sftp-read "Reading a layer in full through sshfs: SFTP settings before and now" 1g \
     "$bench_cp" io.layerns.bench.SftpReadBenchmark "100 MiB, every mode"
+  # The real test cluster runs the layerns image this checkout builds, as ClusterE2EIT does.
+  if [[ -z "${BENCH_ONLY:-}" || " $BENCH_ONLY " == *" cluster-pod-start "* ]]; then
+    echo "bench: building the images the test cluster runs (target/image)"
+    LAYERNS_CACHE="$cache" MVN="mvn -B -ntp" hack/build-image.sh
+    LAYERNS_CACHE="$cache" hack/build-test-images.sh
+  fi
+  run cluster-pod-start "Pod start on a real cluster: layerns volume against containerd's pull" 1g \
+    "$bench_cp" io.layerns.bench.ClusterPodStartBenchmark \
+    "$([[ $mode == full ]] && echo "a 1 GiB image" || echo "a 256 MiB image (1 GiB with BENCH_FULL=1)")"
   launcher=()
-  benches+=(publish sftp-read)
+  benches+=(publish sftp-read cluster-pod-start)
 else
-  echo "bench: publish and SFTP read benchmarks skipped: they mount, which needs root"
+  echo "bench: publish, SFTP read and real-cluster benchmarks skipped: they mount, which needs root"
 fi
 benches+=(placement)
 "$java" -Djava.awt.headless=true -Dlayerns.repo="$repo" -cp "$bench_cp" io.layerns.bench.BenchPlots

@@ -7,7 +7,9 @@ packages=(maven tar gzip zstd umoci sshfs fuse3 openssh-client nfs-ganesha nfs-g
   # namespaces and addresses, the loopback forwarders into the cluster network.
   runc containernetworking-plugins iptables conntrack iproute2 util-linux socat
   # Images built without a registry or an engine (make image, the test images).
-  debootstrap busybox-static)
+  debootstrap busybox-static
+  # htpasswd, for the test registry that asks for a password (private images).
+  apache2-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -319,12 +319,58 @@ public final class PublishBenchmark {
 
   /** Makes the image's layers, pushes them with their config and manifest to the registry. */
   private Image image(long bytes) throws Exception {
-    Path dir = Files.createDirectories(work.resolve("image-" + bytes));
+    Layers built = writeLayers(Files.createDirectories(work.resolve("image-" + bytes)), bytes);
+    List<PublishImage.LayerInfo> infos = built.infos();
+    byte[] config = PublishImage.config(infos);
+    byte[] manifest = PublishImage.manifest(config, infos);
+    String repository = "bench/app-" + (bytes >> 20) + "m";
+    for (int i = 0; i < built.blobs().size(); i++) {
+      registry.pushBlob(
+          repository,
+          infos.get(i).digest(),
+          HttpRequest.BodyPublishers.ofFile(built.blobs().get(i)));
+    }
+    registry.pushBlob(
+        repository, Digest.of(config), HttpRequest.BodyPublishers.ofByteArray(config));
+    registry.pushManifest(repository, PublishImage.MANIFEST_TYPE, manifest, "v1");
+    return new Image(
+        bytes,
+        registry.host() + "/" + repository + ":v1",
+        registry.host() + "/" + repository + "@" + Digest.of(manifest),
+        infos.stream().map(PublishImage.LayerInfo::digest).toList(),
+        built.blobBytes(),
+        built.contents(),
+        built.smallFile(),
+        built.smallFileContent().length);
+  }
+
+  /**
+   * The gzip layers of a benchmark image of {@code bytes} (uncompressed file content), written to
+   * {@code dir}, with what they hold: every regular file with its CRC32C, and one small file (at
+   * most 4 KiB, in the bottom layer) with its content.
+   */
+  record Layers(
+      List<PublishImage.LayerInfo> infos,
+      List<Path> blobs,
+      Map<String, Long> contents,
+      String smallFile,
+      byte[] smallFileContent) {
+    long blobBytes() {
+      return infos.stream().mapToLong(PublishImage.LayerInfo::size).sum();
+    }
+  }
+
+  /**
+   * Writes the layers of a benchmark image: four gzip layers (40/30/20/10% of {@code bytes}), each
+   * a tree of many small text files, medium files and a few large binaries under a folder of its
+   * own ({@code l0/} to {@code l3/}), as {@link UnpackBenchmark#writeLayerTar} makes them.
+   */
+  static Layers writeLayers(Path dir, long bytes) throws Exception {
     List<PublishImage.LayerInfo> infos = new ArrayList<>();
     List<Path> blobs = new ArrayList<>();
     Map<String, Long> contents = new HashMap<>();
     String smallFile = null;
-    long smallFileBytes = 0;
+    byte[] smallFileContent = null;
     for (int i = 0; i < LAYER_SHARES.length; i++) {
       Path tar = dir.resolve("layer-" + i + ".tar");
       long[] counts =
@@ -337,9 +383,9 @@ public final class PublishBenchmark {
       }
       contents.putAll(layerContents);
       if (i == 0) {
-        TarArchiveEntry small = firstSmallFile(tar);
-        smallFile = small.getName();
-        smallFileBytes = small.getSize();
+        Map.Entry<String, byte[]> small = firstSmallFile(tar);
+        smallFile = small.getKey();
+        smallFileContent = small.getValue();
       }
       Digest diffId = Digest.parse(UnpackBenchmark.sha256(tar));
       Path gz = dir.resolve("layer-" + i + ".tar.gz");
@@ -357,25 +403,17 @@ public final class PublishBenchmark {
               Digest.parse(UnpackBenchmark.sha256(gz)), Files.size(gz), diffId));
       blobs.add(gz);
     }
-    byte[] config = PublishImage.config(infos);
-    byte[] manifest = PublishImage.manifest(config, infos);
-    String repository = "bench/app-" + (bytes >> 20) + "m";
-    for (int i = 0; i < blobs.size(); i++) {
-      registry.pushBlob(
-          repository, infos.get(i).digest(), HttpRequest.BodyPublishers.ofFile(blobs.get(i)));
+    return new Layers(
+        List.copyOf(infos), List.copyOf(blobs), Map.copyOf(contents), smallFile, smallFileContent);
+  }
+
+  /** The bytes of file content the layers of an image of {@code bytes} hold. */
+  static long layerBytes(long bytes) {
+    long sum = 0;
+    for (double share : LAYER_SHARES) {
+      sum += (long) (bytes * share);
     }
-    registry.pushBlob(
-        repository, Digest.of(config), HttpRequest.BodyPublishers.ofByteArray(config));
-    registry.pushManifest(repository, PublishImage.MANIFEST_TYPE, manifest, "v1");
-    return new Image(
-        bytes,
-        registry.host() + "/" + repository + ":v1",
-        registry.host() + "/" + repository + "@" + Digest.of(manifest),
-        infos.stream().map(PublishImage.LayerInfo::digest).toList(),
-        infos.stream().mapToLong(PublishImage.LayerInfo::size).sum(),
-        Map.copyOf(contents),
-        smallFile,
-        smallFileBytes);
+    return sum;
   }
 
   /** Each regular file of a layer tar, by path, with the CRC32C of its content. */
@@ -398,12 +436,12 @@ public final class PublishBenchmark {
     return out;
   }
 
-  private static TarArchiveEntry firstSmallFile(Path tar) throws IOException {
+  private static Map.Entry<String, byte[]> firstSmallFile(Path tar) throws IOException {
     try (InputStream in = Files.newInputStream(tar);
         TarArchiveInputStream t = new TarArchiveInputStream(in)) {
       for (TarArchiveEntry e = t.getNextEntry(); e != null; e = t.getNextEntry()) {
-        if (e.isFile() && e.getSize() > 0 && e.getSize() <= 4096) {
-          return e;
+        if (e.isFile() && !e.isSymbolicLink() && e.getSize() > 0 && e.getSize() <= 4096) {
+          return Map.entry(e.getName(), t.readAllBytes());
         }
       }
     }
@@ -592,15 +630,6 @@ public final class PublishBenchmark {
             extra.stream().limit(5).toList()));
   }
 
-  /** The bytes of file content the layers of an image of {@code bytes} hold. */
-  private static long layerBytes(long bytes) {
-    long sum = 0;
-    for (double share : LAYER_SHARES) {
-      sum += (long) (bytes * share);
-    }
-    return sum;
-  }
-
   // ---- helpers --------------------------------------------------------------------------------
 
   /** Writes out what earlier runs left dirty, so that no run pays for another's writes. */
@@ -614,7 +643,7 @@ public final class PublishBenchmark {
     Trees.delete(dir);
   }
 
-  private static String spread(Bench.Samples s) {
+  static String spread(Bench.Samples s) {
     return String.format(
         Locale.ROOT, "%s (%s-%s)", Bench.seconds(s.median()), num(s.min()), num(s.max()));
   }
@@ -630,7 +659,7 @@ public final class PublishBenchmark {
         Locale.ROOT, "%.1f ms (%.1f-%.1f)", s.median() * 1e3, s.min() * 1e3, s.max() * 1e3);
   }
 
-  private static String speedUp(double r) {
+  static String speedUp(double r) {
     return r >= 10
         ? String.format(Locale.ROOT, "%.0f× faster", r)
         : r >= 1

@@ -57,11 +57,14 @@ class ClusterE2EIT {
   private static final String BUSYBOX = "layerns.local/busybox:1";
   private static final String PAUSE = "layerns.local/pause:3.10";
   private static final Duration POD_TIMEOUT = Duration.ofSeconds(120);
+  private static final TestCluster.RegistryUser PRIVATE_USER =
+      new TestCluster.RegistryUser("team", "team-secret");
 
   private TestCluster cluster;
   private KubernetesClient client;
   private PublishImage image;
   private String reference;
+  private String privateReference;
   private String holder;
 
   @BeforeAll
@@ -81,7 +84,8 @@ class ClusterE2EIT {
     }
     cluster =
         TestCluster.start(
-            ControlPlane.defaultBinDir(), new TestCluster.Options(3, PAUSE, archives));
+            ControlPlane.defaultBinDir(),
+            new TestCluster.Options(3, PAUSE, archives).withPrivateRegistry(PRIVATE_USER));
     client = cluster.client();
 
     // Exactly what the README tells an admin, plus the one thing this cluster needs: its
@@ -103,11 +107,26 @@ class ClusterE2EIT {
         "daemonset/layerns-node-plugin",
         "--timeout=180s");
 
-    image = checkedImage();
+    image = checkedImage(20261203);
     PublishRegistry registry =
         PublishRegistry.existing(Integer.parseInt(cluster.registryFromHost().split(":")[1]));
     registry.push("team/app", image.blobs(), PublishImage.MANIFEST_TYPE, image.manifest, "1.0");
     reference = ClusterNetwork.registryHost() + "/team/app@" + image.manifestDigest();
+    // Another image (its own manifest, config and first layer), only in the registry that asks
+    // for a password: no node may already hold it.
+    PublishImage privateImage = checkedImage(20261204);
+    PublishRegistry.existing(
+            Integer.parseInt(cluster.privateRegistryFromHost().split(":")[1]),
+            PRIVATE_USER.name(),
+            PRIVATE_USER.password())
+        .push(
+            "team/private",
+            privateImage.blobs(),
+            PublishImage.MANIFEST_TYPE,
+            privateImage.manifest,
+            "1.0");
+    privateReference =
+        ClusterNetwork.privateRegistryHost() + "/team/private@" + privateImage.manifestDigest();
     cluster.kubectl("create", "namespace", NAMESPACE);
   }
 
@@ -249,8 +268,120 @@ class ClusterE2EIT {
     deletePods("holder-reader");
   }
 
+  /**
+   * Issue 22, item 3, with a real pod: the sshfs daemons behind a reader's volume die while the
+   * reader's node plugin is replaced. The new plugin names each dead mount once ({@code
+   * RemoteMountDead}), mounts it again and the volume over its target ({@code
+   * RemoteMountRepaired}); the pod mounts the volume with HostToContainer propagation, so it reads
+   * again without a restart.
+   */
   @Test
   @Order(5)
+  void aHostToContainerPodReadsAgainAfterItsSshfsDaemonsDieWhileItsPluginIsReplaced()
+      throws Exception {
+    applyNamespace(Transport.Sshfs);
+    String reader = otherNode(Set.of(holder));
+    // Copies a reader made earlier (Copy transport) go after the grace: then it reads over sshfs.
+    await(reader + " holds no copy")
+        .atMost(Duration.ofSeconds(90))
+        .untilAsserted(
+            () -> {
+              for (PublishImage.Layer l : image.layers) {
+                assertThat(holders(l.digest())).doesNotContain(reader);
+              }
+            });
+    readingPod("repaired-reader", reader, "HostToContainer");
+    String bind = "BindAddress=" + cluster.node(reader).ip();
+
+    String old = pluginPod(reader);
+    cluster.kubectl("-n", "layerns-system", "delete", "pod", old, "--wait=true", "--timeout=120s");
+    // While the node has no plugin: the daemons die (an OOM kill, say).
+    Map<Long, String> sshfs = sshfsCommandLines();
+    List<ProcessHandle> daemons =
+        sshfs.entrySet().stream()
+            .filter(e -> e.getValue().contains(bind))
+            .flatMap(e -> ProcessHandle.of(e.getKey()).stream())
+            .toList();
+    assertThat(daemons).as("sshfs daemons with " + bind + " among " + sshfs).isNotEmpty();
+    long killedAt = System.currentTimeMillis();
+    daemons.forEach(ProcessHandle::destroyForcibly);
+    await("a new node plugin pod on " + reader)
+        .atMost(POD_TIMEOUT)
+        .until(() -> !pluginPod(reader).equals(old) && pluginReady(reader));
+    long readyAt = System.currentTimeMillis();
+
+    await("each dead mount told and repaired")
+        .atMost(Duration.ofSeconds(90))
+        .untilAsserted(
+            () -> {
+              assertThat(mountEvents(reader, "RemoteMountDead", killedAt))
+                  .hasSize(daemons.size())
+                  .allSatisfy(n -> assertThat(n).contains("Transport endpoint is not connected"));
+              assertThat(mountEvents(reader, "RemoteMountRepaired", killedAt))
+                  .hasSize(daemons.size())
+                  .allSatisfy(n -> assertThat(n).contains("volumes remounted: "));
+            });
+    long repairedAt = System.currentTimeMillis();
+    await("the pod reads again, without a restart")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> rounds("repaired-reader", repairedAt).stream().anyMatch(Round::ok));
+    long firstOk =
+        rounds("repaired-reader", readyAt).stream()
+            .filter(Round::ok)
+            .mapToLong(Round::at)
+            .min()
+            .orElseThrow();
+    LOG.info(
+        "dead sshfs daemons: {} mounts repaired; the pod read again {} ms after the new plugin was"
+            + " ready",
+        daemons.size(),
+        firstOk - readyAt);
+    assertThat(
+            client
+                .pods()
+                .inNamespace(NAMESPACE)
+                .withName("repaired-reader")
+                .get()
+                .getStatus()
+                .getContainerStatuses())
+        .singleElement()
+        .satisfies(c -> assertThat(c.getRestartCount()).isZero());
+    deletePods("repaired-reader");
+  }
+
+  /** The command lines of the machine's sshfs processes, by pid (from /proc: they run in pods). */
+  private static Map<Long, String> sshfsCommandLines() throws java.io.IOException {
+    Map<Long, String> out = new TreeMap<>();
+    try (var procs = Files.list(Path.of("/proc"))) {
+      for (Path p : procs.filter(d -> d.getFileName().toString().matches("\\d+")).toList()) {
+        try {
+          String cmd = Files.readString(p.resolve("cmdline")).replace('\0', ' ').strip();
+          if (cmd.startsWith("sshfs ") || cmd.contains("/sshfs ")) {
+            out.put(Long.parseLong(p.getFileName().toString()), cmd);
+          }
+        } catch (java.io.IOException gone) {
+          // The process ended meanwhile.
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The notes of {@code reason} events on {@code node}'s LayerStore since {@code sinceMillis}. */
+  private List<String> mountEvents(String node, String reason, long sinceMillis) {
+    return client.events().v1().events().inAnyNamespace().list().getItems().stream()
+        .filter(e -> reason.equals(e.getReason()))
+        .filter(e -> node.equals(e.getRegarding().getName()))
+        .filter(
+            e ->
+                java.time.Instant.parse(e.getEventTime().getTime()).toEpochMilli()
+                    >= sinceMillis / 1000 * 1000)
+        .map(io.fabric8.kubernetes.api.model.events.v1.Event::getNote)
+        .toList();
+  }
+
+  @Test
+  @Order(7) // last: it powers a node off
   void aNodeThatIsDrainedAndDeletedHasItsLayersReplicatedAgain() throws Exception {
     applyNamespace(Transport.Sshfs, 2);
     await("two copies of every layer")
@@ -291,6 +422,86 @@ class ClusterE2EIT {
     deletePods("bystander");
   }
 
+  @Test
+  @Order(6)
+  void aPodWithoutThePullSecretOfAPrivateImageDoesNotStartAndItsEventsSayWhy() throws Exception {
+    String node = readyNode();
+    String verifyAndExit =
+        "cd /image && sha256sum -c sha256sums && test ! -e data/gone.txt"
+            + " && echo VERIFIED $(wc -l < sha256sums) files";
+    long created = System.nanoTime();
+    createPod("private-no-secret", node, true, verifyAndExit, privateReference, null, null);
+    String failedMount = awaitFailedMount("private-no-secret");
+    LOG.info(
+        "private-no-secret: FailedMount {} ms after create: {}",
+        Duration.ofNanos(System.nanoTime() - created).toMillis(),
+        failedMount);
+    // What the user must read to fix it: which image, that the registry said 401, and that the
+    // pod has no credentials for that registry.
+    assertThat(failedMount)
+        .contains(privateReference)
+        .contains("the registry answered 401")
+        .contains("the pod has no pull secret for " + ClusterNetwork.privateRegistryHost());
+
+    // The same pod with a pull secret for that registry reads every file: the test tells them
+    // apart.
+    PullSecrets.create(
+        client,
+        NAMESPACE,
+        "private-pull",
+        ClusterNetwork.privateRegistryHost(),
+        PRIVATE_USER.name(),
+        PRIVATE_USER.password());
+    created = System.nanoTime();
+    createPod(
+        "private-with-secret", node, true, verifyAndExit, privateReference, "private-pull", null);
+    awaitVerified("private-with-secret", "Succeeded");
+    LOG.info(
+        "private-with-secret: Succeeded {} ms after create",
+        Duration.ofNanos(System.nanoTime() - created).toMillis());
+    assertThat(cluster.kubectl("-n", NAMESPACE, "logs", "private-with-secret"))
+        .contains("VERIFIED " + FILES.size() + " files");
+    // Meanwhile the kubelet kept retrying the pod without the secret, in vain.
+    assertThat(phase("private-no-secret")).isEqualTo("Pending");
+    deletePods("private-no-secret", "private-with-secret");
+  }
+
+  /**
+   * The first {@code FailedMount} event line of {@code kubectl describe pod}, once there is one;
+   * fails if the pod starts instead.
+   */
+  private String awaitFailedMount(String pod) {
+    String[] line = new String[1];
+    await(pod + " shows a FailedMount event")
+        .atMost(POD_TIMEOUT)
+        .until(
+            () -> {
+              assertThat(phase(pod))
+                  .as("phase of %s", pod)
+                  .isNotIn("Running", "Succeeded", "Failed");
+              String described = cluster.kubectl("-n", NAMESPACE, "describe", "pod", pod);
+              line[0] =
+                  described.lines().filter(l -> l.contains("FailedMount")).findFirst().orElse(null);
+              return line[0] != null;
+            });
+    return line[0];
+  }
+
+  private String phase(String pod) {
+    Pod p = client.pods().inNamespace(NAMESPACE).withName(pod).get();
+    return p == null || p.getStatus() == null ? null : p.getStatus().getPhase();
+  }
+
+  /** A node that is Ready now (an earlier test may have deleted one). */
+  private String readyNode() {
+    return client.nodes().list().getItems().stream()
+        .filter(TestCluster::ready)
+        .map(n -> n.getMetadata().getName())
+        .sorted()
+        .findFirst()
+        .orElseThrow();
+  }
+
   // ---- readers that keep reading, and what they say
 
   /** One round of a reading pod: when, and whether every read worked. */
@@ -298,13 +509,25 @@ class ClusterE2EIT {
 
   /** A pod on {@code node} that re-checks the volume every 200 ms and logs each round. */
   private void readingPod(String name, String node) {
+    readingPod(name, node, null);
+  }
+
+  /**
+   * @param propagation the volumeMount's mountPropagation, null for the default (None); with one,
+   *     each round enters /image afresh, since a working directory inside it keeps the overlay it
+   *     was on (and a repaired volume is a new overlay over the old one)
+   */
+  private void readingPod(String name, String node, String propagation) {
+    String enter = propagation == null ? "" : "cd / && cd /image && ";
     String loop =
         "cd /image && i=0; while true; do i=$((i+1)); t=$(date +%s);"
-            + " if out=$(sha256sum -c sha256sums 2>&1) && probe=$(ls data/absent-$i 2>&1; true)"
+            + " if "
+            + enter
+            + "out=$(sha256sum -c sha256sums 2>&1) && probe=$(ls data/absent-$i 2>&1; true)"
             + " && case \"$probe\" in *'No such file'*) true;; *) false;; esac;"
             + " then echo \"ROUND $t ok\"; else echo \"ROUND $t READ-ERROR $out $probe\"; fi;"
             + " [ $i = 1 ] && echo VERIFIED $(wc -l < sha256sums) files; sleep 0.2; done";
-    createPod(name, node, true, loop);
+    createPod(name, node, true, loop, reference, null, propagation);
     awaitVerified(name);
   }
 
@@ -380,8 +603,12 @@ class ClusterE2EIT {
 
   private static final Map<String, String> FILES = new TreeMap<>();
 
-  private static PublishImage checkedImage() throws Exception {
-    Random random = new Random(20261203);
+  /**
+   * The image; {@code seed} makes its big file, so two seeds give two images with the same file
+   * names (which {@link #FILES} holds) and different layers.
+   */
+  private static PublishImage checkedImage(long seed) throws Exception {
+    Random random = new Random(seed);
     StringBuilder big = new StringBuilder();
     while (big.length() < 2_000_000) {
       big.append(Long.toHexString(random.nextLong()));
@@ -520,7 +747,22 @@ class ClusterE2EIT {
   }
 
   private void createPod(String name, String node, boolean readOnly, String script) {
-    Pod pod =
+    createPod(name, node, readOnly, script, reference, null, null);
+  }
+
+  /**
+   * A pod whose volume is {@code volumeImage}, naming {@code pullSecret} and mounting the volume
+   * with {@code propagation} (each when not null).
+   */
+  private void createPod(
+      String name,
+      String node,
+      boolean readOnly,
+      String script,
+      String volumeImage,
+      String pullSecret,
+      String propagation) {
+    PodBuilder builder =
         new PodBuilder()
             .withNewMetadata()
             .withName(name)
@@ -539,6 +781,7 @@ class ClusterE2EIT {
             .withName("image")
             .withMountPath("/image")
             .withReadOnly(readOnly)
+            .withMountPropagation(propagation)
             .endVolumeMount()
             .endContainer()
             .addNewVolume()
@@ -546,15 +789,22 @@ class ClusterE2EIT {
             .withNewCsi()
             .withDriver("csi.layerns.io")
             .withReadOnly(readOnly)
-            .withVolumeAttributes(Map.of("image", reference))
+            .withVolumeAttributes(Map.of("image", volumeImage))
             .endCsi()
             .endVolume()
-            .endSpec()
-            .build();
-    client.resource(pod).create();
+            .endSpec();
+    if (pullSecret != null) {
+      builder.editSpec().addNewImagePullSecret(pullSecret).endSpec();
+    }
+    client.resource(builder.build()).create();
   }
 
   private void awaitVerified(String name) {
+    awaitVerified(name, "Running");
+  }
+
+  /** Until pod {@code name} is in {@code phase} and its log says it verified its volume. */
+  private void awaitVerified(String name, String phase) {
     try {
       await(name + " verified its volume")
           .atMost(POD_TIMEOUT)
@@ -566,7 +816,7 @@ class ClusterE2EIT {
                       name + " failed: " + cluster.kubectl("-n", NAMESPACE, "logs", name));
                 }
                 return p.getStatus() != null
-                    && "Running".equals(p.getStatus().getPhase())
+                    && phase.equals(p.getStatus().getPhase())
                     && cluster.kubectl("-n", NAMESPACE, "logs", name).contains("VERIFIED");
               });
     } catch (org.awaitility.core.ConditionTimeoutException e) {

@@ -58,18 +58,20 @@ public record InProcessAgent(
   static InProcessAgent start(
       ControlPlane cp, String name, String address, Path root, UnaryOperator<URI> advertise)
       throws IOException {
-    return start(cp, name, address, root, advertise, false, List::of);
+    return start(cp, name, address, root, advertise, false, List::of, true);
   }
 
   /**
    * An agent that also serves its layers over SFTP and reports the volumes {@code volumes} lists,
    * as the node plugin does: with its own node key (published as its host key), and its exports'
-   * member lists kept from the Nodes' addresses and the members' published keys.
+   * member lists kept from the Nodes' addresses and the members' published keys. Its watch of its
+   * LayerStore is not started: the caller wires the rest first and then starts it, in the plugin's
+   * order.
    */
   static InProcessAgent startWithSftp(
       ControlPlane cp, String name, String address, Path root, VolumeUsage volumes)
       throws IOException {
-    return start(cp, name, address, root, UnaryOperator.identity(), true, volumes);
+    return start(cp, name, address, root, UnaryOperator.identity(), true, volumes, false);
   }
 
   private static InProcessAgent start(
@@ -79,7 +81,8 @@ public record InProcessAgent(
       Path root,
       UnaryOperator<URI> advertise,
       boolean withSftp,
-      VolumeUsage volumes)
+      VolumeUsage volumes,
+      boolean startWatch)
       throws IOException {
     InetAddress bind = InetAddress.getByName(address);
     LayerStore store = LayerStore.open(root);
@@ -129,7 +132,9 @@ public record InProcessAgent(
             Duration.ofSeconds(30),
             new RegistryPreloader(importer, store),
             Clock.systemUTC());
-    agent.start();
+    if (startWatch) {
+      agent.start();
+    }
     AutoCloseable membership = null;
     if (withSftp) {
       var client = cp.newAdminClient();

@@ -6,7 +6,6 @@ import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.PodBuilder;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.grpc.Status;
@@ -20,11 +19,9 @@ import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.registry.TokenServer;
 import io.layerns.testing.ControlPlane;
 import io.layerns.testing.WithControlPlane;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -204,22 +201,7 @@ class PrivateImageIT {
   }
 
   private void pullSecret(String name, String user, String password) {
-    String auth =
-        Base64.getEncoder()
-            .encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
-    String config = "{\"auths\":{\"" + registry.host() + "\":{\"auth\":\"" + auth + "\"}}}";
-    client
-        .secrets()
-        .inNamespace(POD_NS)
-        .resource(
-            new SecretBuilder()
-                .withNewMetadata()
-                .withName(name)
-                .endMetadata()
-                .withType("kubernetes.io/dockerconfigjson")
-                .addToStringData(".dockerconfigjson", config)
-                .build())
-        .createOr(s -> s.update());
+    PullSecrets.create(client, POD_NS, name, registry.host(), user, password);
   }
 
   private void pod(String name, String pullSecret) {

@@ -4,6 +4,7 @@ import io.layerns.api.events.EventRecorder;
 import io.layerns.api.v1alpha1.PublishedVolume;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.CsiServer;
+import io.layerns.csi.agent.DeadMountRepair;
 import io.layerns.csi.agent.VolumeUsages;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.node.KubernetesClusterView;
@@ -100,6 +101,7 @@ public final class PublishNode implements AutoCloseable {
             new SshfsTransport(
                 "layerns", agent.nodeKey().file(), pluginState.resolve("known_hosts"), local),
             new CommandRemoteMounter(Duration.ofSeconds(5)));
+    KubernetesClusterView cluster = new KubernetesClusterView(cp.newAdminClient(), name);
     StoreVolumeAssembler assembler =
         new StoreVolumeAssembler(
             name,
@@ -108,7 +110,7 @@ public final class PublishNode implements AutoCloseable {
                 importer,
                 PeerFetcher.httpClient(local, agent.nodeKey().keyPair()),
                 Duration.ofSeconds(30)),
-            new KubernetesClusterView(cp.newAdminClient(), name),
+            cluster,
             Map.of(Transport.Sshfs, sshfs),
             pluginState);
     NodeService node =
@@ -124,9 +126,12 @@ public final class PublishNode implements AutoCloseable {
         .agent()
         .watchRemoteMounts(
             sshfs::health,
+            new DeadMountRepair(sshfs, Transport.Sshfs, cluster, node),
             Duration.ofSeconds(1),
             new EventRecorder(
                 cp.newAdminClient(), java.time.Clock.systemUTC(), EventRecorder.NODE_PLUGIN, name));
+    // As CsiPluginMain does: the first mount check may run before the LayerStore is loaded.
+    agent.agent().start();
     CsiServer server = CsiServer.start(dir.resolve("csi.sock"), List.of(node));
     return new PublishNode(
         name,

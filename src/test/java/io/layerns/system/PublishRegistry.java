@@ -11,15 +11,18 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 
 /**
  * Debian's {@code docker-registry} on 127.0.0.1, anonymous, for the publish ITs: pushes test images
- * with the Distribution API and shows its log, whose lines name the address each request came from.
+ * with the Distribution API (as a user, to a registry that asks for one) and shows its log, whose
+ * lines name the address each request came from.
  */
 public final class PublishRegistry implements AutoCloseable {
   private static final Path BINARY = io.layerns.testing.RegistryConfig.BINARY;
@@ -29,10 +32,14 @@ public final class PublishRegistry implements AutoCloseable {
   private final Path storage;
   private final HttpClient http = HttpClient.newHttpClient();
 
-  private PublishRegistry(ManagedProcess process, int port, Path storage) {
+  /** The Authorization header of every request, or null when anonymous. */
+  private final String authorization;
+
+  private PublishRegistry(ManagedProcess process, int port, Path storage, String authorization) {
     this.process = process;
     this.port = port;
     this.storage = storage;
+    this.authorization = authorization;
   }
 
   /**
@@ -40,7 +47,15 @@ public final class PublishRegistry implements AutoCloseable {
    * port}; closing it leaves the registry running.
    */
   public static PublishRegistry existing(int port) {
-    return new PublishRegistry(null, port, null);
+    return new PublishRegistry(null, port, null, null);
+  }
+
+  /** The same, for a registry that lets in {@code user} with {@code password} (HTTP Basic). */
+  public static PublishRegistry existing(int port, String user, String password) {
+    String basic =
+        Base64.getEncoder()
+            .encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
+    return new PublishRegistry(null, port, null, "Basic " + basic);
   }
 
   public static PublishRegistry start(Path dir) throws IOException {
@@ -63,7 +78,7 @@ public final class PublishRegistry implements AutoCloseable {
             "docker-registry",
             List.of(BINARY.toString(), "serve", config.toString()),
             dir.resolve("registry.log"));
-    PublishRegistry registry = new PublishRegistry(process, port, dir.resolve("storage"));
+    PublishRegistry registry = new PublishRegistry(process, port, dir.resolve("storage"), null);
     await("docker-registry answers")
         .atMost(Duration.ofSeconds(30))
         .ignoreExceptions()
@@ -181,6 +196,9 @@ public final class PublishRegistry implements AutoCloseable {
 
   private HttpResponse<String> send(HttpRequest.Builder b)
       throws IOException, InterruptedException {
+    if (authorization != null) {
+      b.header("Authorization", authorization);
+    }
     return http.send(
         b.version(HttpClient.Version.HTTP_1_1).build(), HttpResponse.BodyHandlers.ofString());
   }

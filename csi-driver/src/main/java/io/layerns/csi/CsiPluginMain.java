@@ -6,6 +6,7 @@ import io.layerns.api.events.EventRecorder;
 import io.layerns.api.health.ProbeServer;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
+import io.layerns.csi.agent.DeadMountRepair;
 import io.layerns.csi.agent.ExportMembership;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
@@ -272,7 +273,11 @@ public final class CsiPluginMain {
     node.onVolumesChanged(agent::trigger);
     EventRecorder events =
         new EventRecorder(client, Clock.systemUTC(), EventRecorder.NODE_PLUGIN, config.nodeName());
-    agent.watchRemoteMounts(sshfs::health, config.remoteMountCheck(), events);
+    agent.watchRemoteMounts(
+        sshfs::health,
+        new DeadMountRepair(sshfs, Transport.Sshfs, cluster, node),
+        config.remoteMountCheck(),
+        events);
     agent.scrub(config.scrub(), events);
     agent.start();
     problems.add(agent::notRunningReason);

@@ -55,6 +55,9 @@ public final class NodeAgent implements AutoCloseable {
   /** The Warning event for a remote layer mount that stopped answering. */
   public static final String REMOTE_MOUNT_DEAD = "RemoteMountDead";
 
+  /** The Normal event for a dead remote layer mount that the agent mounted again. */
+  public static final String REMOTE_MOUNT_REPAIRED = "RemoteMountRepaired";
+
   /** The Normal event for a remote layer mount that answers again (sshfs reconnects). */
   public static final String REMOTE_MOUNT_RECOVERED = "RemoteMountRecovered";
 
@@ -127,6 +130,9 @@ public final class NodeAgent implements AutoCloseable {
   private final ScheduledExecutorService mountChecks =
       Executors.newSingleThreadScheduledExecutor(r -> thread(r, "mount-health"));
 
+  /** The remote mount check, once set up: run again when the LayerStore first arrives. */
+  private volatile Runnable mountCheck;
+
   private SharedIndexInformer<io.layerns.api.v1alpha1.LayerStore> informer;
 
   /** Null while this agent does not scrub (then copies report no verification time). */
@@ -182,6 +188,11 @@ public final class NodeAgent implements AutoCloseable {
                   public void onAdd(io.layerns.api.v1alpha1.LayerStore obj) {
                     current = obj;
                     trigger();
+                    // Checks before now had nothing to tell on: tell what they found at once.
+                    Runnable check = mountCheck;
+                    if (check != null) {
+                      mountChecks.execute(check);
+                    }
                   }
 
                   @Override
@@ -219,12 +230,29 @@ public final class NodeAgent implements AutoCloseable {
    * Warning event ({@value #REMOTE_MOUNT_DEAD}) on this node's LayerStore.
    */
   public void watchRemoteMounts(RemoteMountHealth health, Duration every, EventRecorder events) {
-    deadMounts = Map.of();
-    mountChecks.scheduleWithFixedDelay(
-        () -> checkRemoteMounts(health, events), 0, every.toMillis(), TimeUnit.MILLISECONDS);
+    watchRemoteMounts(health, RemoteMountRepair.NONE, every, events);
   }
 
-  private void checkRemoteMounts(RemoteMountHealth health, EventRecorder events) {
+  /**
+   * As {@link #watchRemoteMounts(RemoteMountHealth, Duration, EventRecorder)}, and mounts again
+   * what {@code repair} can, each with a Normal event ({@value #REMOTE_MOUNT_REPAIRED}).
+   */
+  public void watchRemoteMounts(
+      RemoteMountHealth health, RemoteMountRepair repair, Duration every, EventRecorder events) {
+    deadMounts = Map.of();
+    Runnable check = () -> checkRemoteMounts(health, repair, events);
+    mountCheck = check;
+    mountChecks.scheduleWithFixedDelay(check, 0, every.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private void checkRemoteMounts(
+      RemoteMountHealth health, RemoteMountRepair repair, EventRecorder events) {
+    io.layerns.api.v1alpha1.LayerStore obj = current;
+    if (obj == null) {
+      // Nothing to tell on yet (a restarted plugin before its LayerStore arrived): what is dead
+      // now is told, and repaired, by the check that runs once it has arrived.
+      return;
+    }
     Map<RemoteLayer, DeadMount> found = new java.util.TreeMap<>(REMOTE_LAYER_ORDER);
     try {
       for (DeadMount d : health.deadMounts()) {
@@ -235,21 +263,31 @@ public final class NodeAgent implements AutoCloseable {
       return;
     }
     Map<RemoteLayer, DeadMount> before = deadMounts;
-    if (found.keySet().equals(before.keySet())) {
-      return; // same mounts dead (their reasons may read differently): nothing new to tell
-    }
-    io.layerns.api.v1alpha1.LayerStore obj = current;
     for (DeadMount d : found.values()) {
       if (!before.containsKey(d.layer())) {
         LOG.warn("remote mount {} does not answer: {}", d.mountPoint(), d.reason());
-        if (obj != null) {
-          events.warning(
-              obj, REMOTE_MOUNT_DEAD, describe(d) + "; volumes reading it get I/O errors");
-        }
+        events.warning(obj, REMOTE_MOUNT_DEAD, describe(d) + "; volumes reading it get I/O errors");
       }
     }
+    Map<RemoteLayer, String> repaired;
+    try {
+      repaired = repair.repair(List.copyOf(found.values()));
+    } catch (RuntimeException e) {
+      // A check that throws would never run again (scheduleWithFixedDelay): tell and go on.
+      LOG.warn("could not repair the dead remote mounts: {}", e.toString());
+      repaired = Map.of();
+    }
+    repaired.forEach(
+        (layer, what) -> {
+          LOG.info("repaired: {}", what);
+          events.normal(obj, REMOTE_MOUNT_REPAIRED, what);
+          found.remove(layer);
+        });
+    if (found.keySet().equals(before.keySet())) {
+      return; // same mounts dead (their reasons may read differently): nothing new to tell
+    }
     for (DeadMount d : before.values()) {
-      if (!found.containsKey(d.layer()) && obj != null) {
+      if (!found.containsKey(d.layer()) && !repaired.containsKey(d.layer())) {
         LOG.info("remote mount {} answers again (or is gone)", d.mountPoint());
         events.normal(
             obj,

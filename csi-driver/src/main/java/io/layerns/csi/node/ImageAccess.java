@@ -134,9 +134,11 @@ public final class ImageAccess {
               + " pod's pull secrets may read it, so the volume is refused until it can: "
               + String.join("; ", unreachable));
     }
+    String first = ImageReference.parse(order.getFirst() + "@" + digest).registry();
     throw new ImageAccessDeniedException(
         asked,
-        ImageReference.parse(order.getFirst() + "@" + digest).registry(),
+        first,
+        credentials.forRegistry(first).credentialsFor(first).isPresent(),
         "the image is private (this node holds it for another pod) and the registry refused"
             + " the pod's credentials: "
             + String.join("; ", refusals));

@@ -14,13 +14,23 @@ public class ImageAccessDeniedException extends Exception {
 
   private final String registry;
 
-  public ImageAccessDeniedException(String image, String registry, String detail) {
+  /**
+   * @param podHasCredentials whether any of the pod's pull secrets holds credentials for {@code
+   *     registry}: when none does, the message says so, since adding one is the fix
+   * @param detail what the registry answered
+   */
+  public ImageAccessDeniedException(
+      String image, String registry, boolean podHasCredentials, String detail) {
     super(
         "registry "
             + registry
             + " refused image "
             + image
-            + " with the pod's pull credentials (check its imagePullSecrets): "
+            + (podHasCredentials
+                ? " with the pod's pull credentials (check its imagePullSecrets): "
+                : ": the pod has no pull secret for "
+                    + registry
+                    + " (add one to its imagePullSecrets): ")
             + detail);
     this.registry = registry;
   }

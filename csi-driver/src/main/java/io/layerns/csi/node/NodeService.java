@@ -13,6 +13,7 @@ import csi.v1.NodeGrpc;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
+import io.layerns.csi.mount.MountTable;
 import io.layerns.csi.mount.Mounter;
 import io.layerns.csi.registry.ImageReference;
 import java.io.IOException;
@@ -305,6 +306,49 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
       LOG.info("volume {} unpublished from {}", volumeId, target);
       volumesChanged.run();
       return NodeUnpublishVolumeResponse.getDefaultInstance();
+    }
+  }
+
+  /** What {@link #remount} did for a volume. */
+  public enum Remount {
+    /** A fresh overlay is mounted over the volume's target. */
+    REMOUNTED,
+    /** Not remounted: its private upper layer belongs to the overlay already mounted. */
+    WRITABLE,
+    /** Not remounted: the volume is not published (any more), or a call on it is under way. */
+    NOT_PUBLISHED,
+    /** Not remounted: its target holds as many stacked overlays as an unpublish takes down. */
+    TOO_MANY_STACKED
+  }
+
+  /**
+   * Mounts a read-only volume's overlay again, over the one at its target, after a remote layer it
+   * reads was mounted again: an overlay keeps the layer mounts it was made on, so the one at the
+   * target still reads the dead mount. The new overlay reaches the containers that mount the volume
+   * with HostToContainer propagation; the old one stays beneath until the unpublish.
+   */
+  public Remount remount(String volumeId) throws IOException {
+    VolumeLocks.Held lock = locks.tryAcquire(volumeId);
+    if (lock == null) {
+      return Remount.NOT_PUBLISHED;
+    }
+    try (lock) {
+      Optional<VolumeState> state = states.load(volumeId);
+      if (state.isEmpty() || !mounter.isMountPoint(state.get().targetPath())) {
+        return Remount.NOT_PUBLISHED;
+      }
+      VolumeState s = state.get();
+      if (!s.readOnly()) {
+        return Remount.WRITABLE;
+      }
+      String target = s.targetPath().toString();
+      long stacked = MountTable.read().stream().filter(e -> e.mountPoint().equals(target)).count();
+      if (stacked >= MAX_STACKED_MOUNTS) {
+        return Remount.TOO_MANY_STACKED;
+      }
+      mounter.mountReadOnlyOverlay(s.layers(), s.targetPath());
+      LOG.info("volume {} mounted again at {} over its old overlay", volumeId, target);
+      return Remount.REMOUNTED;
     }
   }
 

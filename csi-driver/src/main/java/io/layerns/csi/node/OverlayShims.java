@@ -131,12 +131,26 @@ final class OverlayShims {
         case 'b' -> Posix.mknod(target, Posix.NodeType.BLOCK_DEVICE, 0600, e.major(), e.minor());
         case 'p' -> Posix.mknod(target, Posix.NodeType.FIFO, 0600, 0, 0);
         default -> {
-          Path source = layerDir.resolve(e.path());
-          if (!Files.isRegularFile(source, LinkOption.NOFOLLOW_LINKS)) {
+          // The layer is a peer's mount: a symlink there must not turn this copy into a read
+          // of the host's own files.
+          try (var source = Posix.openBeneath(layerDir, e.path());
+              var out =
+                  java.nio.channels.FileChannel.open(
+                      target,
+                      java.nio.file.StandardOpenOption.CREATE_NEW,
+                      java.nio.file.StandardOpenOption.WRITE)) {
+            long size = source.size();
+            for (long done = 0; done < size; ) {
+              done += source.transferTo(done, size - done, out);
+            }
+          } catch (IOException x) {
             throw new IOException(
-                "the remote layer has no regular file at \"" + e.path() + "\" to copy");
+                "the remote layer has no regular file at \""
+                    + e.path()
+                    + "\" to copy without following a symlink: "
+                    + x.getMessage(),
+                x);
           }
-          Files.copy(source, target, LinkOption.NOFOLLOW_LINKS);
         }
       }
     }

@@ -161,7 +161,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
    * it names come from peers when they hold them), else the registry.
    */
   private ResolvedImage resolve(
-      ImageReference ref, NamespaceView ns, ContentSource registry, String asked)
+      ImageReference ref, NamespaceView ns, RegistrySource registry, String asked)
       throws IOException, ImageNotFoundException, ImageAccessDeniedException {
     Optional<Digest> local =
         ref.digest() != null ? Optional.of(ref.digest()) : importer.refs().lookup(ref);
@@ -181,7 +181,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     try {
       return importer.resolve(ref, peers.sources(members, List.of(registry)));
     } catch (FetchFailedException e) {
-      throw translate(e, ref, asked);
+      throw translate(e, ref, asked, registry);
     }
   }
 
@@ -189,7 +189,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
 
   /** Makes every layer available, in parallel (mounts and fetches wait on the network). */
   private List<LayerUse> useLayers(
-      ResolvedImage image, NamespaceView ns, ContentSource registry, AssemblyRequest request)
+      ResolvedImage image, NamespaceView ns, RegistrySource registry, AssemblyRequest request)
       throws IOException, ImageAccessDeniedException {
     List<Future<LayerUse>> futures = new ArrayList<>();
     try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
@@ -204,7 +204,11 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     } catch (FetchFailedException e) {
       if (e.reason() == RegistryException.Reason.AUTHENTICATION_FAILED) {
         ImageReference ref = image.reference();
-        throw new ImageAccessDeniedException(ref.toString(), ref.registry(), e.getMessage());
+        throw new ImageAccessDeniedException(
+            ref.toString(),
+            ref.registry(),
+            registry.hasCredentialsFor(ref.registry()),
+            e.getMessage());
       }
       throw e;
     }
@@ -431,7 +435,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
   }
 
   /** How to reach a holder's export for a remote transport, if it reports one. */
-  static Optional<Peer> peerFor(Transport transport, NamespaceView.PeerStore holder) {
+  public static Optional<Peer> peerFor(Transport transport, NamespaceView.PeerStore holder) {
     StoreEndpoints e = holder.endpoints();
     if (e == null) {
       return Optional.empty();
@@ -575,12 +579,14 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
   }
 
   /** Throws what a failed resolution means for the pod; returns {@code e} for other failures. */
-  private static IOException translate(FetchFailedException e, ImageReference ref, String asked)
-      throws ImageNotFoundException, ImageAccessDeniedException {
+  private static IOException translate(
+      FetchFailedException e, ImageReference ref, String asked, RegistrySource registry)
+      throws ImageNotFoundException, ImageAccessDeniedException, IOException {
     switch (e.reason()) {
       case NOT_FOUND -> throw new ImageNotFoundException(asked, e.getMessage());
       case AUTHENTICATION_FAILED ->
-          throw new ImageAccessDeniedException(asked, ref.registry(), e.getMessage());
+          throw new ImageAccessDeniedException(
+              asked, ref.registry(), registry.hasCredentialsFor(ref.registry()), e.getMessage());
       default -> {
         return e;
       }
@@ -636,6 +642,11 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         }
       }
       return r;
+    }
+
+    /** Whether one of the pod's pull secrets has credentials for {@code registry}. */
+    boolean hasCredentialsFor(String registry) throws IOException {
+      return credentialsFor(registry).credentialsFor(registry).isPresent();
     }
 
     /**

@@ -329,8 +329,8 @@ public final class RegistryClient {
                         Reason.AUTHENTICATION_FAILED,
                         image.registry(),
                         401,
-                        "authentication failed: the registry wants credentials (Basic) and the"
-                            + " pull secret has none for it"));
+                        "the registry answered 401: it asks for credentials (Basic), and none"
+                            + " were given"));
         header = basicHeader(c);
         lifetime = Duration.ofDays(365);
       } else {

@@ -4,23 +4,48 @@ import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 
-/** Fails once more than a given number of bytes were read: the defence against bombs. */
+/**
+ * Fails once more than a given number of bytes were read, or once a budget says the bytes read so
+ * far are too many: the defence against bombs.
+ */
 final class BoundedInputStream extends FilterInputStream {
   /** More bytes than allowed. */
   static final class LimitExceeded extends IOException {
     private static final long serialVersionUID = 1L;
 
-    LimitExceeded(long limit) {
-      super("uncompressed size exceeds the limit of " + limit + " bytes (decompression bomb?)");
+    LimitExceeded(String message) {
+      super(message);
     }
   }
 
+  /** The disk cannot take the bytes read so far: the store treats it as ENOSPC. */
+  static final class NoRoom extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    NoRoom(String message) {
+      super(message);
+    }
+  }
+
+  /** A limit that depends on more than the count, such as the bytes read on the other side. */
+  @FunctionalInterface
+  interface Budget {
+    /** Throws when {@code count} bytes are too many. */
+    void check(long count) throws IOException;
+  }
+
   private final long limit;
+  private final Budget budget;
   private long count;
 
   BoundedInputStream(InputStream in, long limit) {
+    this(in, limit, count -> {});
+  }
+
+  BoundedInputStream(InputStream in, long limit, Budget budget) {
     super(in);
     this.limit = limit;
+    this.budget = budget;
   }
 
   @Override
@@ -53,10 +78,12 @@ final class BoundedInputStream extends FilterInputStream {
     return count;
   }
 
-  private void count(int n) throws LimitExceeded {
+  private void count(int n) throws IOException {
     count += n;
     if (count > limit) {
-      throw new LimitExceeded(limit);
+      throw new LimitExceeded(
+          "uncompressed size exceeds the limit of " + limit + " bytes (decompression bomb?)");
     }
+    budget.check(count);
   }
 }

@@ -49,10 +49,11 @@ final class LayerUnpacker {
     String lastEntry = null;
     long entries = 0;
     try {
+      CountingInputStream counted = new CountingInputStream(source);
       BufferedInputStream compressed =
           new BufferedInputStream(
               ReadFailure.tag(
-                  new DigestInputStream(source, compressedSha), ReadFailure.Origin.SOURCE),
+                  new DigestInputStream(counted, compressedSha), ReadFailure.Origin.SOURCE),
               64 * 1024);
       LayerCompression compression = detect(layer, mediaType, compressed);
       InputStream tar =
@@ -61,7 +62,8 @@ final class LayerUnpacker {
                   ReadFailure.tag(
                       decompressor(layer, compression, compressed),
                       ReadFailure.Origin.DECOMPRESSION),
-                  limits.maxUncompressedBytes()),
+                  limits.maxUncompressedBytes(),
+                  expansionBudget(root, counted)),
               uncompressedSha);
       TarReader reader = new TarReader(tar, limits.tar());
       for (TarEntry entry = reader.next(); entry != null; entry = reader.next()) {
@@ -111,6 +113,74 @@ final class LayerUnpacker {
               + expectedDiffId);
     }
     return new Result(diffId, entries, writer.contentBytes());
+  }
+
+  /**
+   * What the layer may expand to besides the size limit: a bounded ratio to the compressed bytes
+   * read so far (past an allowance), and what the store's filesystem can take while leaving the
+   * share the kubelet needs free. Both are checked as bytes arrive, before they are written.
+   */
+  private BoundedInputStream.Budget expansionBudget(Path root, CountingInputStream compressed)
+      throws IOException {
+    java.nio.file.FileStore disk = java.nio.file.Files.getFileStore(root);
+    long keepFree = (long) (disk.getTotalSpace() * limits.minFreeFraction());
+    long writable = disk.getUsableSpace() - keepFree;
+    return uncompressed -> {
+      long read = compressed.count();
+      if (uncompressed > limits.expansionAllowanceBytes()
+          && uncompressed > read * limits.maxExpansionRatio()) {
+        throw new BoundedInputStream.LimitExceeded(
+            "the layer expands more than "
+                + limits.maxExpansionRatio()
+                + " times: "
+                + uncompressed
+                + " bytes from the first "
+                + read
+                + " compressed bytes (decompression bomb?)");
+      }
+      // The tree takes the uncompressed bytes; an import also keeps the blob beside it.
+      if (uncompressed + read > writable) {
+        throw new BoundedInputStream.NoRoom(
+            "unpacking it needs more than the "
+                + Math.max(0, writable)
+                + " bytes the filesystem can give while keeping "
+                + Math.round(limits.minFreeFraction() * 100)
+                + "% of it ("
+                + keepFree
+                + " bytes) free for the node");
+      }
+    };
+  }
+
+  /** Counts the bytes read through it. */
+  private static final class CountingInputStream extends java.io.FilterInputStream {
+    private long count;
+
+    CountingInputStream(InputStream in) {
+      super(in);
+    }
+
+    @Override
+    public int read() throws IOException {
+      int b = super.read();
+      if (b >= 0) {
+        count++;
+      }
+      return b;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      int n = super.read(b, off, len);
+      if (n > 0) {
+        count += n;
+      }
+      return n;
+    }
+
+    long count() {
+      return count;
+    }
   }
 
   private static LayerCompression detect(

@@ -51,6 +51,9 @@ public final class StoreFullException extends IOException {
       if (t instanceof PosixException p && (p.errno() == ENOSPC || p.errno() == EDQUOT)) {
         return true;
       }
+      if (t instanceof BoundedInputStream.NoRoom) {
+        return true; // refused before the disk filled up: the same for the caller
+      }
       // The JDK's file channels and Files report only strerror's text.
       String m = t.getMessage();
       if (m != null

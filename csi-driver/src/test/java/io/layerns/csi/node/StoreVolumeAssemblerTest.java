@@ -352,7 +352,9 @@ class StoreVolumeAssemblerTest {
 
     assertThatThrownBy(() -> assemble("vol-1", byTag()))
         .isInstanceOf(ImageAccessDeniedException.class)
-        .hasMessageContaining("registry " + registry.host() + " refused")
+        .hasMessageContaining("registry " + registry.host() + " refused image " + byTag())
+        .hasMessageContaining("the registry answered 401")
+        .hasMessageContaining("the pod has no pull secret for " + registry.host())
         .hasMessageNotContaining("s3cret");
     assertThat(cluster.pullSecretReads.get()).isEqualTo(1);
 
@@ -380,7 +382,9 @@ class StoreVolumeAssemblerTest {
     cluster.secrets = List.of(dockerConfig(registry.host(), "puller", "wrong"));
     assertThatThrownBy(() -> assemble("vol-b2", byTag()))
         .isInstanceOf(ImageAccessDeniedException.class)
-        .hasMessageContaining("refused image " + byTag());
+        .hasMessageContaining("refused image " + byTag())
+        .hasMessageContaining("with the pod's pull credentials")
+        .hasMessageNotContaining("has no pull secret");
     assertThat(registry.requests().subList(before, registry.requests().size()))
         .allMatch(r -> r.equals("HEAD /v2/" + REPO + "/manifests/" + image.manifestDigest()));
 

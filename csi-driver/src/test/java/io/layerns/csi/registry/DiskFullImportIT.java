@@ -71,13 +71,13 @@ class DiskFullImportIT {
   static Stream<Case> corpus() {
     return Stream.of(
         new Case(
-            "a 40 KiB gzip layer that unpacks to 32 MiB of zeros",
+            "a 40 KiB gzip layer that unpacks to 32 MiB of zeros: stopped before the disk fills",
             image(Compression.GZIP, "\0".repeat(32 << 20)),
-            "the store's filesystem is full (ENOSPC)"),
+            "while keeping 10% of it (838860 bytes) free for the node"),
         new Case(
-            "a 6 MiB uncompressed layer: its blob and its tree together overflow the disk",
+            "a 6 MiB uncompressed layer: its blob and its tree together would overflow the disk",
             image(Compression.NONE, randomText(6 << 20)),
-            "the store's filesystem is full (ENOSPC)"),
+            "while keeping 10% of it (838860 bytes) free for the node"),
         new Case(
             "a 12 MiB layer, more than the whole disk: refused before any download",
             image(Compression.NONE, randomText(12 << 20)),

@@ -18,6 +18,7 @@ import java.util.stream.Stream;
 import org.apache.commons.compress.archivers.tar.TarConstants;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -107,6 +108,38 @@ class HostileLayerTest {
         store.importLayer(
             good.digest(), good.diffId(), good.mediaType(), new ByteArrayInputStream(good.blob()));
     assertThat(Files.readString(stored.directory().resolve("ok"))).isEqualTo("still works");
+  }
+
+  /**
+   * Past a 1 MiB allowance a layer may expand at most 1100 times what was read of its blob: a zstd
+   * bomb is stopped early, while gzip, which cannot pass 1032 times, is never refused for it.
+   */
+  @Test
+  void aZstdBombIsStoppedByItsRatioAndGzipAtItsCeilingIsNot() throws IOException {
+    UnpackLimits byRatio = new UnpackLimits(64L << 30, 1000, LIMITS.tar(), 1100, 1024 * 1024, 0.10);
+    try (LayerStore roomy = LayerStore.open(base.resolve("roomy"), byRatio)) {
+      TestLayer zstd = bomb(LayerCompression.ZSTD);
+      assertThatThrownBy(
+              () ->
+                  roomy.importLayer(
+                      zstd.digest(),
+                      zstd.diffId(),
+                      zstd.mediaType(),
+                      new ByteArrayInputStream(zstd.blob())))
+          .isInstanceOf(LayerRefusedException.class)
+          .hasMessageContaining("the layer expands more than 1100 times")
+          .hasMessageContaining("decompression bomb");
+      assertThat(roomy.listLayers()).isEmpty();
+
+      TestLayer gzip = bomb(LayerCompression.GZIP);
+      StoredLayer zeros =
+          roomy.importLayer(
+              gzip.digest(),
+              gzip.diffId(),
+              gzip.mediaType(),
+              new ByteArrayInputStream(gzip.blob()));
+      assertThat(Files.size(zeros.directory().resolve("zeros"))).isEqualTo(8 * 1024 * 1024);
+    }
   }
 
   static List<Case> corpus() {

@@ -7,7 +7,7 @@ package io.layerns.operator.placement;
 final class CapacityLedger {
   private final long[] remaining;
 
-  CapacityLedger(Membership membership) {
+  CapacityLedger(MemberIndex membership) {
     this.remaining = new long[membership.size()];
     for (int member = 0; member < remaining.length; member++) {
       remaining[member] = membership.member(member).freeBytes();

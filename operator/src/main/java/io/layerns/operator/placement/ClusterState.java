@@ -19,7 +19,7 @@ public record ClusterState(
   }
 
   /** The member view a decision over any subset of these layers uses. */
-  public Membership membership() {
-    return Membership.of(policy, now, members);
+  public MemberIndex membership() {
+    return MemberIndex.of(policy, now, members);
   }
 }

@@ -16,7 +16,7 @@ import java.util.Set;
  * into kept or dropped. Not thread-safe; one instance per decision.
  */
 final class LayerPlacement {
-  private final Membership membership;
+  private final MemberIndex membership;
   private final Policy policy;
   private final Instant now;
   private final CapacityLedger ledger;
@@ -24,7 +24,7 @@ final class LayerPlacement {
   private final int[] marks;
   private int stamp;
 
-  LayerPlacement(Membership membership) {
+  LayerPlacement(MemberIndex membership) {
     this.membership = membership;
     this.policy = membership.policy();
     this.now = membership.now();

@@ -38,7 +38,7 @@ public final class Placement {
    * previous decision for the other layers; the nodes whose spec may change are those in the old
    * and new assignments of these layers.
    */
-  public static Decision decideLayers(Membership membership, Collection<LayerState> layers) {
+  public static Decision decideLayers(MemberIndex membership, Collection<LayerState> layers) {
     List<LayerState> sorted = sortedByDigest(layers);
     var placer = new LayerPlacement(membership);
     @SuppressWarnings("unchecked")

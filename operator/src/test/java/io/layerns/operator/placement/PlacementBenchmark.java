@@ -98,7 +98,7 @@ public final class PlacementBenchmark {
         "incremental: one node's store (" + affected.size() + " layers), membership included",
         INCREMENTAL_RUNS,
         () -> Placement.decideLayers(state.membership(), affected));
-    Membership membership = state.membership();
+    MemberIndex membership = state.membership();
     time(
         "incremental: one node's store (" + affected.size() + " layers), membership reused",
         INCREMENTAL_RUNS,

@@ -16,7 +16,7 @@ import java.util.TreeMap;
 final class PlacementInvariants {
   private final ClusterState state;
   private final Decision decision;
-  private final Membership membership;
+  private final MemberIndex membership;
   private final Policy policy;
 
   private PlacementInvariants(ClusterState state, Decision decision) {

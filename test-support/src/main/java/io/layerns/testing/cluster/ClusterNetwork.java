@@ -10,7 +10,7 @@ import java.util.List;
 
 /**
  * The test cluster's network, which exists only in network namespaces the run creates: the control
- * plane's namespace holds a bridge on {@value #GATEWAY}/24 (etcd, kube-apiserver, the registry
+ * plane's namespace holds a bridge on {@value #GATEWAY}/24 (etcd, kube-apiserver, the registries
  * listen there), each node's namespace a veth on that bridge with the node's address, a default
  * route through the bridge and its own pod range (10.244.N.0/24, routed by the control plane's
  * namespace as a host-gw network would). This JVM, in the machine's own namespace, reaches the API
@@ -24,6 +24,10 @@ public final class ClusterNetwork {
 
   public static final int API_SERVER_PORT = 6443;
   public static final int REGISTRY_PORT = 5000;
+
+  /** The port of the registry that asks for a password (when the cluster has one). */
+  public static final int PRIVATE_REGISTRY_PORT = 5001;
+
   public static final String SERVICE_RANGE = "10.96.0.0/16";
 
   private ClusterNetwork() {}
@@ -40,6 +44,11 @@ public final class ClusterNetwork {
   /** The registry as nodes name it in image references. */
   public static String registryHost() {
     return GATEWAY + ":" + REGISTRY_PORT;
+  }
+
+  /** The registry that asks for a password, as nodes name it in image references. */
+  public static String privateRegistryHost() {
+    return GATEWAY + ":" + PRIVATE_REGISTRY_PORT;
   }
 
   /** Waits until {@code holder} (an {@code unshare ... sleep}) has left this JVM's namespaces. */

@@ -23,8 +23,12 @@ public final class ProcessJail implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ProcessJail.class);
   private static final Path CGROUPS = Path.of("/sys/fs/cgroup");
 
-  /** Names of every test cluster's tree start with this, so a stale one can be recognised. */
-  static final String PREFIX = "layerns-cluster-";
+  /**
+   * Names of every test cluster's tree start with this, then the owning JVM's pid, so a stale one
+   * can be recognised. Trees named {@code layerns-cluster-<id>} are those of older checkouts, which
+   * reaped every tree of that prefix, live or not: a new prefix keeps the two apart.
+   */
+  static final String PREFIX = "layerns-testcluster-";
 
   // $1: the tree's name, $2: a folder to delete once nothing runs. Kills until the tree is empty
   // (a process may fork while it is being killed), then removes the tree in every hierarchy.
@@ -79,12 +83,30 @@ public final class ProcessJail implements AutoCloseable {
     return new ProcessJail(name, workDir, reaper);
   }
 
-  /** Trees of earlier runs whose reaper could not run (e.g. the machine's power went). */
-  private static void removeStale() {
+  /**
+   * A tree's name for a cluster of this JVM: the JVM's pid is in it, so that {@link #removeStale}
+   * can tell a tree whose owner is gone from one that another JVM's cluster runs in now.
+   */
+  static String treeName(String id) {
+    return PREFIX + ProcessHandle.current().pid() + "-" + id;
+  }
+
+  /**
+   * Trees of earlier runs whose reaper could not run (both killed at once): those whose owning JVM
+   * is gone. Trees of live JVMs are other clusters running now on this machine, and trees named
+   * without an owner are left alone too: their owner cannot be told.
+   */
+  static void removeStale() {
     try (var dirs = Files.list(CGROUPS.resolve("pids"))) {
       for (Path dir : dirs.filter(d -> d.getFileName().toString().startsWith(PREFIX)).toList()) {
-        LOG.warn("removing the stale test cluster cgroup tree {}", dir.getFileName());
-        HostCommands.run(List.of("bash", "-c", REAP, "reap", dir.getFileName().toString()));
+        String tree = dir.getFileName().toString();
+        String owner = tree.substring(PREFIX.length()).split("-")[0];
+        if (!owner.matches("[0-9]+")
+            || ProcessHandle.of(Long.parseLong(owner)).map(ProcessHandle::isAlive).orElse(false)) {
+          continue;
+        }
+        LOG.warn("removing the stale test cluster cgroup tree {} (its JVM is gone)", tree);
+        HostCommands.run(List.of("bash", "-c", REAP, "reap", tree));
       }
     } catch (IOException e) {
       throw new IllegalStateException("cannot list " + CGROUPS.resolve("pids"), e);

@@ -4,6 +4,7 @@ import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.layerns.testing.ControlPlane;
 import io.layerns.testing.ManagedProcess;
+import io.layerns.testing.RegistryConfig;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -22,9 +23,10 @@ import org.slf4j.LoggerFactory;
  * kube-controller-manager (every controller) and kube-scheduler in one network namespace, N nodes
  * each in network and mount namespaces of their own with containerd 2.x (Debian's runc), a kubelet
  * v1.35 and kube-proxy (iptables), CNI bridge networking, and Debian's docker-registry beside the
- * control plane. Images come from docker-archives imported with {@code ctr}; nothing is pulled from
- * outside. See {@link ClusterNetwork} for the addresses and {@link ProcessJail} for why nothing
- * outlives it. Must run as root in a private mount namespace (the system tests' JVM is).
+ * control plane (and, as an option, a second one that asks for a password). Images come from
+ * docker-archives imported with {@code ctr}; nothing is pulled from outside. See {@link
+ * ClusterNetwork} for the addresses and {@link ProcessJail} for why nothing outlives it. Must run
+ * as root in a private mount namespace (the system tests' JVM is).
  */
 public final class TestCluster implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(TestCluster.class);
@@ -41,15 +43,35 @@ public final class TestCluster implements AutoCloseable {
           "containerd-shim-runc-v2",
           "ctr");
 
-  /** What to start. */
-  public record Options(int nodes, String sandboxImage, List<Path> images) {
+  /**
+   * What to start.
+   *
+   * @param privateRegistry when not null, a second registry ({@link
+   *     ClusterNetwork#privateRegistryHost()}) that lets in only this user: what a private image
+   *     lives in
+   */
+  public record Options(
+      int nodes, String sandboxImage, List<Path> images, RegistryUser privateRegistry) {
     public Options {
       if (nodes < 1) {
         throw new IllegalArgumentException("a cluster needs at least one node, not " + nodes);
       }
       images = List.copyOf(images);
     }
+
+    /** A cluster with only the anonymous registry. */
+    public Options(int nodes, String sandboxImage, List<Path> images) {
+      this(nodes, sandboxImage, images, null);
+    }
+
+    /** The same cluster plus a registry that lets in only {@code user}. */
+    public Options withPrivateRegistry(RegistryUser user) {
+      return new Options(nodes, sandboxImage, images, user);
+    }
   }
+
+  /** A user of the private registry. */
+  public record RegistryUser(String name, String password) {}
 
   private final Path binDir;
   private final Path workDir;
@@ -58,8 +80,8 @@ public final class TestCluster implements AutoCloseable {
   private final List<ManagedProcess> others = new ArrayList<>();
   private ManagedProcess controlPlaneNamespace;
   private ClusterNetwork.Forwarder apiForwarder;
-  private ClusterNetwork.Forwarder registryForwarder;
-  private ManagedProcess registry;
+  private Registry registry;
+  private Registry privateRegistry;
   private ControlPlane controlPlane;
 
   private TestCluster(Path binDir, Path workDir, ProcessJail jail) {
@@ -85,7 +107,7 @@ public final class TestCluster implements AutoCloseable {
     TestCluster cluster = null;
     try {
       Path work = Files.createTempDirectory("layerns-cluster-");
-      cluster = new TestCluster(binDir, work, ProcessJail.create(ProcessJail.PREFIX + id, work));
+      cluster = new TestCluster(binDir, work, ProcessJail.create(ProcessJail.treeName(id), work));
       Runtime.getRuntime().addShutdownHook(new Thread(cluster::close, "cluster-stop"));
       cluster.startAll(options);
       return cluster;
@@ -159,7 +181,16 @@ public final class TestCluster implements AutoCloseable {
             "--secure-port=10259",
             "--leader-elect=false",
             "--v=1"));
-    startRegistry(cpPid, logs);
+    registry = startRegistry("registry", ClusterNetwork.REGISTRY_PORT, null, cpPid, logs);
+    if (options.privateRegistry() != null) {
+      privateRegistry =
+          startRegistry(
+              "private-registry",
+              ClusterNetwork.PRIVATE_REGISTRY_PORT,
+              options.privateRegistry(),
+              cpPid,
+              logs);
+    }
 
     step(
         "containerd on "
@@ -189,28 +220,37 @@ public final class TestCluster implements AutoCloseable {
         controlPlane.kubeconfig());
   }
 
-  private void startRegistry(long cpPid, Path logs) throws IOException {
-    Path dir = Files.createDirectories(workDir.resolve("registry"));
+  /** A docker-registry in the control plane's namespace, and its forwarder for this JVM. */
+  private record Registry(ManagedProcess process, ClusterNetwork.Forwarder forwarder) {}
+
+  /** Starts a registry on {@code port}, anonymous when {@code user} is null. */
+  private Registry startRegistry(String name, int port, RegistryUser user, long cpPid, Path logs)
+      throws IOException {
+    Path dir = Files.createDirectories(workDir.resolve(name));
     Files.createDirectories(dir.resolve("storage"));
-    Path config =
-        io.layerns.testing.RegistryConfig.write(
-            dir, dir.resolve("storage"), "0.0.0.0:" + ClusterNetwork.REGISTRY_PORT, "", "");
-    registry =
+    String auth =
+        user == null
+            ? ""
+            : RegistryConfig.htpasswdAuth(
+                RegistryConfig.writeHtpasswd(
+                    dir.resolve("htpasswd"), user.name(), user.password()));
+    Path config = RegistryConfig.write(dir, dir.resolve("storage"), "0.0.0.0:" + port, "", auth);
+    ManagedProcess process =
         ManagedProcess.start(
-            "registry",
+            name,
             jail.wrap(
                 List.of(
                     "nsenter",
                     "--target",
                     Long.toString(cpPid),
                     "--net",
-                    io.layerns.testing.RegistryConfig.BINARY.toString(),
+                    RegistryConfig.BINARY.toString(),
                     "serve",
                     config.toString())),
-            logs.resolve("registry.log"));
-    others.add(registry);
-    registryForwarder =
-        ClusterNetwork.forward("registry-forward", cpPid, ClusterNetwork.REGISTRY_PORT, jail, logs);
+            logs.resolve(name + ".log"));
+    others.add(process);
+    return new Registry(
+        process, ClusterNetwork.forward(name + "-forward", cpPid, port, jail, logs));
   }
 
   private void awaitNodesReady(Duration limit) {
@@ -230,7 +270,8 @@ public final class TestCluster implements AutoCloseable {
         });
   }
 
-  static boolean ready(Node node) {
+  /** Whether {@code node}'s Ready condition is True. */
+  public static boolean ready(Node node) {
     return node.getStatus() != null
         && node.getStatus().getConditions() != null
         && node.getStatus().getConditions().stream()
@@ -262,12 +303,25 @@ public final class TestCluster implements AutoCloseable {
 
   /** The registry as this JVM reaches it (for pushing test images): {@code 127.0.0.1:port}. */
   public String registryFromHost() {
-    return "127.0.0.1:" + registryForwarder.localPort();
+    return "127.0.0.1:" + registry.forwarder().localPort();
   }
 
   /** The registry's log: one line per request, naming the address it came from. */
   public Path registryLog() {
-    return registry.log();
+    return registry.process().log();
+  }
+
+  /**
+   * The registry that asks for a password as this JVM reaches it: {@code 127.0.0.1:port}.
+   *
+   * @throws IllegalStateException when the cluster was started without one
+   */
+  public String privateRegistryFromHost() {
+    if (privateRegistry == null) {
+      throw new IllegalStateException(
+          "this cluster has no private registry: start it with Options.withPrivateRegistry");
+    }
+    return "127.0.0.1:" + privateRegistry.forwarder().localPort();
   }
 
   /** Runs the cluster's kubectl with the admin kubeconfig; returns its output or fails with it. */

@@ -61,6 +61,17 @@ public final class Posix {
       downcall("syncfs", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
   private static final MethodHandle CLOSE =
       downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+  private static final MethodHandle SYSCALL_OPENAT2 =
+      downcall(
+          "syscall",
+          FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG),
+          Linker.Option.firstVariadicArg(1));
+  private static final long SYS_OPENAT2 = 437; // the same number on every architecture
+  private static final int O_PATH_DIRECTORY_CLOEXEC = 010000000 | 0200000 | 02000000;
+  private static final int O_PATH_CLOEXEC = 010000000 | 02000000;
+  private static final long RESOLVE_NO_MAGICLINKS = 0x02;
+  private static final long RESOLVE_NO_SYMLINKS = 0x04;
+  private static final long RESOLVE_BENEATH = 0x08;
 
   private Posix() {}
 
@@ -232,6 +243,60 @@ public final class Posix {
         });
   }
 
+  /**
+   * Opens the regular file {@code relative} under {@code root} for reading, following no symlink on
+   * the way and never leaving {@code root} (openat2 with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS):
+   * a tree that someone else controls, such as a peer's remote mount, cannot send the read to a
+   * file of this host, even if it swaps a directory for a symlink meanwhile.
+   *
+   * @throws IOException naming the path when a component is a symlink (ELOOP), leaves the root
+   *     (EXDEV) or the entry is not a regular file
+   */
+  public static java.nio.channels.FileChannel openBeneath(Path root, String relative)
+      throws IOException {
+    int[] fd = {-1};
+    call(
+        "openat2",
+        root.resolve(relative),
+        (a, e) -> {
+          int dir = (int) OPEN.invokeExact(e, cString(a, root), O_PATH_DIRECTORY_CLOEXEC);
+          if (dir < 0) {
+            return dir;
+          }
+          MemorySegment how = a.allocate(JAVA_LONG, 3); // struct open_how: flags, mode, resolve
+          how.setAtIndex(JAVA_LONG, 0, O_PATH_CLOEXEC);
+          how.setAtIndex(JAVA_LONG, 1, 0);
+          how.setAtIndex(
+              JAVA_LONG, 2, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+          long rc =
+              (long)
+                  SYSCALL_OPENAT2.invokeExact(
+                      e, SYS_OPENAT2, dir, a.allocateFrom(relative), how, 24L);
+          int unused = (int) CLOSE.invokeExact(a.allocate(CAPTURE), dir);
+          fd[0] = (int) rc;
+          return (int) rc;
+        });
+    // An O_PATH descriptor opens nothing (a FIFO would block a read open); check the type through
+    // it, then open the very inode it names for reading.
+    Path handle = Path.of("/proc/self/fd/" + fd[0]);
+    try {
+      if (!java.nio.file.Files.isRegularFile(handle)) {
+        throw new IOException(root.resolve(relative) + " is not a regular file");
+      }
+      return java.nio.channels.FileChannel.open(handle, java.nio.file.StandardOpenOption.READ);
+    } finally {
+      closeQuietly(fd[0]);
+    }
+  }
+
+  private static void closeQuietly(int fd) {
+    try (Arena arena = Arena.ofConfined()) {
+      int unused = (int) CLOSE.invokeExact(arena.allocate(CAPTURE), fd);
+    } catch (Throwable t) {
+      throw new IllegalStateException("close " + fd, t);
+    }
+  }
+
   /** One native call: returns a negative value on failure, with errno in the captured state. */
   @FunctionalInterface
   private interface NativeCall {
@@ -251,13 +316,16 @@ public final class Posix {
     }
   }
 
-  private static MethodHandle downcall(String name, FunctionDescriptor descriptor) {
+  private static MethodHandle downcall(
+      String name, FunctionDescriptor descriptor, Linker.Option... options) {
     MemorySegment symbol =
         LINKER
             .defaultLookup()
             .find(name)
             .orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
-    return LINKER.downcallHandle(symbol, descriptor, Linker.Option.captureCallState("errno"));
+    Linker.Option[] all = java.util.Arrays.copyOf(options, options.length + 1);
+    all[options.length] = Linker.Option.captureCallState("errno");
+    return LINKER.downcallHandle(symbol, descriptor, all);
   }
 
   private static int errno(MemorySegment state) {

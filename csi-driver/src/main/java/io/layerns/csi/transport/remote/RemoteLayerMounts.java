@@ -226,6 +226,49 @@ public final class RemoteLayerMounts {
     return dead;
   }
 
+  /**
+   * What a FUSE mount answers once its daemon is gone (killed, OOM): the kernel aborted the
+   * connection, and the mount never answers again, unlike one whose peer is away (sshfs
+   * reconnects).
+   */
+  public static final String DAEMON_GONE = "Transport endpoint is not connected";
+
+  /**
+   * Mounts {@code peer}'s copy of {@code layer} again, at the same mount point, when volumes hold
+   * it and its FUSE daemon is gone ({@value #DAEMON_GONE}) or it is not mounted. The dead mount is
+   * detached and goes when its last user does; overlays made on it keep it (see {@code
+   * docs/limits.md}).
+   *
+   * @return the holders of the mount, or empty when there was nothing to repair: nobody holds it,
+   *     it answers, or its daemon lives (a peer that is away: sshfs reconnects by itself)
+   */
+  public Optional<Set<String>> remountDead(Peer peer, Digest layer) throws IOException {
+    RemoteLayer key = new RemoteLayer(peer.node(), layer);
+    ReentrantLock lock = lockFor(key);
+    lock.lock();
+    try {
+      Set<String> current = holders.getOrDefault(key, Set.of());
+      if (current.isEmpty()) {
+        return Optional.empty();
+      }
+      Path target = mountPoint(key);
+      if (isMounted(target)) {
+        Optional<String> problem = mounter.probe(target);
+        if (problem.isEmpty() || !problem.get().equals(DAEMON_GONE)) {
+          return Optional.empty();
+        }
+        mounter.detach(target);
+      }
+      Files.createDirectories(target);
+      transport.prepare(peer);
+      mounter.mount(transport.mountCommand(peer, layer, target));
+      LOG.info("mounted {}'s copy of {} again at {} for {}", peer.node(), layer, target, current);
+      return Optional.of(current);
+    } finally {
+      lock.unlock();
+    }
+  }
+
   /** Where {@code node}'s copy of {@code layer} is (or would be) mounted. */
   public Path mountPoint(String node, Digest layer) {
     return mountPoint(new RemoteLayer(node, layer));

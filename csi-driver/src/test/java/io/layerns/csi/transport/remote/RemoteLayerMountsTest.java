@@ -177,6 +177,41 @@ class RemoteLayerMountsTest {
   }
 
   @Test
+  void aMountWhoseDaemonIsGoneIsMountedAgainInPlaceForItsHolders() throws Exception {
+    Path mp = mounts.acquire(NODE_2, A, "vol-1");
+    mounts.acquire(NODE_2, A, "vol-2");
+    mounter.breakMount(mp, RemoteLayerMounts.DAEMON_GONE);
+
+    assertThat(mounts.remountDead(NODE_2, A)).contains(Set.of("vol-1", "vol-2"));
+
+    List<String> calls = mounter.calls();
+    assertThat(calls.get(calls.size() - 2)).isEqualTo("detach " + mp);
+    assertThat(calls.getLast()).startsWith("mount ").endsWith(mp.toString());
+    assertThat(mounts.health()).isEmpty();
+  }
+
+  @Test
+  void aMountThatAnswersOrWhoseDaemonLivesOrThatNobodyHoldsIsNotMountedAgain() throws Exception {
+    Path mp = mounts.acquire(NODE_2, A, "vol-1");
+    assertThat(mounts.remountDead(NODE_2, A)).isEmpty();
+    // The peer is away: sshfs lives and reconnects by itself once it is back.
+    mounter.breakMount(mp, "Input/output error");
+    assertThat(mounts.remountDead(NODE_2, A)).isEmpty();
+    assertThat(mounts.remountDead(NODE_3, B)).isEmpty();
+    assertThat(mounter.calls()).noneMatch(c -> c.startsWith("detach"));
+    assertThat(mounter.calls()).filteredOn(c -> c.startsWith("mount ")).hasSize(1);
+  }
+
+  @Test
+  void aHeldLayerThatIsNotMountedIsMountedAgain() throws Exception {
+    Path mp = mounts.acquire(NODE_2, A, "vol-1");
+    mounter.unmount(mp);
+
+    assertThat(mounts.remountDead(NODE_2, A)).contains(Set.of("vol-1"));
+    assertThat(mounter.mountPoints()).contains(mp.toString());
+  }
+
+  @Test
   void aNewVolumeDoesNotReuseADeadMountButGetsAFreshOne() throws Exception {
     Path mp = mounts.acquire(NODE_2, A, "vol-1");
     mounter.breakMount(mp, "Input/output error"); // the peer restarted; sshfs did not reconnect

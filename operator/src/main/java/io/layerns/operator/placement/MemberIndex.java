@@ -13,7 +13,7 @@ import java.util.Objects;
  * The member nodes at the instant of a decision, indexed once so that deciding a layer costs O(its
  * holders) plus, only when it needs a new owner, one pass over the members.
  */
-public final class Membership {
+public final class MemberIndex {
   private final Policy policy;
   private final Instant now;
   private final Member[] members;
@@ -22,7 +22,7 @@ public final class Membership {
   // Looked up by name only, never iterated, so its order cannot leak into a decision.
   private final Map<String, Integer> indexByName;
 
-  private Membership(Policy policy, Instant now, Member[] members) {
+  private MemberIndex(Policy policy, Instant now, Member[] members) {
     this.policy = policy;
     this.now = now;
     this.members = members;
@@ -40,13 +40,13 @@ public final class Membership {
   }
 
   /** Indexes the members (in any order) for decisions at {@code now} under {@code policy}. */
-  public static Membership of(Policy policy, Instant now, Collection<Member> members) {
+  public static MemberIndex of(Policy policy, Instant now, Collection<Member> members) {
     Objects.requireNonNull(policy, "policy");
     Objects.requireNonNull(now, "now");
     Member[] sorted = members.toArray(Member[]::new);
     // Sorted by name so that any scan over members, and so every tie, is order-independent.
     Arrays.sort(sorted, Comparator.comparing(Member::name));
-    return new Membership(policy, now, sorted);
+    return new MemberIndex(policy, now, sorted);
   }
 
   public Policy policy() {
