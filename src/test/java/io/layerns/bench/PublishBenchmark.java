@@ -141,7 +141,6 @@ public final class PublishBenchmark {
     try (ControlPlane cp = ControlPlane.start(ControlPlane.defaultBinDir())) {
       cp.applyCrds(Bench.repo().resolve("crds"));
       KubernetesClient client = cp.newAdminClient();
-      Path keys = KubeletMounts.clusterKeyPair(work.resolve("keys"));
       PublishRegistry registry =
           PublishRegistry.start(Files.createDirectories(work.resolve("registry")));
       open.add(registry);
@@ -153,15 +152,9 @@ public final class PublishBenchmark {
       List<PublishNode> nodes = new ArrayList<>();
       // The peer holds the image; the fresh node is where the pod lands.
       for (String name : List.of("peer", "fresh")) {
-        TestNodes.addReadyNode(client, name, POOL);
-        PublishNode node =
-            PublishNode.start(
-                cp,
-                name,
-                "127.0.1." + (nodes.size() + 1),
-                work.resolve(name),
-                keys.resolve("id"),
-                keys.resolve("authorized_keys"));
+        String address = "127.0.1." + (nodes.size() + 1);
+        TestNodes.addReadyNode(client, name, POOL, address);
+        PublishNode node = PublishNode.start(cp, name, address, work.resolve(name));
         open.add(node);
         nodes.add(node);
       }

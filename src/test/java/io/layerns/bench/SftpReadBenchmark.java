@@ -88,7 +88,7 @@ public final class SftpReadBenchmark {
     }
     Files.createDirectories(work.resolve("host"));
     long[] local = Bench.readAll(tree);
-    Path keys = KubeletMounts.clusterKeyPair(work.resolve("keys"));
+    Path keys = KubeletMounts.keyPair(work.resolve("keys"));
 
     // Per variant: tree seconds, large-file seconds, server JVM and client CPU seconds.
     Map<Variant, Bench.Samples[]> figures = new LinkedHashMap<>();
@@ -110,7 +110,9 @@ public final class SftpReadBenchmark {
                     "127.0.1.2",
                     0,
                     work.resolve("host/key"),
-                    keys.resolve("authorized_keys"),
+                    java.util.Set.of(
+                        io.layerns.csi.identity.NodeKey.parsePublicKey(
+                            Files.readString(keys.resolve("id.pub")))),
                     SftpExportConfig.DEFAULT_USER,
                     Optional.empty()),
                 sshd -> {

@@ -40,8 +40,8 @@ class AgentCrashIT {
   void killedMidFetchLeavesNothingHalfWrittenAndResumesAfterRestart(
       ControlPlane cp, @TempDir Path dir) throws Exception {
     KubernetesClient client = cp.client();
-    TestNodes.addReadyNode(client, "crash-1", POOL);
-    TestNodes.addReadyNode(client, "crash-2", POOL);
+    TestNodes.addReadyNode(client, "crash-1", POOL, "127.0.1.1");
+    TestNodes.addReadyNode(client, "crash-2", POOL, "127.0.1.2");
     TestLayers layer = TestLayers.of(Map.of("etc/motd", "survives a crash\n"), 12 << 20, 11);
     String digest = layer.digest().toString();
     Path store2 = dir.resolve("store-2");

@@ -36,7 +36,6 @@ final class ChaosCluster implements AutoCloseable {
   final ChaosImages images;
   final Map<String, ChaosNode> nodes = new LinkedHashMap<>();
   private final Path dir;
-  private final Path authorizedKeys;
   private final PublishRegistry registry;
   private final GatedProxy gate;
   private final List<String> preload = new ArrayList<>();
@@ -52,10 +51,6 @@ final class ChaosCluster implements AutoCloseable {
     this.client = cp.client();
     this.dir = dir;
     this.images = images;
-    Path keys = KubeletMounts.clusterKeyPair(dir.resolve("keys"));
-    // The plugin logs in to peers with the private key beside its authorized_keys.
-    Files.copy(keys.resolve("id"), keys.resolve("id_ecdsa"));
-    this.authorizedKeys = keys.resolve("authorized_keys");
     registry = PublishRegistry.start(Files.createDirectories(dir.resolve("registry")));
     for (ChaosImages.Image image : images.images) {
       PublishImage c = image.content();
@@ -90,9 +85,10 @@ final class ChaosCluster implements AutoCloseable {
   ChaosNode join() throws IOException {
     int index = nextNode++;
     String name = "chaos-" + index;
-    SimulatedNodes.addReady(client, name, POOL);
-    ChaosNode node =
-        ChaosNode.start(cp, name, "127.0.1." + (100 + index), dir.resolve(name), authorizedKeys);
+    String address = "127.0.1." + (100 + index);
+    // Peers let a plugin in by the address its Node lists, as the kubelet reports it.
+    SimulatedNodes.addReady(client, name, POOL, address);
+    ChaosNode node = ChaosNode.start(cp, name, address, dir.resolve(name));
     nodes.put(name, node);
     return node;
   }

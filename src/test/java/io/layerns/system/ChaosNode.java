@@ -25,31 +25,26 @@ final class ChaosNode implements AutoCloseable {
   final Path kubeletDir;
   private final int httpPort;
   private final int sftpPort;
-  private final Path authorizedKeys;
   private ManagedProcess plugin;
   private KubeletCsi csi;
 
-  private ChaosNode(String name, String address, Path dir, Path authorizedKeys) throws IOException {
+  private ChaosNode(String name, String address, Path dir) throws IOException {
     this.name = name;
     this.address = address;
     this.dir = Files.createDirectories(dir);
     this.store = dir.resolve("store");
     this.kubeletDir = Files.createDirectories(dir.resolve("kubelet"));
-    this.authorizedKeys = authorizedKeys;
     this.httpPort = freePort(address);
     this.sftpPort = freePort(address);
   }
 
   /**
-   * Starts the plugin of node {@code name} on {@code address}.
-   *
-   * @param authorizedKeys the cluster's public key; its private half {@code id_ecdsa} lies beside
-   *     it
+   * Starts the plugin of node {@code name} on {@code address} (which its Node must list). It makes
+   * its own key pair and keeps it in its state folder across restarts.
    */
-  static ChaosNode start(
-      ControlPlane cp, String name, String address, Path dir, Path authorizedKeys)
+  static ChaosNode start(ControlPlane cp, String name, String address, Path dir)
       throws IOException {
-    ChaosNode node = new ChaosNode(name, address, dir, authorizedKeys);
+    ChaosNode node = new ChaosNode(name, address, dir);
     node.startPlugin(cp);
     return node;
   }
@@ -70,7 +65,6 @@ final class ChaosNode implements AutoCloseable {
             store,
             "--http-export-port=" + httpPort,
             "--sftp-export-port=" + sftpPort,
-            "--sftp-authorized-keys=" + authorizedKeys,
             // Scaled down from a day: rot is found within a few steps, and the status write each
             // verification costs stays modest for the control plane on a small machine.
             "--scrub-period-seconds=" + SCRUB_PERIOD.toSeconds(),

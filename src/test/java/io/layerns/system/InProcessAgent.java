@@ -1,6 +1,7 @@
 package io.layerns.system;
 
 import io.layerns.api.v1alpha1.StoreEndpoints;
+import io.layerns.csi.agent.ExportMembership;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
 import io.layerns.csi.agent.RegistryPreloader;
@@ -8,6 +9,8 @@ import io.layerns.csi.agent.VolumeUsage;
 import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.export.sftp.SftpExportConfig;
 import io.layerns.csi.export.sftp.SftpExportServer;
+import io.layerns.csi.identity.NodeKey;
+import io.layerns.csi.node.KubernetesClusterView;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryClient;
@@ -31,9 +34,17 @@ import java.util.function.UnaryOperator;
  * optionally the SFTP export that the Sshfs transport mounts.
  *
  * @param sftp the SFTP export, or null when the node has none
+ * @param nodeKey the node's own key, which its SFTP export and its sshfs use (null without SFTP)
+ * @param membership the exports' member lists kept as the plugin keeps them (null without SFTP)
  */
 public record InProcessAgent(
-    String name, LayerStore store, HttpExportServer export, SftpExportServer sftp, NodeAgent agent)
+    String name,
+    LayerStore store,
+    HttpExportServer export,
+    SftpExportServer sftp,
+    NodeKey nodeKey,
+    AutoCloseable membership,
+    NodeAgent agent)
     implements AutoCloseable {
 
   static InProcessAgent start(ControlPlane cp, String name, String address, Path root)
@@ -47,25 +58,20 @@ public record InProcessAgent(
   static InProcessAgent start(
       ControlPlane cp, String name, String address, Path root, UnaryOperator<URI> advertise)
       throws IOException {
-    return start(cp, name, address, root, advertise, null, List::of, true);
+    return start(cp, name, address, root, advertise, false, List::of, true);
   }
 
   /**
-   * An agent that also serves its layers over SFTP (reported with its host key) and reports the
-   * volumes {@code volumes} lists, as the node plugin does. Its watch of its LayerStore is not
-   * started: the caller wires the rest first and then starts it, in the plugin's order.
-   *
-   * @param authorizedKeys the cluster's public key, which peers' sshfs logs in with
+   * An agent that also serves its layers over SFTP and reports the volumes {@code volumes} lists,
+   * as the node plugin does: with its own node key (published as its host key), and its exports'
+   * member lists kept from the Nodes' addresses and the members' published keys. Its watch of its
+   * LayerStore is not started: the caller wires the rest first and then starts it, in the plugin's
+   * order.
    */
   static InProcessAgent startWithSftp(
-      ControlPlane cp,
-      String name,
-      String address,
-      Path root,
-      Path authorizedKeys,
-      VolumeUsage volumes)
+      ControlPlane cp, String name, String address, Path root, VolumeUsage volumes)
       throws IOException {
-    return start(cp, name, address, root, UnaryOperator.identity(), authorizedKeys, volumes, false);
+    return start(cp, name, address, root, UnaryOperator.identity(), true, volumes, false);
   }
 
   private static InProcessAgent start(
@@ -74,7 +80,7 @@ public record InProcessAgent(
       String address,
       Path root,
       UnaryOperator<URI> advertise,
-      Path authorizedKeys,
+      boolean withSftp,
       VolumeUsage volumes,
       boolean startWatch)
       throws IOException {
@@ -85,15 +91,18 @@ public record InProcessAgent(
     SftpExportServer sftp = null;
     String sftpEndpoint = null;
     String hostKey = null;
-    if (authorizedKeys != null) {
+    NodeKey nodeKey = null;
+    if (withSftp) {
+      nodeKey =
+          NodeKey.loadOrCreate(root.resolveSibling(root.getFileName() + "-" + NodeKey.FILE_NAME));
       sftp =
           SftpExportServer.start(
               root.resolve("layers"),
               new SftpExportConfig(
                   address,
                   0,
-                  root.resolveSibling(root.getFileName() + "-ssh_host_ecdsa_key"),
-                  authorizedKeys,
+                  nodeKey.file(),
+                  Set.of(),
                   SftpExportConfig.DEFAULT_USER,
                   Optional.empty()));
       sftpEndpoint = address + ":" + sftp.address().getPort();
@@ -103,7 +112,12 @@ public record InProcessAgent(
     ImageImporter importer = new ImageImporter(store, registry, Platform.LINUX_AMD64);
     var fetcher =
         new PeerLayerFetcher(
-            new PeerFetcher(importer, PeerFetcher.httpClient(bind), Duration.ofSeconds(30)),
+            new PeerFetcher(
+                importer,
+                nodeKey == null
+                    ? PeerFetcher.httpClient(bind)
+                    : PeerFetcher.httpClient(bind, nodeKey.keyPair()),
+                Duration.ofSeconds(30)),
             registry);
     NodeAgent agent =
         new NodeAgent(
@@ -121,11 +135,33 @@ public record InProcessAgent(
     if (startWatch) {
       agent.start();
     }
-    return new InProcessAgent(name, store, export, sftp, agent);
+    AutoCloseable membership = null;
+    if (withSftp) {
+      var client = cp.newAdminClient();
+      membership =
+          ExportMembership.startWatched(
+              client,
+              new KubernetesClusterView(client, name),
+              bind,
+              Optional.of(nodeKey.keyPair().getPublic()),
+              export,
+              Optional.of(sftp),
+              Optional.empty(),
+              List.of(),
+              Duration.ofSeconds(30));
+    }
+    return new InProcessAgent(name, store, export, sftp, nodeKey, membership, agent);
   }
 
   @Override
   public void close() throws IOException {
+    if (membership != null) {
+      try {
+        membership.close();
+      } catch (Exception e) {
+        throw new IOException(e);
+      }
+    }
     agent.close();
     if (sftp != null) {
       sftp.close();

@@ -32,8 +32,8 @@ public final class KubeletMounts {
     assumeTrue(privateNamespace, "the JVM shares the host's mount namespace; run it via failsafe");
   }
 
-  /** An ECDSA key pair for sshfs, with an authorized_keys that holds its public half. */
-  public static Path clusterKeyPair(Path dir) throws IOException, InterruptedException {
+  /** An ECDSA key pair ({@code id}, {@code id.pub}) in {@code dir}, for tests' own ssh clients. */
+  public static Path keyPair(Path dir) throws IOException, InterruptedException {
     Files.createDirectories(dir);
     Process p =
         new ProcessBuilder(
@@ -53,7 +53,6 @@ public final class KubeletMounts {
     if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
       throw new IOException("ssh-keygen failed: " + out);
     }
-    Files.copy(dir.resolve("id.pub"), dir.resolve("authorized_keys"));
     return dir;
   }
 

@@ -276,9 +276,6 @@ class ManifestsIT {
         allow(op, "create", "coordination.k8s.io/leases").in(NS),
         allow(op, "update", "coordination.k8s.io/leases").in(NS).named("layerns-operator"),
         allow(op, "patch", "coordination.k8s.io/leases").in(NS).named("layerns-operator"),
-        allow(op, "create", "secrets").in(NS),
-        allow(op, "get", "secrets").in(NS).named("layerns-sftp-key"),
-        allow(op, "update", "secrets").in(NS).named("layerns-sftp-key"),
         // ...and nothing else.
         deny(op, "delete", "nodes"),
         deny(op, "patch", "nodes"),
@@ -292,6 +289,10 @@ class ManifestsIT {
         deny(op, "get", "secrets").in(NS).named("some-other-secret"),
         deny(op, "list", "secrets").in(NS),
         deny(op, "watch", "secrets").in(NS),
+        // No Secret at all: each node makes its own key pair (issue 15).
+        deny(op, "create", "secrets").in(NS),
+        deny(op, "get", "secrets").in(NS).named("layerns-sftp-key"),
+        deny(op, "update", "secrets").in(NS).named("layerns-sftp-key"),
         deny(op, "delete", "secrets").in(NS).named("layerns-sftp-key"),
         deny(op, "create", "coordination.k8s.io/leases").in("kube-system"),
         deny(op, "delete", "coordination.k8s.io/leases").in(NS).named("layerns-operator"),
@@ -308,7 +309,9 @@ class ManifestsIT {
         allow(np, "patch", "layerns.io/layerstores/status"),
         allow(np, "update", "layerns.io/layerstores/status"),
         allow(np, "get", "nodes"),
-        allow(np, "get", "secrets").in(NS).named("layerns-sftp-key"),
+        // Members' addresses come from their Node objects, followed by a watch.
+        allow(np, "list", "nodes"),
+        allow(np, "watch", "nodes"),
         allow(np, "create", "events.k8s.io/events").in("default"),
         allow(np, "create", "events").in("default"),
         allow(np, "patch", "events").in("default"),
@@ -331,12 +334,12 @@ class ManifestsIT {
         deny(np, "list", "secrets"),
         deny(np, "watch", "secrets"),
         deny(np, "list", "secrets").in("team-a"),
+        deny(np, "get", "secrets").in(NS).named("layerns-sftp-key"),
         deny(np, "update", "secrets").in(NS).named("layerns-sftp-key"),
         deny(np, "create", "secrets").in(NS),
         deny(np, "list", "pods"),
         deny(np, "create", "pods").in(NS),
         deny(np, "delete", "pods").in("team-a"),
-        deny(np, "list", "nodes"),
         deny(np, "patch", "nodes"),
         deny(np, "patch", "nodes/status"),
         deny(np, "update", "coordination.k8s.io/leases").in(NS).named("layerns-operator"),
@@ -383,9 +386,10 @@ class ManifestsIT {
       assertThatThrownBy(() -> plugin.pods().inNamespace(tenant).list())
           .isInstanceOfSatisfying(
               KubernetesClientException.class, e -> assertThat(e.getCode()).isEqualTo(403));
-      // Its own key stays readable (whether the operator has issued it yet or not).
-      assertThatCode(() -> plugin.secrets().inNamespace(NS).withName("layerns-sftp-key").get())
-          .doesNotThrowAnyException();
+      // Not even a Secret of its own namespace: its SFTP key is its own, made on its node.
+      assertThatThrownBy(() -> plugin.secrets().inNamespace(NS).withName("layerns-sftp-key").get())
+          .isInstanceOfSatisfying(
+              KubernetesClientException.class, e -> assertThat(e.getCode()).isEqualTo(403));
     }
   }
 

@@ -7,6 +7,8 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
+import io.layerns.csi.identity.NodeKey;
+import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.operator.LayernsOperator;
 import io.layerns.operator.OperatorConfig;
 import io.layerns.testing.ControlPlane;
@@ -43,14 +45,13 @@ class PluginExportsIT {
   @Test
   void pluginReportsAndServesItsThreeExports(ControlPlane cp, @TempDir Path dir) throws Exception {
     KubernetesClient client = cp.client();
-    TestNodes.addReadyNode(client, "exports-1", POOL);
+    TestNodes.addReadyNode(client, "exports-1", POOL, ADDRESS);
     TestLayers layer = TestLayers.of(Map.of("etc/motd", "served three ways\n"), 0, 1);
     Path store = dir.resolve("store");
     try (var s = io.layerns.csi.store.LayerStore.open(store)) {
       s.importLayer(
           layer.digest(), layer.diffId(), TestLayers.GZIP, new ByteArrayInputStream(layer.blob()));
     }
-    Path keys = KubeletMounts.clusterKeyPair(dir.resolve("keys"));
     int nfsPort = freePort();
 
     try (var operator =
@@ -66,7 +67,6 @@ class PluginExportsIT {
               dir,
               store,
               "--sftp-export-port=0",
-              "--sftp-authorized-keys=" + keys.resolve("authorized_keys"),
               "--nfs-export-port=" + nfsPort,
               "--nfs-clients=127.0.0.1," + ADDRESS);
       try {
@@ -84,11 +84,12 @@ class PluginExportsIT {
                     e -> e != null && e.http() != null && e.sftp() != null && e.nfs() != null);
 
         // HTTP: the blob by digest, under any repository name, byte for byte.
-        // Read as the node itself: its exports accept member nodes only, and it is the member.
+        // Read as the node itself: its exports accept member nodes only (their addresses, and
+        // requests signed with their own keys), and it is the member.
         var http =
-            HttpClient.newBuilder()
-                .localAddress(InetAddress.getByName(ADDRESS))
-                .build()
+            PeerFetcher.httpClient(
+                    InetAddress.getByName(ADDRESS),
+                    NodeKey.read(dir.resolve("state").resolve(NodeKey.FILE_NAME)).keyPair())
                 .send(
                     HttpRequest.newBuilder(
                             URI.create(endpoints.http() + "/v2/any/name/blobs/" + layer.digest()))
@@ -101,7 +102,8 @@ class PluginExportsIT {
                         .formatHex(MessageDigest.getInstance("SHA-256").digest(http.body())))
             .isEqualTo(layer.digest().toString());
 
-        // SFTP: the unpacked layer, with the host key from the status pinned.
+        // SFTP: the unpacked layer, with the host key from the status pinned, read as the node
+        // itself with the key pair its plugin made (its export accepts members' own keys only).
         String[] sftp = endpoints.sftp().split(":");
         Path knownHosts =
             Files.writeString(
@@ -125,7 +127,7 @@ class PluginExportsIT {
                 "-P",
                 sftp[1],
                 "-i",
-                keys.resolve("id").toString(),
+                dir.resolve("state").resolve(NodeKey.FILE_NAME).toString(),
                 "-o",
                 "IdentitiesOnly=yes",
                 "-o",
@@ -170,8 +172,8 @@ class PluginExportsIT {
     Map<String, String> pool = Map.of("layerns.test/pool", "join");
     String holderAddress = "127.0.1.31";
     String joinerAddress = "127.0.1.32";
-    TestNodes.addReadyNode(client, "join-1", pool);
-    TestNodes.addReadyNode(client, "join-2", Map.of()); // a node, not yet selected
+    TestNodes.addReadyNode(client, "join-1", pool, holderAddress);
+    TestNodes.addReadyNode(client, "join-2", Map.of(), joinerAddress); // not yet selected
     TestLayers layer = TestLayers.of(Map.of("etc/motd", "only on join-1\n"), 0, 2);
     Path holderStore = dir.resolve("store-1");
     try (var s = io.layerns.csi.store.LayerStore.open(holderStore)) {
@@ -194,8 +196,17 @@ class PluginExportsIT {
                   .until(() -> httpEndpoint(client, "join-1"), e -> e != null)
               + "/v2/any/blobs/"
               + layer.digest();
+      // Asked as join-2's plugin asks: from its address, signed with the key it made.
       HttpClient fromJoiner =
-          HttpClient.newBuilder().localAddress(InetAddress.getByName(joinerAddress)).build();
+          PeerFetcher.httpClient(
+              InetAddress.getByName(joinerAddress),
+              await("join-2's node key")
+                  .atMost(Duration.ofSeconds(60))
+                  .ignoreExceptions()
+                  .until(
+                      () -> NodeKey.read(dir.resolve("p2/state").resolve(NodeKey.FILE_NAME)),
+                      k -> k != null)
+                  .keyPair());
       assertThat(status(fromJoiner, blob)).as("join-2 before it joins").isEqualTo(403);
 
       long joined = System.nanoTime();

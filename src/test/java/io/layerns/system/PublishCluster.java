@@ -12,26 +12,20 @@ import java.util.Map;
 /**
  * The operator and {@code count} publishing nodes on 127.0.1.1 and up: each a Ready Node in the
  * pool, an agent with its HTTP and SFTP exports, and a CSI socket a test calls as the kubelet does;
- * the nodes share the cluster's SSH key pair. Closing unmounts everything under the folder first.
+ * each node has its own key pair and its Node lists its address. Closing unmounts everything under
+ * the folder first.
  */
 public final class PublishCluster implements AutoCloseable {
   private final ControlPlane cp;
   private final Path dir;
-  private final Path keys;
   private final String prefix;
   private final LayernsOperator operator;
   private final List<PublishNode> nodes;
 
   private PublishCluster(
-      ControlPlane cp,
-      Path dir,
-      Path keys,
-      String prefix,
-      LayernsOperator operator,
-      List<PublishNode> nodes) {
+      ControlPlane cp, Path dir, String prefix, LayernsOperator operator, List<PublishNode> nodes) {
     this.cp = cp;
     this.dir = dir;
-    this.keys = keys;
     this.prefix = prefix;
     this.operator = operator;
     this.nodes = nodes;
@@ -44,16 +38,15 @@ public final class PublishCluster implements AutoCloseable {
   public static PublishCluster start(
       ControlPlane cp, String prefix, Map<String, String> labels, int count, Path dir)
       throws Exception {
-    Path keys = KubeletMounts.clusterKeyPair(dir.resolve("keys"));
     LayernsOperator operator =
         new LayernsOperator(
             cp.newAdminClient(), OperatorConfig.embedded(prefix + "-operator"), Clock.systemUTC());
     List<PublishNode> nodes = new ArrayList<>();
-    PublishCluster cluster = new PublishCluster(cp, dir, keys, prefix, operator, nodes);
+    PublishCluster cluster = new PublishCluster(cp, dir, prefix, operator, nodes);
     try {
       operator.start();
       for (int i = 1; i <= count; i++) {
-        TestNodes.addReadyNode(cp.client(), prefix + "-" + i, labels);
+        TestNodes.addReadyNode(cp.client(), prefix + "-" + i, labels, "127.0.1." + i);
         nodes.add(cluster.startNode(i));
       }
       return cluster;
@@ -65,13 +58,8 @@ public final class PublishCluster implements AutoCloseable {
 
   private PublishNode startNode(int i) throws java.io.IOException {
     String name = prefix + "-" + i;
-    return PublishNode.start(
-        cp,
-        name,
-        "127.0.1." + i,
-        dir.resolve(name),
-        keys.resolve("id"),
-        keys.resolve("authorized_keys"));
+    // Its own node key stays in its folders, so a restarted node keeps its identity.
+    return PublishNode.start(cp, name, "127.0.1." + i, dir.resolve(name));
   }
 
   /** What a test does while a node's plugin is down. */

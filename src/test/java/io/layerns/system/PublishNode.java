@@ -72,18 +72,16 @@ public final class PublishNode implements AutoCloseable {
   }
 
   /**
-   * Starts the node on {@code address} with its folders under {@code dir}.
-   *
-   * @param clientKey the cluster's private key, which this node's sshfs logs in to peers with
-   * @param authorizedKeys the matching public key, which this node's SFTP export accepts
+   * Starts the node on {@code address} with its folders under {@code dir}. Its sshfs logs in to
+   * peers with the node's own key, which peers accept while it is a member; its Node must list
+   * {@code address} for peers to let it in.
    */
-  public static PublishNode start(
-      ControlPlane cp, String name, String address, Path dir, Path clientKey, Path authorizedKeys)
+  public static PublishNode start(ControlPlane cp, String name, String address, Path dir)
       throws IOException {
     AtomicReference<Supplier<List<PublishedVolume>>> volumes = new AtomicReference<>(List::of);
     InProcessAgent agent =
         InProcessAgent.startWithSftp(
-            cp, name, address, dir.resolve("store"), authorizedKeys, () -> volumes.get().get());
+            cp, name, address, dir.resolve("store"), () -> volumes.get().get());
     InetAddress local = InetAddress.getByName(address);
     // Registry requests leave from the node's own address, so the registry's log says who asked.
     RegistryClient registry =
@@ -100,14 +98,18 @@ public final class PublishNode implements AutoCloseable {
     RemoteLayerMounts sshfs =
         RemoteLayerMounts.open(
             pluginState.resolve("remote"),
-            new SshfsTransport("layerns", clientKey, pluginState.resolve("known_hosts"), local),
+            new SshfsTransport(
+                "layerns", agent.nodeKey().file(), pluginState.resolve("known_hosts"), local),
             new CommandRemoteMounter(Duration.ofSeconds(5)));
     KubernetesClusterView cluster = new KubernetesClusterView(cp.newAdminClient(), name);
     StoreVolumeAssembler assembler =
         new StoreVolumeAssembler(
             name,
             importer,
-            new PeerFetcher(importer, PeerFetcher.httpClient(local), Duration.ofSeconds(30)),
+            new PeerFetcher(
+                importer,
+                PeerFetcher.httpClient(local, agent.nodeKey().keyPair()),
+                Duration.ofSeconds(30)),
             cluster,
             Map.of(Transport.Sshfs, sshfs),
             pluginState);

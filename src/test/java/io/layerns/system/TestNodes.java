@@ -16,6 +16,15 @@ public final class TestNodes {
     io.layerns.testing.SimulatedNodes.addReady(client, name, labels);
   }
 
+  /**
+   * A Ready node whose status lists {@code internalIp}, the address its plugin serves and leaves
+   * on.
+   */
+  public static void addReadyNode(
+      KubernetesClient client, String name, Map<String, String> labels, String internalIp) {
+    io.layerns.testing.SimulatedNodes.addReady(client, name, labels, internalIp);
+  }
+
   /** A namespace over the nodes labelled {@code pool}, dropping unowned copies at once. */
   public static void addNamespace(
       KubernetesClient client,

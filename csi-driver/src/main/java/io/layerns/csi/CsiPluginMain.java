@@ -8,7 +8,6 @@ import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.agent.DeadMountRepair;
 import io.layerns.csi.agent.ExportMembership;
-import io.layerns.csi.agent.MembershipWatch;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
 import io.layerns.csi.agent.RegistryPreloader;
@@ -19,6 +18,7 @@ import io.layerns.csi.export.nfs.NfsExport;
 import io.layerns.csi.export.sftp.SftpExportConfig;
 import io.layerns.csi.export.sftp.SftpExportServer;
 import io.layerns.csi.identity.IdentityService;
+import io.layerns.csi.identity.NodeKey;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.node.KubernetesClusterView;
 import io.layerns.csi.node.LocalDirectoryAssembler;
@@ -166,8 +166,9 @@ public final class CsiPluginMain {
         HttpExportServer.start(
             store, new InetSocketAddress(address, config.httpExportPort()), Set.of());
     String host = export.baseUri().getHost();
+    // Who this node is to its peers: its SFTP host key and the key it logs in to them with.
+    NodeKey nodeKey = NodeKey.loadOrCreate(config.stateDir().resolve(NodeKey.FILE_NAME));
     String sftp = null;
-    String sftpHostKey = null;
     SftpExportServer sftpServer = null;
     if (config.sftpExportPort() >= 0) {
       SftpExportServer server =
@@ -176,14 +177,15 @@ public final class CsiPluginMain {
               new SftpExportConfig(
                   config.exportAddress(),
                   config.sftpExportPort(),
-                  config.stateDir().resolve("ssh_host_ecdsa_key"),
-                  config.sftpAuthorizedKeys(),
+                  nodeKey.file(),
+                  Set.of(), // members' keys come with the membership below
                   SftpExportConfig.DEFAULT_USER,
                   Optional.empty()));
       sftp = host + ":" + server.address().getPort();
-      sftpHostKey = server.hostPublicKey();
       sftpServer = server;
     }
+    // Published whether or not this node exports: peers accept it when this node mounts theirs.
+    String sftpHostKey = nodeKey.publicKeyLine();
     String nfs = null;
     NfsExport nfsExport = null;
     if (!config.nfsClients().isEmpty()) {
@@ -205,7 +207,8 @@ public final class CsiPluginMain {
     RegistryClient registry = new RegistryClient(RegistryHosts.load(config.registryHostsDir()));
     ImageImporter importer = new ImageImporter(store, registry, Platform.ofThisMachine());
     PeerFetcher peers =
-        new PeerFetcher(importer, PeerFetcher.httpClient(address), Duration.ofMinutes(2));
+        new PeerFetcher(
+            importer, PeerFetcher.httpClient(address, nodeKey.keyPair()), Duration.ofMinutes(2));
     KubernetesClient client = new KubernetesClientBuilder().build();
     KubernetesClusterView cluster = new KubernetesClusterView(client, config.nodeName());
     if (address.isAnyLocalAddress()) {
@@ -213,24 +216,25 @@ public final class CsiPluginMain {
           "exports listen on every address: any client that reaches them may read the layers;"
               + " set NODE_IP so that only the namespace's member nodes are let in");
     } else {
-      ExportMembership membership =
-          new ExportMembership(
-              cluster,
-              address,
-              export,
-              Optional.ofNullable(sftpServer),
-              Optional.ofNullable(nfsExport),
-              config.nfsClients());
-      membership.start(MEMBERSHIP_PERIOD);
-      // A joining node is let in when its LayerStore shows its address; the poll catches the rest.
-      MembershipWatch.start(client, membership);
+      // Member addresses from their Node objects, member keys from their LayerStores, both
+      // watched; the handle lives as long as the plugin.
+      ExportMembership.startWatched(
+          client,
+          cluster,
+          address,
+          Optional.of(nodeKey.keyPair().getPublic()),
+          export,
+          Optional.ofNullable(sftpServer),
+          Optional.ofNullable(nfsExport),
+          config.nfsClients(),
+          MEMBERSHIP_PERIOD);
     }
     RemoteLayerMounts sshfs =
         RemoteLayerMounts.open(
             config.stateDir().resolve("remote"),
             new SshfsTransport(
                 SftpExportConfig.DEFAULT_USER,
-                config.sftpAuthorizedKeys().resolveSibling("id_ecdsa"),
+                nodeKey.file(),
                 config.stateDir().resolve("known_hosts"),
                 address),
             new CommandRemoteMounter(Duration.ofSeconds(5), fuseDaemonCgroup(config)));

@@ -22,7 +22,6 @@ import java.util.Optional;
  * @param capacityBytes bytes of layers this node may keep; 0 means the store's free space
  * @param runAgent whether to run the node agent (off only for a plugin without an API server)
  * @param sftpExportPort the SFTP export's port; 0 picks a free one, -1 turns the export off
- * @param sftpAuthorizedKeys the cluster's public key(s) peers log in with (from the Secret)
  * @param nfsExportPort nfs-ganesha's port
  * @param nfsClients addresses allowed to mount the NFS export; empty turns the export off
  * @param remoteMountCheck how often the agent checks that its remote layer mounts answer
@@ -46,7 +45,6 @@ public record PluginConfig(
     long capacityBytes,
     boolean runAgent,
     int sftpExportPort,
-    Path sftpAuthorizedKeys,
     int nfsExportPort,
     java.util.List<String> nfsClients,
     java.time.Duration remoteMountCheck,
@@ -92,13 +90,6 @@ public record PluginConfig(
         Long.parseLong(value(a, env, "capacity-bytes", "CAPACITY_BYTES", "0")),
         Boolean.parseBoolean(value(a, env, "agent", "RUN_AGENT", "true")),
         Integer.parseInt(value(a, env, "sftp-export-port", "LAYERNS_SFTP_EXPORT_PORT", "7022")),
-        Path.of(
-            value(
-                a,
-                env,
-                "sftp-authorized-keys",
-                "SFTP_AUTHORIZED_KEYS",
-                "/etc/layerns/sftp/authorized_keys")),
         Integer.parseInt(value(a, env, "nfs-export-port", "LAYERNS_NFS_EXPORT_PORT", "2049")),
         java.util.Arrays.stream(value(a, env, "nfs-clients", "NFS_CLIENTS", "").split(","))
             .map(String::trim)

@@ -2,12 +2,10 @@ package io.layerns.operator;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfigurationBuilder;
 import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetrics;
 import io.layerns.api.events.EventRecorder;
-import io.layerns.operator.credentials.SftpKeyIssuer;
 import io.layerns.operator.reconciler.LayerNamespaceReconciler;
 import io.layerns.operator.reconciler.LayerReconciler;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -68,13 +66,6 @@ public final class LayernsOperator implements AutoCloseable {
   }
 
   public void start() {
-    try {
-      SftpKeyIssuer.ensure(client, config.leaseNamespace());
-    } catch (KubernetesClientException e) {
-      // The Copy transport works without it; Sshfs mounts are refused until the key exists.
-      LOG.error(
-          "could not issue the SFTP key Secret in {}: {}", config.leaseNamespace(), e.getMessage());
-    }
     operator.start();
     LOG.info("layerns operator started; health and metrics on port {}", health.port());
   }

@@ -13,6 +13,15 @@ public final class SimulatedNodes {
   private SimulatedNodes() {}
 
   public static Node addReady(KubernetesClient client, String name, Map<String, String> labels) {
+    return addReady(client, name, labels, null);
+  }
+
+  /**
+   * As {@link #addReady(KubernetesClient, String, Map)}, with {@code internalIp} as the node's
+   * InternalIP in its status (where peers' exports look for a member's address); null for none.
+   */
+  public static Node addReady(
+      KubernetesClient client, String name, Map<String, String> labels, String internalIp) {
     Node node =
         client
             .nodes()
@@ -24,8 +33,12 @@ public final class SimulatedNodes {
                     .endMetadata()
                     .build())
             .create();
+    NodeStatusBuilder status = new NodeStatusBuilder();
+    if (internalIp != null) {
+      status.addNewAddress().withType("InternalIP").withAddress(internalIp).endAddress();
+    }
     node.setStatus(
-        new NodeStatusBuilder()
+        status
             .withConditions(
                 new NodeConditionBuilder()
                     .withType("Ready")

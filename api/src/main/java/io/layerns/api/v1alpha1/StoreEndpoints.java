@@ -13,7 +13,10 @@ public record StoreEndpoints(
     @JsonPropertyDescription("host:port of the read-only SFTP export of the layer directories.")
         String sftp,
     @JsonPropertyDescription(
-            "The SFTP export's host public key (OpenSSH format), which peers pin when they mount.")
+            "This node's own public key (OpenSSH format), made by its plugin and kept on the"
+                + " node: the SFTP export's host key, which peers pin when they mount, and the"
+                + " only key this node logs in to peers' SFTP exports with. Peers accept it while"
+                + " this node is a member of their namespace.")
         String sftpHostKey,
     @JsonPropertyDescription("host:path of the read-only NFSv4 export of the layer directories.")
         String nfs) {}

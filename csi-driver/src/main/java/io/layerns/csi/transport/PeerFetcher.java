@@ -55,6 +55,14 @@ public final class PeerFetcher {
     return b.build();
   }
 
+  /**
+   * As {@link #httpClient(InetAddress)}, signing every request with this node's own key, which
+   * peers' exports ask for ({@link io.layerns.csi.identity.SignedRequests}).
+   */
+  public static HttpClient httpClient(InetAddress localAddress, java.security.KeyPair nodeKey) {
+    return new SigningHttpClient(httpClient(localAddress), nodeKey, java.time.Clock.systemUTC());
+  }
+
   /** The client peers are asked with, for other reads of their exports. */
   public HttpClient http() {
     return http;

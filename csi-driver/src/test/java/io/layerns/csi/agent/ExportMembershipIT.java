@@ -25,8 +25,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The HTTP export lets in the namespace's member nodes only, by address, as membership changes:
- * requests leave from loopback aliases (127.0.1.x) as they leave a node from its node IP.
+ * The HTTP export lets in the namespace's member nodes only, by the addresses their Node objects
+ * list, as membership changes: requests leave from loopback aliases (127.0.1.x) as they leave a
+ * node from its node IP.
  */
 class ExportMembershipIT {
 
@@ -34,6 +35,11 @@ class ExportMembershipIT {
   private LayerStore store;
   private HttpExportServer export;
   private volatile NamespaceView namespace = NamespaceView.NONE;
+
+  /** Each node's addresses as its Node object lists them: node-127.0.1.x lists 127.0.1.x. */
+  private final java.util.Map<String, Set<InetAddress>> nodeAddresses =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
   private ExportMembership membership;
 
   @BeforeEach
@@ -52,7 +58,9 @@ class ExportMembershipIT {
     membership =
         new ExportMembership(
             cluster,
+            node -> nodeAddresses.getOrDefault(node, Set.of()),
             InetAddress.getByName("127.0.1.1"),
+            Optional.empty(),
             export,
             Optional.empty(),
             Optional.empty(),
@@ -83,6 +91,36 @@ class ExportMembershipIT {
   }
 
   @Test
+  void anAddressAMemberReportsAboutItselfIsNotLetIn() throws Exception {
+    // node-127.0.1.2's Node lists 127.0.1.2; its own status claims an export on 127.0.1.9.
+    nodeAddresses.put("node-127.0.1.2", Set.of(InetAddress.getByName("127.0.1.2")));
+    namespace =
+        new NamespaceView(
+            "pool",
+            Transport.Copy,
+            List.of(
+                new NamespaceView.PeerStore(
+                    "node-127.0.1.2",
+                    new StoreEndpoints("http://127.0.1.9:7443", null, null, null),
+                    Set.of(),
+                    Set.of())));
+    membership.refresh();
+
+    assertThat(status("127.0.1.9")).isEqualTo(403);
+    assertThat(status("127.0.1.2")).isEqualTo(200);
+  }
+
+  @Test
+  void aMemberWhoseNodeListsNoAddressIsNotLetIn() throws Exception {
+    namespace = members("127.0.1.2");
+    nodeAddresses.clear();
+    membership.refresh();
+
+    assertThat(status("127.0.1.2")).isEqualTo(403);
+    assertThat(membership.members()).containsExactly(InetAddress.getByName("127.0.1.1"));
+  }
+
+  @Test
   void aNodeInNoNamespaceServesNobodyElse() throws Exception {
     membership.start(java.time.Duration.ofHours(1));
 
@@ -90,7 +128,15 @@ class ExportMembershipIT {
     assertThat(membership.members()).containsExactly(InetAddress.getByName("127.0.1.1"));
   }
 
+  /** Members named after their address, which their Node lists (and their status reports). */
   private NamespaceView members(String... addresses) {
+    for (String a : addresses) {
+      try {
+        nodeAddresses.put("node-" + a, Set.of(InetAddress.getByName(a)));
+      } catch (java.net.UnknownHostException e) {
+        throw new IllegalArgumentException(e);
+      }
+    }
     List<NamespaceView.PeerStore> peers =
         java.util.Arrays.stream(addresses)
             .map(

@@ -100,7 +100,6 @@ class ImageCorpusIT {
             Path.of(System.getProperty("layerns.cache", "/var/cache/layerns")).resolve("corpus"));
     Path keys = Files.createDirectories(tmp.resolve("keys"));
     run(List.of("ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", keys.resolve("id").toString()));
-    Files.copy(keys.resolve("id.pub"), keys.resolve("authorized_keys"));
 
     InetAddress node1 = InetAddress.getByName("127.0.1.1");
     InetAddress node2 = InetAddress.getByName("127.0.1.2");
@@ -114,7 +113,9 @@ class ImageCorpusIT {
                 node1.getHostAddress(),
                 0,
                 tmp.resolve("node-1/ssh_host_ecdsa_key"),
-                keys.resolve("authorized_keys"),
+                Set.of(
+                    io.layerns.csi.identity.NodeKey.parsePublicKey(
+                        Files.readString(keys.resolve("id.pub")))),
                 SftpExportConfig.DEFAULT_USER,
                 Optional.empty()));
 

@@ -64,6 +64,9 @@ public final class HttpExportServer implements AutoCloseable {
   private final Map<Digest, OverlayMarkers> markers = new ConcurrentHashMap<>();
   private volatile Set<InetAddress> allowedClients;
 
+  /** The keys a request must be signed with (members' own keys); null asks for no signature. */
+  private volatile Set<java.security.PublicKey> signers;
+
   private HttpExportServer(
       LayerStore store, HttpServer server, ExecutorService executor, Set<InetAddress> allowed) {
     this.store = store;
@@ -96,6 +99,16 @@ public final class HttpExportServer implements AutoCloseable {
   /** Replaces the allow-list, as nodes join and leave; empty lets everyone in. */
   public void allowClients(Set<InetAddress> clients) {
     this.allowedClients = Set.copyOf(clients);
+  }
+
+  /**
+   * From now on, serves content only to requests signed by one of {@code members} (the member
+   * nodes' own keys, {@link io.layerns.csi.identity.SignedRequests}), as membership changes: an
+   * address alone, which a pod on a member node shares, no longer reads a blob. {@code /v2/}, which
+   * holds nothing, still answers unsigned requests from allowed addresses.
+   */
+  public void requireSignatures(Set<java.security.PublicKey> members) {
+    this.signers = Set.copyOf(members);
   }
 
   /** The address the server listens on, with the port it got. */
@@ -136,11 +149,37 @@ public final class HttpExportServer implements AutoCloseable {
         error(exchange, 405, "UNSUPPORTED", "this export is read-only");
         return;
       }
+      String refusal = signatureRefusal(exchange);
+      if (refusal != null) {
+        LOG.warn("refused {} {} from {}: {}", method, path(exchange), client, refusal);
+        error(exchange, 403, "DENIED", refusal);
+        return;
+      }
       route(exchange);
     } catch (IOException e) {
       // The client went away mid-response; nothing to tell it.
       LOG.debug("request {} failed: {}", exchange.getRequestURI(), e.toString());
     }
+  }
+
+  /** Why the request is not signed as it must be, or null when it is (or none is asked). */
+  private String signatureRefusal(HttpExchange exchange) {
+    Set<java.security.PublicKey> members = signers;
+    String path = path(exchange);
+    if (members == null || path.equals("/v2/") || path.equals("/v2")) {
+      return null;
+    }
+    URI uri = exchange.getRequestURI();
+    String raw = uri.getRawPath() + (uri.getRawQuery() == null ? "" : "?" + uri.getRawQuery());
+    Headers h = exchange.getRequestHeaders();
+    return io.layerns.csi.identity.SignedRequests.refusal(
+        exchange.getRequestMethod(),
+        raw,
+        h.getFirst(io.layerns.csi.identity.SignedRequests.KEY_HEADER),
+        h.getFirst(io.layerns.csi.identity.SignedRequests.TIME_HEADER),
+        h.getFirst(io.layerns.csi.identity.SignedRequests.SIGNATURE_HEADER),
+        members,
+        java.time.Instant.now());
   }
 
   private void route(HttpExchange exchange) throws IOException {

@@ -2,6 +2,7 @@ package io.layerns.csi.export.sftp;
 
 import java.net.InetAddress;
 import java.nio.file.Path;
+import java.security.PublicKey;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
@@ -11,10 +12,10 @@ import java.util.Set;
  *
  * @param bindAddress the address to listen on, e.g. the node's InternalIP
  * @param port the TCP port, or 0 for any free port (see {@link SftpExportServer#address()})
- * @param hostKeyFile the server's private host key; generated (ECDSA P-256) when missing and kept,
- *     so peers can pin it across restarts
- * @param authorizedKeysFile OpenSSH {@code authorized_keys} with the cluster's public key(s), e.g.
- *     from the Secret the operator issues; re-read when it changes
+ * @param hostKeyFile the node's key ({@link io.layerns.csi.identity.NodeKey}), the server's host
+ *     key; made when missing and kept, so peers can pin it across restarts
+ * @param clientKeys the public keys that may log in at first (the member nodes' own keys); {@link
+ *     SftpExportServer#allowKeys} replaces them as membership changes
  * @param user the one user name clients must log in as
  * @param allowedClients when present, the only client addresses accepted (the member nodes); empty
  *     means that any address may try to authenticate
@@ -23,7 +24,7 @@ public record SftpExportConfig(
     String bindAddress,
     int port,
     Path hostKeyFile,
-    Path authorizedKeysFile,
+    Set<PublicKey> clientKeys,
     String user,
     Optional<Set<InetAddress>> allowedClients) {
 
@@ -33,7 +34,7 @@ public record SftpExportConfig(
   public SftpExportConfig {
     Objects.requireNonNull(bindAddress, "bindAddress");
     Objects.requireNonNull(hostKeyFile, "hostKeyFile");
-    Objects.requireNonNull(authorizedKeysFile, "authorizedKeysFile");
+    clientKeys = Set.copyOf(clientKeys);
     Objects.requireNonNull(user, "user");
     allowedClients = allowedClients.map(Set::copyOf);
     if (port < 0 || port > 65535) {

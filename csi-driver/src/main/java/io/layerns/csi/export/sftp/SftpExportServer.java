@@ -1,21 +1,25 @@
 package io.layerns.csi.export.sftp;
 
+import io.layerns.csi.identity.NodeKey;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.file.Path;
 import java.security.KeyPair;
+import java.security.PublicKey;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Consumer;
+import org.apache.sshd.common.AttributeRepository;
 import org.apache.sshd.common.NamedFactory;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
 import org.apache.sshd.common.cipher.Cipher;
 import org.apache.sshd.common.config.keys.KeyUtils;
 import org.apache.sshd.common.config.keys.PublicKeyEntry;
 import org.apache.sshd.common.file.virtualfs.VirtualFileSystemFactory;
+import org.apache.sshd.common.keyprovider.KeyPairProvider;
 import org.apache.sshd.common.mac.BuiltinMacs;
 import org.apache.sshd.common.mac.Mac;
 import org.apache.sshd.common.session.Session;
@@ -23,9 +27,7 @@ import org.apache.sshd.common.session.SessionListener;
 import org.apache.sshd.core.CoreModuleProperties;
 import org.apache.sshd.server.SshServer;
 import org.apache.sshd.server.auth.pubkey.UserAuthPublicKeyFactory;
-import org.apache.sshd.server.config.keys.AuthorizedKeysAuthenticator;
 import org.apache.sshd.server.forward.RejectAllForwardingFilter;
-import org.apache.sshd.server.keyprovider.SimpleGeneratorHostKeyProvider;
 import org.apache.sshd.sftp.server.SftpSubsystemFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,9 +37,9 @@ import org.slf4j.LoggerFactory;
  * transport: an embedded SSH server that offers nothing but SFTP.
  *
  * <p>Clients see the store's {@code layers/} folder as {@code /}, so a layer is at {@code
- * /sha256/<hex>/diff}. Only public-key authentication with the cluster key is accepted; shell,
- * exec, port, X11 and agent forwarding are refused; every write is refused (see {@link
- * ReadOnlyLayerAccessor}, which also keeps the server from following symlinks).
+ * /sha256/<hex>/diff}. Only public-key authentication with a member node's own key ({@link
+ * #allowKeys}) is accepted; shell, exec, port, X11 and agent forwarding are refused; every write is
+ * refused (see {@link ReadOnlyLayerAccessor}, which also keeps the server from following symlinks).
  */
 public final class SftpExportServer implements AutoCloseable {
 
@@ -59,14 +61,24 @@ public final class SftpExportServer implements AutoCloseable {
   static final List<NamedFactory<Mac>> MACS =
       List.of(BuiltinMacs.hmacsha256etm, BuiltinMacs.hmacsha512etm);
 
+  /** The key a session logged in with, in OpenSSH form. */
+  private static final AttributeRepository.AttributeKey<String> LOGIN_KEY =
+      new AttributeRepository.AttributeKey<>();
+
   private final SshServer sshd;
   private final KeyPair hostKey;
   private volatile Optional<Set<InetAddress>> allowedClients;
+  private volatile Set<String> allowedKeys;
 
-  private SftpExportServer(SshServer sshd, KeyPair hostKey, Optional<Set<InetAddress>> allowed) {
+  private SftpExportServer(
+      SshServer sshd,
+      KeyPair hostKey,
+      Optional<Set<InetAddress>> allowed,
+      Set<PublicKey> clientKeys) {
     this.sshd = sshd;
     this.hostKey = hostKey;
     this.allowedClients = allowed;
+    this.allowedKeys = openSsh(clientKeys);
   }
 
   /**
@@ -95,17 +107,10 @@ public final class SftpExportServer implements AutoCloseable {
     sshd.setCipherFactories(CIPHERS);
     sshd.setMacFactories(MACS);
 
-    // The key must survive a restart: peers pin it, and a new one would make every sshfs mount
-    // of this node refuse to reconnect. MINA only logs a key it could not write, so make its
-    // folder first.
-    java.nio.file.Files.createDirectories(config.hostKeyFile().getParent());
-    SimpleGeneratorHostKeyProvider hostKeys =
-        new SimpleGeneratorHostKeyProvider(config.hostKeyFile());
-    hostKeys.setAlgorithm(KeyUtils.EC_ALGORITHM);
-    hostKeys.setKeySize(256);
-    // Loads the key now (generating it on first start), so a bad key file fails here.
-    KeyPair hostKey = hostKeys.loadKeys(null).iterator().next();
-    sshd.setKeyPairProvider(hostKeys);
+    // The node's own key: peers pin it as this node's host key, so it must survive a restart (a
+    // new one would make every sshfs mount of this node refuse to reconnect).
+    KeyPair hostKey = NodeKey.loadOrCreate(config.hostKeyFile()).keyPair();
+    sshd.setKeyPairProvider(KeyPairProvider.wrap(hostKey));
 
     // Public keys only: no password, keyboard-interactive, GSS or host-based logins.
     sshd.setUserAuthFactories(List.of(UserAuthPublicKeyFactory.INSTANCE));
@@ -113,11 +118,25 @@ public final class SftpExportServer implements AutoCloseable {
     sshd.setKeyboardInteractiveAuthenticator(null);
     sshd.setGSSAuthenticator(null);
     sshd.setHostBasedAuthenticator(null);
-    AuthorizedKeysAuthenticator keys = new AuthorizedKeysAuthenticator(config.authorizedKeysFile());
+    SftpExportServer server =
+        new SftpExportServer(sshd, hostKey, config.allowedClients(), config.clientKeys());
     String user = config.user();
     sshd.setPublickeyAuthenticator(
-        (username, key, session) ->
-            user.equals(username) && keys.authenticate(username, key, session));
+        (username, key, session) -> {
+          String offered = PublicKeyEntry.toString(key);
+          // Remembered before the check, so that allowKeys either sees this session or this check
+          // sees allowKeys' new set: a key dropped meanwhile leaves no session behind.
+          session.setAttribute(LOGIN_KEY, offered);
+          if (!user.equals(username) || !server.allowedKeys.contains(offered)) {
+            session.removeAttribute(LOGIN_KEY);
+            LOG.warn(
+                "SFTP export: refused key {} from {}, not a member node's",
+                KeyUtils.getFingerPrint(key),
+                session.getRemoteAddress());
+            return false;
+          }
+          return true;
+        });
 
     // SFTP only: no shell, no exec, no forwarding of any kind.
     sshd.setShellFactory(null);
@@ -131,7 +150,6 @@ public final class SftpExportServer implements AutoCloseable {
                 .withFileSystemAccessor(new ReadOnlyLayerAccessor(root))
                 .build()));
 
-    SftpExportServer server = new SftpExportServer(sshd, hostKey, config.allowedClients());
     // Filtered per session rather than in IoServiceEventListener.connectionAccepted: MINA 2.16
     // does not close the socket when that listener refuses, and the client hangs.
     sshd.addSessionListener(server.new ClientFilter());
@@ -159,12 +177,42 @@ public final class SftpExportServer implements AutoCloseable {
     return PublicKeyEntry.toString(hostKey.getPublic());
   }
 
+  /** The host key's public half: this node's own key. */
+  public PublicKey hostKey() {
+    return hostKey.getPublic();
+  }
+
   /**
    * Replaces the addresses that may connect (membership changed); empty allows any address.
    * Sessions already open are kept.
    */
   public void allowClients(Optional<Set<InetAddress>> clients) {
     this.allowedClients = clients.map(Set::copyOf);
+  }
+
+  /**
+   * Replaces the public keys that may log in (the member nodes' own keys, as membership changes).
+   * Sessions that logged in with a key no longer in the set are closed: a node that left the
+   * namespace keeps no way in.
+   */
+  public void allowKeys(Set<PublicKey> keys) {
+    Set<String> next = openSsh(keys);
+    this.allowedKeys = next;
+    for (Session session : sshd.getActiveSessions()) {
+      String key = session.getAttribute(LOGIN_KEY);
+      if (key != null && !next.contains(key)) {
+        LOG.warn(
+            "SFTP export: closing the session of {}: its key is no member's any more",
+            session.getRemoteAddress());
+        session.close(true);
+      }
+    }
+  }
+
+  private static Set<String> openSsh(Set<PublicKey> keys) {
+    return keys.stream()
+        .map(PublicKeyEntry::toString)
+        .collect(java.util.stream.Collectors.toUnmodifiableSet());
   }
 
   @Override

@@ -34,7 +34,8 @@ public final class SshfsTransport implements RemoteTransport {
 
   /**
    * @param user the user the peers' SFTP servers accept
-   * @param identityFile the cluster's private key (from the operator's Secret)
+   * @param identityFile this node's own private key ({@link io.layerns.csi.identity.NodeKey}),
+   *     which peers accept while this node is a member
    * @param knownHostsDir a folder of ours for one known_hosts file per peer
    */
   public SshfsTransport(String user, Path identityFile, Path knownHostsDir) {

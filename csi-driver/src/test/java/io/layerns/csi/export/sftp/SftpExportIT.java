@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.layerns.csi.RealMounts;
 import io.layerns.csi.export.Cmd;
+import io.layerns.csi.identity.NodeKey;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.mount.MountTable;
 import io.layerns.csi.store.Digest;
@@ -44,6 +45,7 @@ class SftpExportIT {
 
   private Path diff;
   private Path keys;
+  private Set<java.security.PublicKey> memberKeys;
   private InetAddress clientAddress;
   private SftpExportServer server;
   private RemoteLayerMounts mounts;
@@ -87,7 +89,7 @@ class SftpExportIT {
         "",
         "-f",
         keys.resolve("other").toString());
-    Files.copy(keys.resolve("id.pub"), keys.resolve("authorized_keys"));
+    memberKeys = Set.of(NodeKey.parsePublicKey(Files.readString(keys.resolve("id.pub"))));
 
     // The address this machine's client connections to HOST come from: the one member allowed.
     try (DatagramSocket probe = new DatagramSocket()) {
@@ -101,7 +103,7 @@ class SftpExportIT {
                 HOST,
                 0,
                 tmp.resolve("host/ssh_host_ecdsa_key"),
-                keys.resolve("authorized_keys"),
+                memberKeys,
                 SftpExportConfig.DEFAULT_USER,
                 Optional.of(Set.of(clientAddress))));
     mounts = mountsWithKey("id");
@@ -126,12 +128,7 @@ class SftpExportIT {
     Path keyFile = tmp.resolve("fresh/state/ssh_host_ecdsa_key");
     SftpExportConfig config =
         new SftpExportConfig(
-            HOST,
-            0,
-            keyFile,
-            keys.resolve("authorized_keys"),
-            SftpExportConfig.DEFAULT_USER,
-            Optional.empty());
+            HOST, 0, keyFile, memberKeys, SftpExportConfig.DEFAULT_USER, Optional.empty());
     String first;
     try (SftpExportServer s = SftpExportServer.start(tmp.resolve("store/layers"), config)) {
       first = s.hostPublicKey();
@@ -223,6 +220,45 @@ class SftpExportIT {
     assertThat(sshfsMounts()).isEmpty();
     assertThat(stranger.holders()).isEmpty();
     assertThat(sftp("other", List.of(), "ls /").output()).contains("Permission denied (publickey)");
+  }
+
+  @Test
+  void aKeyTakenOffTheMemberListIsRefusedAndItsOpenSessionCloses() throws Exception {
+    java.security.PublicKey other =
+        NodeKey.parsePublicKey(Files.readString(keys.resolve("other.pub")));
+    server.allowKeys(Set.of(memberKeys.iterator().next(), other));
+    assertThat(sftp("other", List.of(), "ls /sha256").output()).contains(LAYER.hex());
+    try (org.apache.sshd.client.SshClient client =
+        org.apache.sshd.client.SshClient.setUpDefaultClient()) {
+      client.setServerKeyVerifier(
+          new org.apache.sshd.client.keyverifier.RequiredServerKeyVerifier(server.hostKey()));
+      client.start();
+      org.apache.sshd.client.session.ClientSession session =
+          client
+              .connect("layerns", server.address().getHostString(), server.address().getPort())
+              .verify(Duration.ofSeconds(20))
+              .getSession();
+      session.addPublicKeyIdentity(
+          org.apache.sshd.common.util.security.SecurityUtils.loadKeyPairIdentities(
+                  null,
+                  () -> "other",
+                  Files.newInputStream(keys.resolve("other")),
+                  org.apache.sshd.common.config.keys.FilePasswordProvider.EMPTY)
+              .iterator()
+              .next());
+      session.auth().verify(Duration.ofSeconds(20));
+      assertThat(session.isAuthenticated()).isTrue();
+
+      // The node of "other" left the namespace.
+      server.allowKeys(memberKeys);
+
+      await().atMost(Duration.ofSeconds(10)).until(() -> !session.isOpen());
+      assertThat(sftp("other", List.of(), "ls /sha256").output())
+          .contains("Permission denied (publickey)")
+          .doesNotContain(LAYER.hex());
+      // The members that stay keep their way in.
+      assertThat(sftp("id", List.of(), "ls /sha256").output()).contains(LAYER.hex());
+    }
   }
 
   @Test
