@@ -176,6 +176,7 @@ class PreloadIT {
 
   private static Condition storeCondition(KubernetesClient client, String node) {
     var store = client.resources(io.layerns.api.v1alpha1.LayerStore.class).withName(node).get();
+    assertThat(store).as("LayerStore " + node + ", which the operator creates").isNotNull();
     assertThat(store.getStatus()).as("status of LayerStore " + node).isNotNull();
     return Conditions.find(store.getStatus().conditions(), Conditions.PRELOAD_FAILED)
         .orElseThrow(() -> new AssertionError("no PreloadFailed condition on " + node));

@@ -81,6 +81,12 @@ public final class NodeAgent implements AutoCloseable {
 
   private static final int PARALLEL_FETCHES = 2;
 
+  /** How long a failed fetch waits before it is tried again. */
+  static final Duration FETCH_RETRY = Duration.ofSeconds(10);
+
+  /** How long a failed preload waits before it is tried again. */
+  static final Duration PRELOAD_RETRY = Duration.ofSeconds(30);
+
   private final KubernetesClient client;
   private final String nodeName;
   private final LayerStore store;
@@ -102,6 +108,13 @@ public final class NodeAgent implements AutoCloseable {
 
   /** Why each image given to preload failed last, by image; removed when it is imported. */
   private final Map<String, String> preloadFailures = new ConcurrentHashMap<>();
+
+  /**
+   * When a failed fetch (by digest) or preload (by image) may run again. Without it every pass
+   * started the next attempt at once (the end of an attempt triggers a pass): a source that refused
+   * at once was asked dozens of times a second, and the layer looked Fetching all the time.
+   */
+  private final Map<String, java.time.Instant> retryAt = new ConcurrentHashMap<>();
 
   private final EventRecorder events;
 
@@ -394,6 +407,7 @@ public final class NodeAgent implements AutoCloseable {
     }
     Set<String> wanted = new HashSet<>();
     Scrubber scrub = scrubber;
+    var now = clock.instant();
     for (AssignedLayer layer : assigned) {
       wanted.add(layer.digest());
       if (scrub != null && layer.verifyAfter() != null && held.containsKey(layer.digest())) {
@@ -404,14 +418,14 @@ public final class NodeAgent implements AutoCloseable {
         }
       }
       if (!held.containsKey(layer.digest())
+          && !waitingToRetry(layer.digest(), now)
           && inFlight.putIfAbsent(layer.digest(), CopyState.Fetching) == null) {
         fetches.execute(() -> fetch(layer, peers));
       }
     }
     seenInSpec.update(wanted, held.keySet());
-    preload(spec);
+    preload(spec, now);
     Set<String> used = layersInUse();
-    var now = clock.instant();
     for (String digest : held.keySet()) {
       firstSeen.putIfAbsent(digest, now);
       if (wanted.contains(digest) || used.contains(digest) || !mayDrop(digest, now)) {
@@ -430,6 +444,7 @@ public final class NodeAgent implements AutoCloseable {
     preloadFailures
         .keySet()
         .retainAll(spec.preloadImages() == null ? Set.of() : Set.copyOf(spec.preloadImages()));
+    retryAt.keySet().retainAll(union(failures.keySet(), preloadFailures.keySet()));
 
     // A corrupt copy is told until a good one is back, or the node is no longer to keep one.
     corrupt
@@ -441,19 +456,38 @@ public final class NodeAgent implements AutoCloseable {
                         && e.getValue().at().plus(CORRUPT_TOLD_FOR).isBefore(now)));
   }
 
+  /** Whether a failed fetch or preload of {@code key} must still wait before its next attempt. */
+  private boolean waitingToRetry(String key, java.time.Instant now) {
+    java.time.Instant at = retryAt.get(key);
+    return at != null && now.isBefore(at);
+  }
+
+  /** Notes a failed attempt: the next waits {@code delay}, and a pass comes then. */
+  private void retryLater(String key, Duration delay) {
+    retryAt.put(key, clock.instant().plus(delay));
+    loop.schedule(this::trigger, delay.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private static Set<String> union(Set<String> a, Set<String> b) {
+    Set<String> out = new HashSet<>(a);
+    out.addAll(b);
+    return out;
+  }
+
   /** Imports the images the operator gave this node to preload, once each. */
-  private void preload(LayerStoreSpec spec) throws IOException {
+  private void preload(LayerStoreSpec spec, java.time.Instant now) throws IOException {
     if (spec.preloadImages() == null) {
       return;
     }
     for (String image : spec.preloadImages()) {
-      if (preloader.imported(image) || !preloading.add(image)) {
+      if (preloader.imported(image) || waitingToRetry(image, now) || !preloading.add(image)) {
         continue;
       }
       fetches.execute(
           () -> {
             try {
               sources.recordAll(preloader.importImage(image));
+              retryAt.remove(image);
               LOG.info("preloaded {}", image);
               if (preloadFailures.remove(image) != null) {
                 tell(
@@ -471,7 +505,7 @@ public final class NodeAgent implements AutoCloseable {
                             PRELOAD_FAILED_EVENT,
                             "could not preload " + image + " (tried again in 30 s): " + why));
               }
-              loop.schedule(this::trigger, 30, TimeUnit.SECONDS);
+              retryLater(image, PRELOAD_RETRY);
             } finally {
               preloading.remove(image);
               trigger();
@@ -508,6 +542,7 @@ public final class NodeAgent implements AutoCloseable {
     try {
       fetcher.fetch(layer, peers);
       failures.remove(layer.digest());
+      retryAt.remove(layer.digest());
       LOG.info(
           "fetched {} in {} ms",
           layer.digest(),
@@ -525,7 +560,7 @@ public final class NodeAgent implements AutoCloseable {
                         + e.getMessage()));
       }
       LOG.warn("could not fetch {}: {}", layer.digest(), e.getMessage());
-      loop.schedule(this::trigger, 10, TimeUnit.SECONDS); // try again; peers may come back
+      retryLater(layer.digest(), FETCH_RETRY); // peers or the source may come back
     } finally {
       inFlight.remove(layer.digest());
       trigger();

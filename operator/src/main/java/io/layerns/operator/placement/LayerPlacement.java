@@ -41,10 +41,11 @@ final class LayerPlacement {
       inUse.add(reference.readsFrom());
     }
 
-    boolean lost = !hasDataOnAMember(layer) && !layer.hasSource();
+    boolean dataOnAMember = hasDataOnAMember(layer);
+    boolean lost = !dataOnAMember && !layer.hasSource();
     var selection = new OwnerSelection();
     if (!lost) {
-      selection = selectOwners(layer, layerHash, holders);
+      selection = selectOwners(layer, layerHash, holders, dataOnAMember);
       for (Candidate owner : selection.owners) {
         if (!owner.costsNoFetch()) {
           ledger.reserve(owner.member(), layer.sizeBytes());
@@ -188,7 +189,7 @@ final class LayerPlacement {
   }
 
   private OwnerSelection selectOwners(
-      LayerState layer, long layerHash, Map<String, Holder> holders) {
+      LayerState layer, long layerHash, Map<String, Holder> holders, boolean dataOnAMember) {
     var previous = new HashSet<>(layer.previousOwners());
     var mounting = new HashSet<String>();
     for (Reference reference : layer.references()) {
@@ -196,13 +197,14 @@ final class LayerPlacement {
     }
     var candidates = new ArrayList<Candidate>();
     for (Holder holder : layer.holders()) {
-      addCandidate(candidates, holder.node(), layerHash, holders, previous, mounting);
+      addCandidate(
+          candidates, holder.node(), layerHash, holders, previous, mounting, dataOnAMember);
     }
     for (String node : layer.previousOwners()) {
-      addCandidate(candidates, node, layerHash, holders, previous, mounting);
+      addCandidate(candidates, node, layerHash, holders, previous, mounting, dataOnAMember);
     }
     for (String node : mounting) {
-      addCandidate(candidates, node, layerHash, holders, previous, mounting);
+      addCandidate(candidates, node, layerHash, holders, previous, mounting, dataOnAMember);
     }
     candidates.sort(Candidate.BEST_FIRST);
 
@@ -232,7 +234,8 @@ final class LayerPlacement {
       long layerHash,
       Map<String, Holder> holders,
       Set<String> previous,
-      Set<String> mounting) {
+      Set<String> mounting,
+      boolean dataOnAMember) {
     int member = membership.indexOf(node);
     if (member < 0 || marks[member] == stamp) {
       return;
@@ -249,6 +252,12 @@ final class LayerPlacement {
     }
     Holder holder = holders.get(node);
     int tier = Candidate.tierOf(holder, previousOwner, mounting.contains(node));
+    if (tier == Candidate.FAILED && previousOwner && !dataOnAMember) {
+      // No member holds the layer, so any owner fetches it from the same sources: handing the
+      // ownership on would only move the failure, and back again once this node, no longer
+      // owner, stops reporting it. The owner keeps it and its agent retries.
+      tier = Candidate.ASSIGNED;
+    }
     long weight = Rendezvous.weight(layerHash, membership.nodeHash(member));
     candidates.add(new Candidate(member, tier, previousOwner, weight, holder));
   }

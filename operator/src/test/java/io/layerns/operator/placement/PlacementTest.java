@@ -433,6 +433,35 @@ class PlacementTest {
     assertThat(decision.drops()).containsExactly(new Drop("n2", "sha256:a", CopyState.Failed));
   }
 
+  /**
+   * Found by ChaosIT (seed 8824192977769914264, step 51): a layer whose last holder left, with its
+   * registry unreachable. Every node fetches it from that same source, so handing the ownership on
+   * only moves the failure; and since an agent reports a failed fetch only while it owns the layer,
+   * the ownership went back and forth between two nodes several times a second (a spec write and a
+   * fetch each time) for as long as the source stayed away.
+   */
+  @Test
+  void failedOwnerOfALayerOnlyItsSourceHoldsKeepsTheOwnership() {
+    var members = ready("n1", "n2", "n3");
+    var first = decideOne(replicas(1), members, layer("a").present("gone").source().build());
+    String owner = first.owners().getFirst();
+
+    List<String> owners = new ArrayList<>();
+    List<String> previous = first.owners();
+    for (int round = 0; round < 4; round++) {
+      // What the agents report: the owners' fetches failed; the others report nothing.
+      var layer = layer("a").source().owners(previous.toArray(String[]::new));
+      previous.forEach(layer::failed);
+      var decision = decideOne(replicas(1), members, layer.build());
+      owners.addAll(decision.owners());
+      previous = decision.owners();
+      assertThat(assignment(decision, owner).fetch()).isTrue();
+      assertThat(decision.drops()).isEmpty();
+    }
+
+    assertThat(owners).containsOnly(owner);
+  }
+
   @Test
   void loweringReplicasDropsExtraCopiesOnlyAfterGrace() {
     var members = ready("n1", "n2", "n3");
