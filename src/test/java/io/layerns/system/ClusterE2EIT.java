@@ -200,43 +200,18 @@ class ClusterE2EIT {
         .push("team/suid", suid.blobs(), PublishImage.MANIFEST_TYPE, suid.manifest, "1");
     String node = readyNode();
     Pod pod =
-        new PodBuilder()
-            .withNewMetadata()
-            .withName("setuid")
-            .withNamespace(NAMESPACE)
-            .endMetadata()
-            .withNewSpec()
-            .withNodeSelector(Map.of("kubernetes.io/hostname", node))
-            .withRestartPolicy("Never")
-            .withTerminationGracePeriodSeconds(1L)
+        ImageVolumePod.builder(
+                NAMESPACE,
+                "setuid",
+                node,
+                ClusterNetwork.registryHost() + "/team/suid@" + suid.manifestDigest(),
+                true,
+                "echo UID=$(id -u); /image/bin/euid; echo EUID=$?; echo VERIFIED; exec sleep 3600")
+            .editSpec()
             .withNewSecurityContext()
             .withRunAsUser(65534L)
             .withRunAsGroup(65534L)
             .endSecurityContext()
-            .addNewContainer()
-            .withName("check")
-            .withImage(BUSYBOX)
-            .withImagePullPolicy("Never")
-            .withCommand(
-                "sh",
-                "-c",
-                "echo UID=$(id -u); /image/bin/euid; echo EUID=$?; echo VERIFIED; exec sleep 3600")
-            .addNewVolumeMount()
-            .withName("image")
-            .withMountPath("/image")
-            .withReadOnly(true)
-            .endVolumeMount()
-            .endContainer()
-            .addNewVolume()
-            .withName("image")
-            .withNewCsi()
-            .withDriver("csi.layerns.io")
-            .withReadOnly(true)
-            .withVolumeAttributes(
-                Map.of(
-                    "image", ClusterNetwork.registryHost() + "/team/suid@" + suid.manifestDigest()))
-            .endCsi()
-            .endVolume()
             .endSpec()
             .build();
     client.resource(pod).create();
@@ -863,33 +838,15 @@ class ClusterE2EIT {
       String pullSecret,
       String propagation) {
     PodBuilder builder =
-        new PodBuilder()
-            .withNewMetadata()
-            .withName(name)
-            .withNamespace(NAMESPACE)
-            .endMetadata()
-            .withNewSpec()
-            .withNodeSelector(Map.of("kubernetes.io/hostname", node))
-            .withRestartPolicy("Never")
-            .withTerminationGracePeriodSeconds(1L)
-            .addNewContainer()
-            .withName("check")
-            .withImage(BUSYBOX)
-            .withImagePullPolicy("Never")
-            .withCommand("sh", "-c", script)
-            .addNewVolumeMount()
-            .withName("image")
-            .withMountPath("/image")
-            .withReadOnly(readOnly)
+        ImageVolumePod.builder(NAMESPACE, name, node, volumeImage, readOnly, script)
+            .editSpec()
+            .editFirstContainer()
+            .editFirstVolumeMount()
             .withMountPropagation(propagation)
             .endVolumeMount()
             .endContainer()
-            .addNewVolume()
-            .withName("image")
-            .withNewCsi()
-            .withDriver("csi.layerns.io")
-            .withReadOnly(readOnly)
-            .withVolumeAttributes(Map.of("image", volumeImage))
+            .editFirstVolume()
+            .editCsi()
             .withNodePublishSecretRef(
                 pullSecret == null
                     ? null

@@ -3,7 +3,6 @@ package io.layerns.system;
 import static io.layerns.system.RbacCase.allow;
 import static io.layerns.system.RbacCase.deny;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 

@@ -72,7 +72,10 @@ public final class ImageCorpus {
                   + """
                   mkdir -p "$OUT/1" "$OUT/2/bin"
                   dpkg-deb -x "$(deb busybox-static)" "$OUT/1"
-                  for a in $("$OUT/1/bin/busybox" --list); do ln -s busybox "$OUT/2/bin/$a"; done
+                  # --list names busybox itself: a link of that name would replace the binary.
+                  for a in $("$OUT/1/bin/busybox" --list); do
+                    [ "$a" = busybox ] || ln -s busybox "$OUT/2/bin/$a"
+                  done
                   """),
           new Recipe(
               "ping-capability",
