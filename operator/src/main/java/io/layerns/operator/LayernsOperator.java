@@ -34,14 +34,14 @@ public final class LayernsOperator implements AutoCloseable {
     this.client = client;
     this.config = config;
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    // Made once, outside the overrider: java-operator-sdk may call that more than once, and a
+    // second instance's gauges would not register, leaving the exported ones on an unused one.
+    ReconcileActivity activity =
+        new ReconcileActivity(MicrometerMetrics.withoutPerResourceMetrics(registry), registry);
     operator =
         new Operator(
             o -> {
-              o.withKubernetesClient(client)
-                  .withMetrics(
-                      new ReconcileActivity(
-                          MicrometerMetrics.withoutPerResourceMetrics(registry), registry))
-                  .withCloseClientOnStop(false);
+              o.withKubernetesClient(client).withMetrics(activity).withCloseClientOnStop(false);
               if (config.leaderElection()) {
                 // In a pod, losing the lease ends the process so a clean replica takes over;
                 // an operator embedded in a test or the demo only stops.
