@@ -6,10 +6,8 @@ import static org.awaitility.Awaitility.await;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.events.v1.Event;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.layerns.api.status.Conditions;
 import io.layerns.api.v1alpha1.CrdConstants;
 import io.layerns.api.v1alpha1.Layer;
-import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.mount.MountTable;
 import io.layerns.csi.registry.ImageReference;
@@ -22,7 +20,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -222,21 +219,7 @@ class DeadRemoteMountIT {
   }
 
   private Condition awaitRemoteMountsHealthy(String status) {
-    java.util.concurrent.atomic.AtomicReference<Condition> seen =
-        new java.util.concurrent.atomic.AtomicReference<>();
-    await(NODE_2 + " reports RemoteMountsHealthy=" + status)
-        .atMost(Duration.ofSeconds(60))
-        .untilAsserted(
-            () -> {
-              LayerStore s = client.resources(LayerStore.class).withName(NODE_2).get();
-              assertThat(s.getStatus()).isNotNull();
-              Optional<Condition> c =
-                  Conditions.find(s.getStatus().conditions(), "RemoteMountsHealthy");
-              assertThat(c).isPresent();
-              assertThat(c.get().getStatus()).isEqualTo(status);
-              seen.set(c.get());
-            });
-    return seen.get();
+    return StoreConditions.await(client, NODE_2, "RemoteMountsHealthy", status);
   }
 
   private List<MountTable.Entry> sshfsMounts() throws java.io.IOException {

@@ -5,7 +5,6 @@ import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.layerns.api.status.Conditions;
 import io.layerns.api.v1alpha1.CopyState;
 import io.layerns.api.v1alpha1.CrdConstants;
 import io.layerns.api.v1alpha1.HeldLayer;
@@ -33,10 +32,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.SortedMap;
 import java.util.TreeMap;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -323,20 +320,7 @@ class KubeletHarnessIT {
   }
 
   private Condition awaitRemoteMountsHealthy(PublishNode node, String status) {
-    AtomicReference<Condition> seen = new AtomicReference<>();
-    await(node.name + " reports RemoteMountsHealthy=" + status)
-        .atMost(Duration.ofSeconds(60))
-        .untilAsserted(
-            () -> {
-              LayerStore s = client.resources(LayerStore.class).withName(node.name).get();
-              assertThat(s.getStatus()).isNotNull();
-              Optional<Condition> c =
-                  Conditions.find(s.getStatus().conditions(), "RemoteMountsHealthy");
-              assertThat(c).isPresent();
-              assertThat(c.get().getStatus()).isEqualTo(status);
-              seen.set(c.get());
-            });
-    return seen.get();
+    return StoreConditions.await(client, node.name, "RemoteMountsHealthy", status);
   }
 
   @Test
