@@ -9,11 +9,8 @@ import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.FileTime;
-import java.nio.file.attribute.PosixFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -72,7 +69,7 @@ final class OverlayShims {
     Files.createDirectories(root);
     Path work = Files.createTempDirectory(root, ".build-" + dir.getFileName() + "-");
     try {
-      Map<Path, PosixFileAttributes> made = new java.util.LinkedHashMap<>();
+      Map<Path, Posix.DirectoryAttributes> made = new java.util.LinkedHashMap<>();
       Path below = work.resolve("below");
       for (String d : markers.opaqueDirs()) {
         Path opaque = makeDirs(below, Path.of(d), layerDir, made);
@@ -91,11 +88,10 @@ final class OverlayShims {
         restore(above, layerDir, e, made);
       }
       // Times last, deepest first: making a child changes its parent's mtime.
-      List<Map.Entry<Path, PosixFileAttributes>> dirs = new ArrayList<>(made.entrySet());
-      for (Map.Entry<Path, PosixFileAttributes> e : dirs.reversed()) {
+      List<Map.Entry<Path, Posix.DirectoryAttributes>> dirs = new ArrayList<>(made.entrySet());
+      for (Map.Entry<Path, Posix.DirectoryAttributes> e : dirs.reversed()) {
         if (e.getValue() != null) {
-          FileTime m = e.getValue().lastModifiedTime();
-          Files.setLastModifiedTime(e.getKey(), m);
+          Files.setLastModifiedTime(e.getKey(), e.getValue().lastModified());
         }
       }
       try {
@@ -116,7 +112,10 @@ final class OverlayShims {
    * its xattrs; with its hardlinks, owner, mode and time.
    */
   private static void restore(
-      Path above, Path layerDir, OverlayMarkers.Special e, Map<Path, PosixFileAttributes> made)
+      Path above,
+      Path layerDir,
+      OverlayMarkers.Special e,
+      Map<Path, Posix.DirectoryAttributes> made)
       throws IOException {
     Path rel = Path.of(e.path());
     Path target;
@@ -175,42 +174,34 @@ final class OverlayShims {
    * in the layer; returns it. {@code rel} null means the root itself.
    */
   private static Path makeDirs(
-      Path shimRoot, Path rel, Path layerDir, Map<Path, PosixFileAttributes> made)
+      Path shimRoot, Path rel, Path layerDir, Map<Path, Posix.DirectoryAttributes> made)
       throws IOException {
     Path shim = shimRoot;
-    Path layer = layerDir;
-    makeDir(shim, layer, made);
+    makeDir(shim, layerDir, ".", made);
     if (rel != null) {
-      for (Path part : rel) {
-        shim = shim.resolve(part.toString());
-        layer = layer.resolve(part.toString());
-        makeDir(shim, layer, made);
+      for (int i = 0; i < rel.getNameCount(); i++) {
+        shim = shim.resolve(rel.getName(i).toString());
+        makeDir(shim, layerDir, rel.subpath(0, i + 1).toString(), made);
       }
     }
     return shim;
   }
 
-  private static void makeDir(Path shim, Path layer, Map<Path, PosixFileAttributes> made)
+  private static void makeDir(
+      Path shim, Path layerDir, String rel, Map<Path, Posix.DirectoryAttributes> made)
       throws IOException {
     if (made.containsKey(shim)) {
       return;
     }
     Files.createDirectory(shim);
-    PosixFileAttributes a = null;
-    try {
-      a = Files.readAttributes(layer, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-    } catch (NoSuchFileException e) {
-      // The layer has no such directory (a marker list from a peer is only a list): keep 0755.
+    // Read beneath the layer without following symlinks: the peer owns that tree, and a symlink
+    // there must not lend this shim a host directory's owner and mode. No directory there (a
+    // marker list from a peer is only a list): keep 0755.
+    Posix.DirectoryAttributes a = Posix.directoryBeneath(layerDir, rel).orElse(null);
+    if (a != null) {
+      Posix.lchown(shim, a.uid(), a.gid());
+      Posix.chmod(shim, a.mode() & 07777);
     }
-    if (a != null && a.isDirectory()) {
-      int mode = (Integer) Files.getAttribute(layer, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-      int uid = (Integer) Files.getAttribute(layer, "unix:uid", LinkOption.NOFOLLOW_LINKS);
-      int gid = (Integer) Files.getAttribute(layer, "unix:gid", LinkOption.NOFOLLOW_LINKS);
-      Posix.lchown(shim, uid, gid);
-      Posix.chmod(shim, mode & 07777);
-      made.put(shim, a);
-    } else {
-      made.put(shim, null);
-    }
+    made.put(shim, a);
   }
 }

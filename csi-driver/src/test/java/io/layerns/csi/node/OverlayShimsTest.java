@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.OverlayMarkers;
+import io.layerns.csi.store.posix.Posix;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -85,5 +86,40 @@ class OverlayShimsTest {
                     .around(layer, tmp.resolve("peer"), fileWithCapability("etc/shadow")))
         .isInstanceOf(IOException.class)
         .hasMessageContaining("etc/shadow");
+  }
+
+  @Test
+  void aSymlinkedDirectoryOnThePeerLendsNoHostDirectorysOwnerOrMode() throws Exception {
+    Path hostDir = Files.createDirectories(tmp.resolve("host-private/keys"));
+    Posix.lchown(hostDir, 4243, 4243);
+    Posix.chmod(hostDir, 0711);
+    Path peer = Files.createDirectories(tmp.resolve("peer"));
+    Files.createSymbolicLink(peer.resolve("etc"), tmp.resolve("host-private"));
+    Digest layer = Digest.parse("sha256:" + "d".repeat(64));
+    OverlayMarkers dirWithXattr =
+        new OverlayMarkers(
+            List.of(),
+            List.of(),
+            List.of(
+                new OverlayMarkers.Special(
+                    "etc/keys/conf.d",
+                    'd',
+                    0750,
+                    0,
+                    0,
+                    0,
+                    0,
+                    1_700_000_000L,
+                    0,
+                    Map.of("user.test", "x".getBytes(StandardCharsets.UTF_8)),
+                    List.of())));
+
+    List<Path> dirs = new OverlayShims(tmp.resolve("shims")).around(layer, peer, dirWithXattr);
+
+    // The peer's "etc" is a symlink to a host directory: its "keys" is not the layer's, so the
+    // shim keeps the default owner and mode instead of showing the host directory's.
+    Path keys = dirs.getLast().resolve("etc/keys");
+    assertThat((Integer) Files.getAttribute(keys, "unix:uid")).isEqualTo(0);
+    assertThat((Integer) Files.getAttribute(keys, "unix:mode") & 07777).isEqualTo(0755);
   }
 }

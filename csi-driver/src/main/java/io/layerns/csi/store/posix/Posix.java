@@ -254,6 +254,64 @@ public final class Posix {
    */
   public static java.nio.channels.FileChannel openBeneath(Path root, String relative)
       throws IOException {
+    // An O_PATH descriptor opens nothing (a FIFO would block a read open); check the type through
+    // it, then open the very inode it names for reading.
+    return beneath(
+        root,
+        relative,
+        handle -> {
+          if (!java.nio.file.Files.isRegularFile(handle)) {
+            throw new IOException(root.resolve(relative) + " is not a regular file");
+          }
+          return java.nio.channels.FileChannel.open(handle, java.nio.file.StandardOpenOption.READ);
+        });
+  }
+
+  /** A directory's owner, permission bits and modification time. */
+  public record DirectoryAttributes(
+      int uid, int gid, int mode, java.nio.file.attribute.FileTime lastModified) {}
+
+  /**
+   * The owner, mode and time of the directory {@code relative} under {@code root}, resolved as
+   * {@link #openBeneath} does; empty when there is no directory there that is reached without a
+   * symlink.
+   */
+  public static java.util.Optional<DirectoryAttributes> directoryBeneath(Path root, String relative)
+      throws IOException {
+    try {
+      return beneath(
+          root,
+          relative,
+          handle -> {
+            var a =
+                java.nio.file.Files.readAttributes(
+                    handle, "unix:isDirectory,uid,gid,mode,lastModifiedTime");
+            return (Boolean) a.get("isDirectory")
+                ? java.util.Optional.of(
+                    new DirectoryAttributes(
+                        (Integer) a.get("uid"),
+                        (Integer) a.get("gid"),
+                        (Integer) a.get("mode"),
+                        (java.nio.file.attribute.FileTime) a.get("lastModifiedTime")))
+                : java.util.Optional.<DirectoryAttributes>empty();
+          });
+    } catch (PosixException e) {
+      return java.util.Optional.empty(); // missing, a symlink on the way, or outside root
+    }
+  }
+
+  /** What to do with the inode a {@code /proc/self/fd} handle names. */
+  @FunctionalInterface
+  private interface HandleUse<T> {
+    T apply(Path handle) throws IOException;
+  }
+
+  /**
+   * Resolves {@code relative} under {@code root} with openat2 (RESOLVE_BENEATH,
+   * RESOLVE_NO_SYMLINKS) to an O_PATH descriptor and gives {@code use} its /proc/self/fd path,
+   * which names that very inode; closes the descriptor afterwards.
+   */
+  private static <T> T beneath(Path root, String relative, HandleUse<T> use) throws IOException {
     int[] fd = {-1};
     call(
         "openat2",
@@ -276,14 +334,8 @@ public final class Posix {
           fd[0] = (int) rc;
           return (int) rc;
         });
-    // An O_PATH descriptor opens nothing (a FIFO would block a read open); check the type through
-    // it, then open the very inode it names for reading.
-    Path handle = Path.of("/proc/self/fd/" + fd[0]);
     try {
-      if (!java.nio.file.Files.isRegularFile(handle)) {
-        throw new IOException(root.resolve(relative) + " is not a regular file");
-      }
-      return java.nio.channels.FileChannel.open(handle, java.nio.file.StandardOpenOption.READ);
+      return use.apply(Path.of("/proc/self/fd/" + fd[0]));
     } finally {
       closeQuietly(fd[0]);
     }
