@@ -33,9 +33,14 @@ final class TreeListing {
     try (Stream<Path> walk = Files.walk(root)) {
       paths = walk.sorted().toList();
     }
+    // Each file's inode is read once: sshfs numbers inodes as it meets them and may number a file
+    // anew once the kernel forgot it, so a second stat can disagree with the first.
+    Map<Path, Long> inodes = new java.util.HashMap<>();
     for (Path p : paths) {
       if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
-        byInode.computeIfAbsent(Inspect.inode(p), i -> new ArrayList<>()).add(rel(root, p));
+        long inode = Inspect.inode(p);
+        inodes.put(p, inode);
+        byInode.computeIfAbsent(inode, i -> new ArrayList<>()).add(rel(root, p));
       }
     }
     List<String> lines = new ArrayList<>();
@@ -48,7 +53,7 @@ final class TreeListing {
       if (type == 0100000) {
         line.append(" sha256=").append(sha256(p));
         line.append(" mtime=").append(Inspect.mtime(p));
-        List<String> siblings = byInode.get(Inspect.inode(p));
+        List<String> siblings = byInode.get(inodes.get(p));
         if (siblings.size() > 1) {
           line.append(" links=").append(siblings);
         }
