@@ -10,10 +10,6 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.SysctlBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.layerns.api.v1alpha1.CopyState;
-import io.layerns.api.v1alpha1.CrdConstants;
-import io.layerns.api.v1alpha1.Layer;
-import io.layerns.api.v1alpha1.LayerHolder;
 import io.layerns.api.v1alpha1.LayerNamespace;
 import io.layerns.api.v1alpha1.LayerNamespaceSpec;
 import io.layerns.api.v1alpha1.Transport;
@@ -247,14 +243,7 @@ class ClusterCorpusIT {
   }
 
   private List<String> holders(String digest) {
-    Layer l = client.resources(Layer.class).withName(CrdConstants.layerName(digest)).get();
-    if (l == null || l.getStatus() == null || l.getStatus().holders() == null) {
-      return List.of();
-    }
-    return l.getStatus().holders().stream()
-        .filter(h -> h.state() == CopyState.Present)
-        .map(LayerHolder::node)
-        .toList();
+    return ClusterPods.presentHolders(client, digest);
   }
 
   private static String manifestDigest(ImageCorpus.Image image) throws Exception {

@@ -531,20 +531,7 @@ class ClusterE2EIT {
    * fails if the pod starts instead.
    */
   private String awaitFailedMount(String pod) {
-    String[] line = new String[1];
-    await(pod + " shows a FailedMount event")
-        .atMost(POD_TIMEOUT)
-        .until(
-            () -> {
-              assertThat(phase(pod))
-                  .as("phase of %s", pod)
-                  .isNotIn("Running", "Succeeded", "Failed");
-              String described = cluster.kubectl("-n", NAMESPACE, "describe", "pod", pod);
-              line[0] =
-                  described.lines().filter(l -> l.contains("FailedMount")).findFirst().orElse(null);
-              return line[0] != null;
-            });
-    return line[0];
+    return ClusterPods.awaitFailedMount(cluster, NAMESPACE, pod, POD_TIMEOUT);
   }
 
   private String phase(String pod) {

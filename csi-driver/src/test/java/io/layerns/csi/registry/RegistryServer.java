@@ -117,6 +117,12 @@ public final class RegistryServer implements AutoCloseable {
    * registry can do with its disk, and what a push refuses (it checks the blobs are there).
    */
   public void plantManifest(String repository, String tag, byte[] manifest) throws IOException {
+    plantManifest(storage, repository, tag, manifest);
+  }
+
+  /** The same, in the storage folder {@code storage} of any Debian docker-registry. */
+  public static void plantManifest(Path storage, String repository, String tag, byte[] manifest)
+      throws IOException {
     Digest digest = Digest.of(manifest);
     Path v2 = storage.resolve("docker/registry/v2");
     Path data =

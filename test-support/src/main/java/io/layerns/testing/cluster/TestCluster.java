@@ -306,6 +306,14 @@ public final class TestCluster implements AutoCloseable {
     return "127.0.0.1:" + registry.forwarder().localPort();
   }
 
+  /**
+   * The anonymous registry's storage folder: what the registry's owner can write to directly, for
+   * documents a push would refuse.
+   */
+  public Path registryStorage() {
+    return workDir.resolve("registry").resolve("storage");
+  }
+
   /** The registry's log: one line per request, naming the address it came from. */
   public Path registryLog() {
     return registry.process().log();
