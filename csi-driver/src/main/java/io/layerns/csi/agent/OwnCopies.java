@@ -11,6 +11,8 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Which layers this node pulled or read for itself, and which of those it has let go: what it would
@@ -20,6 +22,8 @@ import java.util.TreeSet;
  * nothing.
  */
 final class OwnCopies {
+  private static final Logger LOG = LoggerFactory.getLogger(OwnCopies.class);
+
   /** The most released layers remembered; the oldest are forgotten first. */
   static final int MAX_RELEASED = 10_000;
 
@@ -46,7 +50,7 @@ final class OwnCopies {
   }
 
   /** The agent starts fetching {@code digest} because placement assigned it. */
-  synchronized void placing(String digest) throws IOException {
+  synchronized void placing(String digest) {
     if (placed.add(digest)) {
       save();
     }
@@ -58,8 +62,7 @@ final class OwnCopies {
    * is released. {@code fetching} are the placement fetches under way, still to arrive.
    */
   synchronized void observe(
-      Collection<String> held, Collection<String> read, Collection<String> fetching)
-      throws IOException {
+      Collection<String> held, Collection<String> read, Collection<String> fetching) {
     Set<String> nowOwn = new TreeSet<>(read);
     held.stream().filter(d -> !placed.contains(d)).forEach(nowOwn::add);
     Set<String> still = new TreeSet<>(held);
@@ -90,13 +93,18 @@ final class OwnCopies {
     return List.copyOf(released);
   }
 
-  private void save() throws IOException {
+  /** A file that cannot be written (a full disk) must not stop the agent's reports: logged. */
+  private void save() {
     List<String> lines = new ArrayList<>();
     placed.forEach(d -> lines.add("placed " + d));
     own.forEach(d -> lines.add("own " + d));
     released.forEach(d -> lines.add("released " + d));
     Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-    Files.write(tmp, lines, StandardCharsets.UTF_8);
-    Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    try {
+      Files.write(tmp, lines, StandardCharsets.UTF_8);
+      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (IOException e) {
+      LOG.warn("could not write {}; kept in memory: {}", file, e.toString());
+    }
   }
 }

@@ -594,7 +594,7 @@ public final class ImageImporter {
   }
 
   /** Adds a layer's blob to the store's bytes from peers or registries (a layout is neither). */
-  private void countFetched(ContentSource source, Digest digest) throws IOException {
+  private void countFetched(ContentSource source, Digest digest) {
     FetchedBytes.Origin origin =
         source.repository().isPresent()
             ? FetchedBytes.Origin.REGISTRY

@@ -46,8 +46,11 @@ public final class FetchedBytes {
     }
   }
 
-  /** Counts a layer blob of {@code bytes} that arrived from {@code origin}. */
-  public synchronized void add(Origin origin, long bytes) throws IOException {
+  /**
+   * Counts a layer blob of {@code bytes} that arrived from {@code origin}. A count that cannot be
+   * written (a full disk) is kept in memory and logged: it must never fail the fetch it counts.
+   */
+  public synchronized void add(Origin origin, long bytes) {
     if (bytes <= 0) {
       return;
     }
@@ -59,10 +62,14 @@ public final class FetchedBytes {
     p.setProperty("peers", Long.toString(fromPeers));
     p.setProperty("registries", Long.toString(fromRegistries));
     Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-    try (Writer out = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
-      p.store(out, "layer blob bytes fetched, by origin");
+    try {
+      try (Writer out = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
+        p.store(out, "layer blob bytes fetched, by origin");
+      }
+      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (IOException e) {
+      LOG.warn("could not write {}; the counts live on in memory: {}", file, e.toString());
     }
-    Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
   }
 
   public synchronized long fromPeers() {

@@ -68,4 +68,14 @@ class OwnCopiesTest {
     own.observe(List.of(), List.of(), Set.of());
     assertThat(own.released()).hasSize(OwnCopies.MAX_RELEASED).doesNotContain(many.getFirst());
   }
+
+  @Test
+  void aFileThatCannotBeWrittenDoesNotStopTheCount(@TempDir Path dir) throws Exception {
+    // Its folder does not exist: every write fails, as on a full disk.
+    OwnCopies own = new OwnCopies(dir.resolve("gone/own-copies"));
+    own.observe(List.of(A), List.of(), Set.of());
+    own.observe(List.of(), List.of(), Set.of());
+    assertThat(own.released()).containsExactly(A);
+    assertThat(dir.resolve("gone")).doesNotExist();
+  }
 }
