@@ -70,6 +70,10 @@ if [[ "$(id -u)" == 0 ]]; then
     "$bench_cp" io.layerns.bench.PublishBenchmark
   run sftp-read "Reading a layer in full through sshfs: SFTP settings before and now" 1g \
     "$bench_cp" io.layerns.bench.SftpReadBenchmark "100 MiB, every mode"
+  # Drops the page cache between runs (root), so both the volume and the scrub read the disk.
+  run scrub "The scrub's read rate, and a volume read while it runs" 1g \
+    "$bench_cp" io.layerns.bench.ScrubBenchmark \
+    "$([[ $mode == full ]] && echo "a 1 GiB volume, 4 GiB of other copies" || echo "a 100 MiB volume, 1 GiB of other copies")"
   # The real test cluster runs the layerns image this checkout builds, as ClusterE2EIT does.
   if [[ -z "${BENCH_ONLY:-}" || " $BENCH_ONLY " == *" cluster-pod-start "* ]]; then
     echo "bench: building the images the test cluster runs (target/image)"
@@ -80,7 +84,7 @@ if [[ "$(id -u)" == 0 ]]; then
     "$bench_cp" io.layerns.bench.ClusterPodStartBenchmark \
     "$([[ $mode == full ]] && echo "a 1 GiB image" || echo "a 256 MiB image (1 GiB with BENCH_FULL=1)")"
   launcher=()
-  benches+=(publish sftp-read cluster-pod-start)
+  benches+=(publish sftp-read scrub cluster-pod-start)
 else
   echo "bench: publish, SFTP read and real-cluster benchmarks skipped: they mount, which needs root"
 fi

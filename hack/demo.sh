@@ -137,6 +137,9 @@ show kubectl wait --for=condition=Ready pod/reader --timeout=120s
 show kubectl get pod reader -o wide
 show kubectl logs reader
 show kubectl get lyr
+say "SAVED: what the nodes would store with a copy each of what they pulled or read ($empty reads"
+say "the image from $puller), less what they store (docs/usage.md, The savings):"
+show kubectl get lns
 
 step "replicas 2: the stored bytes follow"
 unique="$(jpath lns/demo '{.status.uniqueBytes}')"

@@ -46,9 +46,23 @@ import io.fabric8.kubernetes.model.annotation.Version;
     jsonPath = ".status.uniqueSize",
     type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(
-    name = "Dedup",
-    jsonPath = ".status.dedupRatio",
+    name = "Saved",
+    jsonPath = ".status.savedSize",
     type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(
+    name = "Registry-saved",
+    jsonPath = ".status.registryBytesAvoidedSize",
+    type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(
+    name = "Private-copies",
+    jsonPath = ".status.privateCopiesSize",
+    type = AdditionalPrinterColumn.Type.STRING,
+    priority = 1)
+@AdditionalPrinterColumn(
+    name = "Ratio",
+    jsonPath = ".status.dedupRatio",
+    type = AdditionalPrinterColumn.Type.STRING,
+    priority = 1)
 @AdditionalPrinterColumn(
     name = "Under-replicated",
     jsonPath = ".status.underReplicatedLayers",

@@ -25,8 +25,8 @@ public record LayerNamespaceStatus(
     @JsonPropertyDescription("storedBytes in binary units, for example 1.5Gi.") String storedSize,
     @JsonPropertyDescription("uniqueBytes in binary units, for example 512Mi.") String uniqueSize,
     @JsonPropertyDescription(
-            "Bytes the nodes would store if each kept its own copy of every layer it holds or"
-                + " uses, divided by storedBytes, with two decimals.")
+            "privateCopiesBytes divided by storedBytes, with two decimals: how many times more"
+                + " disk the member nodes would use if each kept its own copy.")
         String dedupRatio,
     @JsonPropertyDescription("Layers with fewer Present copies than spec.replicas.")
         Integer underReplicatedLayers,
@@ -35,4 +35,46 @@ public record LayerNamespaceStatus(
     @JsonPropertyDescription(
             "Latest observations: Ready, NodesConflict (a node selected by more than one"
                 + " namespace), Replicated, NoCapacity.")
-        List<Condition> conditions) {}
+        List<Condition> conditions,
+    @JsonPropertyDescription(
+            "Bytes the member nodes would store if each kept its own copy of every layer it holds,"
+                + " reads through its volumes, or pulled or read for itself and later let go"
+                + " (counted while some member still stores the layer).")
+        Long privateCopiesBytes,
+    @JsonPropertyDescription("privateCopiesBytes in binary units.") String privateCopiesSize,
+    @JsonPropertyDescription("privateCopiesBytes less storedBytes: the disk that sharing saves.")
+        Long savedBytes,
+    @JsonPropertyDescription("savedBytes in binary units, for example 1.2Gi.") String savedSize,
+    @JsonPropertyDescription(
+            "Bytes of layer blobs the member nodes fetched from each other instead of from a"
+                + " registry, summed over their stores' lifetimes (copies made to meet replicas"
+                + " included; layers read through remote mounts are not fetched, so not counted).")
+        Long registryBytesAvoided,
+    @JsonPropertyDescription("registryBytesAvoided in binary units.")
+        String registryBytesAvoidedSize) {
+
+  /** The same status with other conditions. */
+  public LayerNamespaceStatus withConditions(List<Condition> newConditions) {
+    return new LayerNamespaceStatus(
+        observedGeneration,
+        nodes,
+        nodeCount,
+        readyNodes,
+        nodeSummary,
+        layerCount,
+        storedBytes,
+        uniqueBytes,
+        storedSize,
+        uniqueSize,
+        dedupRatio,
+        underReplicatedLayers,
+        lostLayers,
+        newConditions,
+        privateCopiesBytes,
+        privateCopiesSize,
+        savedBytes,
+        savedSize,
+        registryBytesAvoided,
+        registryBytesAvoidedSize);
+  }
+}

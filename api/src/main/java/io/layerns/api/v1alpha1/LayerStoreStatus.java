@@ -24,4 +24,50 @@ public record LayerStoreStatus(
         List<PublishedVolume> volumes,
     @JsonPropertyDescription("Number of volumes published on this node.") Integer volumeCount,
     @JsonPropertyDescription("Ready (the agent serves and its exports are up), and failures.")
-        List<Condition> conditions) {}
+        List<Condition> conditions,
+    @JsonPropertyDescription(
+            "Bytes of layer blobs this node has fetched from member peers since its store was"
+                + " made.")
+        Long fetchedFromPeersBytes,
+    @JsonPropertyDescription(
+            "Bytes of layer blobs this node has fetched from registries since its store was"
+                + " made.")
+        Long fetchedFromRegistriesBytes,
+    @JsonPropertyDescription(
+            "Layers this node pulled or read for itself (its own imports, preloads and volumes)"
+                + " and no longer holds nor reads, most recent last: without layerns it would"
+                + " still keep a copy of each. At most 10000.")
+        List<String> releasedLayers) {
+
+  /** A status without the savings figures (an agent that does not count them). */
+  public LayerStoreStatus(
+      Long observedGeneration,
+      StoreEndpoints endpoints,
+      Long capacityBytes,
+      Long usedBytes,
+      String capacitySize,
+      String usedSize,
+      Integer assignedLayers,
+      Integer heldLayers,
+      List<HeldLayer> layers,
+      List<PublishedVolume> volumes,
+      Integer volumeCount,
+      List<Condition> conditions) {
+    this(
+        observedGeneration,
+        endpoints,
+        capacityBytes,
+        usedBytes,
+        capacitySize,
+        usedSize,
+        assignedLayers,
+        heldLayers,
+        layers,
+        volumes,
+        volumeCount,
+        conditions,
+        null,
+        null,
+        null);
+  }
+}

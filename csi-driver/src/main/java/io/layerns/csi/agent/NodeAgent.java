@@ -127,6 +127,7 @@ public final class NodeAgent implements AutoCloseable {
   private final java.time.Duration arrivalGrace;
   private final Preloader preloader;
   private final LayerSources sources;
+  private final OwnCopies own;
   private final Set<String> preloading = ConcurrentHashMap.newKeySet();
   private volatile io.layerns.api.v1alpha1.LayerStore current;
   private LayerStoreStatus lastReported;
@@ -177,6 +178,7 @@ public final class NodeAgent implements AutoCloseable {
     this.arrivalGrace = arrivalGrace;
     this.preloader = preloader;
     this.sources = new LayerSources(store.root().resolve("sources.properties"));
+    this.own = new OwnCopies(store.root().resolve("own-copies"));
     this.seenInSpec = new ListedLayers(store.root().resolve("listed-layers"));
     this.client = client;
     this.nodeName = nodeName;
@@ -420,6 +422,7 @@ public final class NodeAgent implements AutoCloseable {
       if (!held.containsKey(layer.digest())
           && !waitingToRetry(layer.digest(), now)
           && inFlight.putIfAbsent(layer.digest(), CopyState.Fetching) == null) {
+        own.placing(layer.digest());
         fetches.execute(() -> fetch(layer, peers));
       }
     }
@@ -602,6 +605,13 @@ public final class NodeAgent implements AutoCloseable {
     }
     layers.sort(Comparator.comparing(HeldLayer::digest));
     List<PublishedVolume> published = volumes.publishedVolumes();
+    own.observe(
+        listed,
+        published.stream()
+            .flatMap(v -> v.layers() == null ? java.util.stream.Stream.of() : v.layers().stream())
+            .map(io.layerns.api.v1alpha1.VolumeLayer::digest)
+            .toList(),
+        inFlight.keySet());
     long used = store.usedBytes();
     var conditions = lastReported == null ? null : lastReported.conditions();
     conditions =
@@ -686,7 +696,10 @@ public final class NodeAgent implements AutoCloseable {
             // field would leave the last volumes in place and pin their layers forever.
             published,
             published.size(),
-            conditions);
+            conditions,
+            store.fetchedBytes().fromPeers(),
+            store.fetchedBytes().fromRegistries(),
+            own.released());
     if (status.equals(lastReported) || status.equals(obj.getStatus())) {
       lastReported = status;
       return;

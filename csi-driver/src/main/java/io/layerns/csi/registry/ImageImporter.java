@@ -4,6 +4,7 @@ import io.layerns.csi.registry.FetchFailedException.Attempt;
 import io.layerns.csi.registry.RegistryException.Reason;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.DigestMismatchException;
+import io.layerns.csi.store.FetchedBytes;
 import io.layerns.csi.store.LayerRefusedException;
 import io.layerns.csi.store.LayerStore;
 import io.layerns.csi.store.StoreFullException;
@@ -507,9 +508,12 @@ public final class ImageImporter {
               "layer " + digest,
               sources,
               source -> {
+                StoredLayer stored;
                 try (InputStream in = open(source, digest, size)) {
-                  return store.importLayer(digest, diffId, mediaType, in);
+                  stored = store.importLayer(digest, diffId, mediaType, in);
                 }
+                countFetched(source, digest);
+                return stored;
               });
         });
   }
@@ -586,6 +590,17 @@ public final class ImageImporter {
         layers.add(new PulledImage.Layer(d.digest(), stored.diffId(), d.size(), d.mediaType()));
       }
       return layers;
+    }
+  }
+
+  /** Adds a layer's blob to the store's bytes from peers or registries (a layout is neither). */
+  private void countFetched(ContentSource source, Digest digest) {
+    FetchedBytes.Origin origin =
+        source.repository().isPresent()
+            ? FetchedBytes.Origin.REGISTRY
+            : source.resolvesTags() ? null : FetchedBytes.Origin.PEER;
+    if (origin != null) {
+      store.fetchedBytes().add(origin, store.blob(digest).map(ImageImporter::sizeOf).orElse(0L));
     }
   }
 

@@ -73,6 +73,7 @@ public final class LayerStore implements AutoCloseable {
   private final ReentrantLock[] digestLocks = new ReentrantLock[LOCK_STRIPES];
   private final Map<Digest, Integer> leases = new ConcurrentHashMap<>();
   private volatile Consumer<String> checkpoint = point -> {};
+  private final FetchedBytes fetchedBytes;
 
   private LayerStore(Path root, UnpackLimits limits, FileChannel lockChannel, FileLock lock) {
     this.root = root;
@@ -83,6 +84,7 @@ public final class LayerStore implements AutoCloseable {
     this.limits = limits;
     this.lockChannel = lockChannel;
     this.lock = lock;
+    this.fetchedBytes = new FetchedBytes(root.resolve("fetched-bytes.properties"));
     for (int i = 0; i < LOCK_STRIPES; i++) {
       digestLocks[i] = new ReentrantLock();
     }
@@ -126,6 +128,11 @@ public final class LayerStore implements AutoCloseable {
   /** The store's root directory. */
   public Path root() {
     return root;
+  }
+
+  /** Layer bytes fetched into this store, by origin, since it was made. */
+  public FetchedBytes fetchedBytes() {
+    return fetchedBytes;
   }
 
   // ---- blobs -------------------------------------------------------------------------------

@@ -296,6 +296,75 @@ class ImageImporterTest {
         .hasMessageContaining("[v1]");
   }
 
+  @Test
+  void countsLayerBytesByWhereTheyCameFromAndKeepsTheCountAcrossARestart() throws IOException {
+    Path layout = tmp.resolve("layout");
+    image.writeLayout(layout, "v1");
+    ContentSource good = new LayoutSource(layout);
+    ContentSource peer = new Posing(good, true);
+    ContentSource registry = new Posing(good, false);
+    List<TestImage.Layer> layers = image.layers();
+    long[] sizes = new long[layers.size()];
+    for (int i = 0; i < sizes.length; i++) {
+      sizes[i] = layers.get(i).blob().length;
+    }
+
+    // A peer whose bytes fail verification counts nothing; the registry after it counts.
+    importer.fetchLayer(
+        layers.get(0).digest(),
+        null,
+        null,
+        -1,
+        List.of(new Posing(new FlippingSource(good), true), registry));
+    importer.fetchLayer(layers.get(1).digest(), null, null, -1, List.of(peer, registry));
+    importer.fetchLayer(layers.get(2).digest(), null, null, -1, List.of(good)); // a layout
+    importer.fetchLayer(layers.get(1).digest(), null, null, -1, List.of(peer)); // held already
+
+    assertThat(store.fetchedBytes().fromRegistries()).isEqualTo(sizes[0]);
+    assertThat(store.fetchedBytes().fromPeers()).isEqualTo(sizes[1]);
+    store.close();
+    store = LayerStore.open(tmp.resolve("store"));
+    assertThat(store.fetchedBytes().fromRegistries()).isEqualTo(sizes[0]);
+    assertThat(store.fetchedBytes().fromPeers()).isEqualTo(sizes[1]);
+  }
+
+  @Test
+  void aDamagedCountFileStartsTheCountAgainAndTheStoreStillOpens() throws IOException {
+    store.close();
+    java.nio.file.Files.writeString(
+        tmp.resolve("store/fetched-bytes.properties"), "peers=not a number\n");
+    store = LayerStore.open(tmp.resolve("store"));
+    assertThat(store.fetchedBytes().fromPeers()).isZero();
+  }
+
+  /** Another source's content, served as a peer serves it or as a registry repository does. */
+  private record Posing(ContentSource inner, boolean peer) implements ContentSource {
+    @Override
+    public String describe() {
+      return (peer ? "peer " : "registry ") + inner.describe();
+    }
+
+    @Override
+    public boolean resolvesTags() {
+      return !peer;
+    }
+
+    @Override
+    public java.util.Optional<String> repository() {
+      return peer ? java.util.Optional.empty() : java.util.Optional.of("registry.test/app");
+    }
+
+    @Override
+    public FetchedManifest fetchManifest(String reference) throws IOException {
+      return inner.fetchManifest(reference);
+    }
+
+    @Override
+    public InputStream openBlob(Digest digest) throws IOException {
+      return inner.openBlob(digest);
+    }
+  }
+
   /** A source that serves another source's content with one byte flipped. */
   private record FlippingSource(ContentSource inner) implements ContentSource {
     @Override

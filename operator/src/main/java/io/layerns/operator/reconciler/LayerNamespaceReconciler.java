@@ -151,21 +151,7 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
                 : "Every layer found room on enough nodes.",
             generation,
             clock.instant());
-    return new LayerNamespaceStatus(
-        status.observedGeneration(),
-        status.nodes(),
-        status.nodeCount(),
-        status.readyNodes(),
-        status.nodeSummary(),
-        status.layerCount(),
-        status.storedBytes(),
-        status.uniqueBytes(),
-        status.storedSize(),
-        status.uniqueSize(),
-        status.dedupRatio(),
-        status.underReplicatedLayers(),
-        status.lostLayers(),
-        conditions);
+    return status.withConditions(conditions);
   }
 
   @Override

@@ -64,14 +64,18 @@ public final class NamespaceAggregator {
       }
       known.addAll(StoreViews.digests(store));
     }
+    long fromPeers = 0;
     for (LayerStore store : in.memberStores()) {
-      // What this node would keep without layerns: its own copy of everything it holds or uses.
+      // What this node would keep without layerns: its own copy of everything it holds or reads,
+      // and of what it pulled or read for itself and let go (while a member still stores it).
       Set<String> own = new HashSet<>();
       StoreViews.held(store).stream()
           .filter(h -> h.state() == CopyState.Present)
           .forEach(h -> own.add(h.digest()));
       StoreViews.usedDigests(store).forEach(own::add);
+      StoreViews.released(store).stream().filter(present::containsKey).forEach(own::add);
       naive += own.stream().mapToLong(d -> sizeOf.getOrDefault(d, 0L)).sum();
+      fromPeers += StoreViews.fetchedFromPeers(store);
       if (in.nodeReady().test(StoreViews.node(store)) && StoreViews.agentReady(store)) {
         ready++;
       }
@@ -148,7 +152,13 @@ public final class NamespaceAggregator {
         ByteSizes.ratio(naive, stored),
         underReplicated,
         lost,
-        conditions);
+        conditions,
+        naive,
+        ByteSizes.format(naive),
+        naive - stored,
+        ByteSizes.format(naive - stored),
+        fromPeers,
+        ByteSizes.format(fromPeers));
   }
 
   private static String readyReason(

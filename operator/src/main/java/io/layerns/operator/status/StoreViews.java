@@ -64,6 +64,20 @@ public final class StoreViews {
     return volumes(store).stream().flatMap(v -> layersOf(v).stream()).map(VolumeLayer::digest);
   }
 
+  /** Layers the node pulled or read for itself and has let go since. */
+  public static List<String> released(LayerStore store) {
+    return store.getStatus() == null || store.getStatus().releasedLayers() == null
+        ? List.of()
+        : store.getStatus().releasedLayers();
+  }
+
+  /** Layer bytes the node has fetched from its peers, 0 when it does not say. */
+  public static long fetchedFromPeers(LayerStore store) {
+    return store.getStatus() == null || store.getStatus().fetchedFromPeersBytes() == null
+        ? 0
+        : store.getStatus().fetchedFromPeersBytes();
+  }
+
   /** The message of the store's PreloadFailed condition while it is True. */
   public static java.util.Optional<String> failedPreloads(LayerStore store) {
     return store.getStatus() == null

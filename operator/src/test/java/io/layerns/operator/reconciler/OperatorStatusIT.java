@@ -216,7 +216,10 @@ class OperatorStatusIT {
             "NODES",
             "STORED",
             "UNIQUE",
-            "DEDUP",
+            "SAVED",
+            "REGISTRY-SAVED",
+            "PRIVATE-COPIES",
+            "RATIO",
             "COPIES",
             "OWNERS",
             "REFS")

@@ -84,6 +84,96 @@ class NamespaceAggregatorTest {
         .isEqualTo("LayersLost");
   }
 
+  /** A store that also reports what it fetched from peers and the layers it let go. */
+  private static LayerStore storeWithSavings(
+      String node,
+      List<HeldLayer> held,
+      List<PublishedVolume> volumes,
+      long fromPeers,
+      List<String> released) {
+    LayerStoreStatus s = store(node, held, volumes).getStatus();
+    LayerStore out = store(node, held, volumes);
+    out.setStatus(
+        new LayerStoreStatus(
+            s.observedGeneration(),
+            s.endpoints(),
+            s.capacityBytes(),
+            s.usedBytes(),
+            s.capacitySize(),
+            s.usedSize(),
+            s.assignedLayers(),
+            s.heldLayers(),
+            s.layers(),
+            s.volumes(),
+            s.volumeCount(),
+            s.conditions(),
+            fromPeers,
+            1000L,
+            released));
+    return out;
+  }
+
+  @Test
+  void savingsCountWhatEachNodeWouldKeepOfItsOwnAgainstWhatIsStored() {
+    // Three nodes pulled the same image (d1 100 B, d2 10 B); dedup (replicas 1) left one copy of
+    // each: d1 on a, d2 on b. c released both; b released d1 but reads it remotely from a.
+    var a =
+        storeWithSavings("a", List.of(held("d1", 100, CopyState.Present)), List.of(), 0, List.of());
+    var b =
+        storeWithSavings(
+            "b",
+            List.of(held("d2", 10, CopyState.Present)),
+            List.of(new PublishedVolume("v", "p/q", "img", List.of(new VolumeLayer("d1", "a")))),
+            100,
+            List.of("d1"));
+    // c also let go of d9, which nobody stores any more: not counted.
+    var c = storeWithSavings("c", List.of(), List.of(), 10, List.of("d1", "d2", "d9"));
+    var status =
+        NamespaceAggregator.compute(
+            new NamespaceAggregator.Input(
+                3L,
+                1,
+                new TreeSet<>(List.of("a", "b", "c")),
+                List.of(),
+                n -> true,
+                List.of(a, b, c),
+                Set.of(),
+                null),
+            NOW);
+
+    assertThat(status.storedBytes()).isEqualTo(110);
+    // a: d1 (100); b: d2 + d1 (read, and released: counted once) (110); c: d1 + d2 (110)
+    assertThat(status.privateCopiesBytes()).isEqualTo(320);
+    assertThat(status.privateCopiesSize()).isEqualTo("320B");
+    assertThat(status.savedBytes()).isEqualTo(210);
+    assertThat(status.savedSize()).isEqualTo("210B");
+    assertThat(status.dedupRatio()).isEqualTo("2.91");
+    assertThat(status.registryBytesAvoided()).isEqualTo(110);
+    assertThat(status.registryBytesAvoidedSize()).isEqualTo("110B");
+  }
+
+  @Test
+  void storesThatReportNoSavingsCountOnlyWhatTheyHoldAndRead() {
+    var a = store("a", List.of(held("d1", 2048, CopyState.Present)), List.of());
+    var status =
+        NamespaceAggregator.compute(
+            new NamespaceAggregator.Input(
+                1L,
+                1,
+                new TreeSet<>(List.of("a")),
+                List.of(),
+                n -> true,
+                List.of(a),
+                Set.of(),
+                null),
+            NOW);
+    assertThat(status.privateCopiesBytes()).isEqualTo(2048);
+    assertThat(status.savedBytes()).isZero();
+    assertThat(status.savedSize()).isEqualTo("0B");
+    assertThat(status.registryBytesAvoided()).isZero();
+    assertThat(status.dedupRatio()).isEqualTo("1.00");
+  }
+
   @Test
   void sameObservationGivesAnEqualStatusSoNothingIsWritten() {
     var a = store("a", List.of(held("d1", 100, CopyState.Present)), List.of());

@@ -55,7 +55,31 @@ public final class SimulatedCluster {
     }
   }
 
+  /**
+   * As {@link #report}, with the savings figures a real agent adds: bytes it fetched from peers and
+   * registries, and the layers it pulled or read for itself and let go.
+   */
+  public void report(
+      String node,
+      List<HeldLayer> layers,
+      List<PublishedVolume> volumes,
+      long fromPeers,
+      long fromRegistries,
+      List<String> released) {
+    write(awaitStore(node), layers, volumes, fromPeers, fromRegistries, released);
+  }
+
   private void write(LayerStore store, List<HeldLayer> layers, List<PublishedVolume> volumes) {
+    write(store, layers, volumes, null, null, null);
+  }
+
+  private void write(
+      LayerStore store,
+      List<HeldLayer> layers,
+      List<PublishedVolume> volumes,
+      Long fromPeers,
+      Long fromRegistries,
+      List<String> released) {
     long used =
         layers.stream()
             .filter(l -> l.state() == CopyState.Present)
@@ -75,7 +99,10 @@ public final class SimulatedCluster {
             volumes,
             volumes.size(),
             Conditions.set(
-                null, Conditions.READY, true, "Serving", "Agent serving.", null, Instant.now())));
+                null, Conditions.READY, true, "Serving", "Agent serving.", null, Instant.now()),
+            fromPeers,
+            fromRegistries,
+            released));
     store.getMetadata().setManagedFields(null);
     store
         .getMetadata()
