@@ -25,9 +25,8 @@ import org.slf4j.LoggerFactory;
  * <p>Membership, endpoints and holders all come from the LayerStores: the node's own spec names its
  * namespace and transport, and one list of the stores labelled with that namespace gives every
  * member's endpoints (status), Present copies (status), private marks (status) and ownerships
- * (spec). The Layer objects say
- * the same, but they are the operator's aggregate of these very statuses, one step later, and the
- * node plugin's role may read LayerStores only.
+ * (spec). The Layer objects say the same, but they are the operator's aggregate of these very
+ * statuses, one step later, and the node plugin's role may read LayerStores only.
  */
 public final class KubernetesClusterView implements ClusterView {
 

@@ -1,5 +1,6 @@
 package io.layerns.csi.export.nfs;
 
+import io.layerns.csi.store.Digest;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -7,8 +8,14 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -17,7 +24,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Runs the node's nfs-ganesha for the {@code Nfs} transport: writes its configuration, starts it in
- * the foreground as a child, restarts it when it dies and stops it on close.
+ * the foreground as a child, restarts it when it dies and stops it on close. It exports the layers
+ * it is told to ({@link #exportLayers}): the store's public ones, never a private one (see {@link
+ * GaneshaConfig}).
  *
  * <p>Files in the state folder: {@code ganesha.conf}, {@code ganesha.log}, {@code ganesha.pid} and
  * {@code recovery/}.
@@ -49,6 +58,10 @@ public final class NfsExport implements AutoCloseable {
           });
 
   private Process process;
+
+  /** The export id the next newly exported layer takes (unless taken). */
+  private int nextId;
+
   private long startedAtNanos;
   private int restarts;
   private int failuresInARow;
@@ -56,6 +69,10 @@ public final class NfsExport implements AutoCloseable {
 
   private NfsExport(GaneshaConfig config) {
     this.config = config;
+    this.nextId =
+        config.layers().values().stream().mapToInt(i -> i).max().orElse(0)
+                % GaneshaConfig.MAX_EXPORT_ID
+            + 1;
     this.conf = config.stateDir().resolve("ganesha.conf");
     this.log = config.stateDir().resolve("ganesha.log");
     this.pidFile = config.stateDir().resolve("ganesha.pid");
@@ -107,17 +124,69 @@ public final class NfsExport implements AutoCloseable {
    * @throws IOException when the configuration cannot be written or ganesha not be signalled
    */
   public synchronized void allowClients(List<String> clients) throws IOException {
-    GaneshaConfig next =
-        new GaneshaConfig(
-            config.exportPath(),
-            config.pseudoPath(),
-            config.bindAddress(),
-            config.port(),
-            clients,
-            config.stateDir());
+    GaneshaConfig next = config.withClients(clients);
     if (next.clients().equals(config.clients())) {
       return;
     }
+    apply(next);
+    LOG.info("NFS export clients are now {}", next.clients());
+  }
+
+  /** The layers exported now, by the hex of their digests. */
+  public synchronized Set<String> layers() {
+    return config.layers().keySet();
+  }
+
+  /**
+   * Exports exactly {@code layers} (the store's public layers), each under {@code
+   * <pseudo>/sha256/<hex>}: the others vanish from ganesha's pseudo file system at the reload. A
+   * layer keeps its export id while it stays exported; a new one takes the next id not taken. Does
+   * nothing when the set is the same.
+   *
+   * @throws IOException when the configuration cannot be written or ganesha not be signalled
+   */
+  public synchronized void exportLayers(Collection<Digest> layers) throws IOException {
+    SortedMap<String, Integer> next = new TreeMap<>();
+    Set<Integer> taken = new HashSet<>();
+    Set<String> wanted = new TreeSet<>();
+    layers.forEach(d -> wanted.add(d.hex()));
+    for (String hex : wanted) {
+      Integer id = config.layers().get(hex);
+      if (id != null) {
+        next.put(hex, id);
+        taken.add(id);
+      }
+    }
+    for (String hex : wanted) {
+      if (next.containsKey(hex)) {
+        continue;
+      }
+      if (taken.size() >= GaneshaConfig.MAX_EXPORT_ID) {
+        LOG.warn(
+            "the NFS export holds {} layers, ganesha's most: {} layers are not exported",
+            GaneshaConfig.MAX_EXPORT_ID,
+            wanted.size() - next.size());
+        break;
+      }
+      // Ids go on counting rather than reusing one just freed: ganesha would take a reused id for
+      // the old export with a new path (which it refuses), and clients' handles name the id.
+      while (taken.contains(nextId)) {
+        nextId = nextId % GaneshaConfig.MAX_EXPORT_ID + 1;
+      }
+      next.put(hex, nextId);
+      taken.add(nextId);
+      nextId = nextId % GaneshaConfig.MAX_EXPORT_ID + 1;
+    }
+    if (next.equals(config.layers())) {
+      return;
+    }
+    int before = config.layers().size();
+    apply(config.withLayers(next));
+    LOG.info("NFS export holds {} public layers (was {})", next.size(), before);
+  }
+
+  /** Writes {@code next} and has a running ganesha reload it; caller holds the lock. */
+  private void apply(GaneshaConfig next) throws IOException {
     Path work = config.stateDir().resolve("ganesha.conf.new");
     Files.writeString(work, next.render(), StandardCharsets.UTF_8);
     Files.move(
@@ -131,7 +200,6 @@ public final class NfsExport implements AutoCloseable {
       reload(p);
     }
     // A ganesha between crash and restart reads the new file when it starts.
-    LOG.info("NFS export clients are now {}", next.clients());
   }
 
   /** Sends SIGHUP, on which ganesha re-reads its configuration and updates its exports. */
