@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -72,10 +73,11 @@ public final class NfsPublicLayers implements AutoCloseable {
   /** Reads the store and the marks and exports exactly the public layers. */
   public synchronized void refresh() throws IOException {
     NamespaceView ns = members();
+    Set<Digest> marked = privateImages.layerMarks().keySet();
     List<Digest> exported = new ArrayList<>();
     for (StoredLayer layer : store.listLayers()) {
       Digest d = layer.digest();
-      if (privateImages.layerRepositories(d).isEmpty() && ns.privateTo(d).isEmpty()) {
+      if (!marked.contains(d) && ns.privateTo(d).isEmpty()) {
         exported.add(d);
       }
     }

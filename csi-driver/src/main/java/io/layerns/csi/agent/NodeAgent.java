@@ -612,6 +612,7 @@ public final class NodeAgent implements AutoCloseable {
   private void report(io.layerns.api.v1alpha1.LayerStore obj) throws IOException {
     List<HeldLayer> layers = new ArrayList<>();
     Set<String> listed = new HashSet<>();
+    Map<Digest, Set<String>> marks = privateImages.layerMarks();
     for (StoredLayer layer : store.listLayers()) {
       String digest = layer.digest().toString();
       listed.add(digest);
@@ -622,7 +623,7 @@ public final class NodeAgent implements AutoCloseable {
               ? null
               : store.lastVerified(layer.digest()).map(java.time.Instant::toString).orElse(null);
       // Peers read this to refuse the layer to pods without access, on every member node.
-      List<String> privateTo = List.copyOf(privateImages.layerRepositories(layer.digest()));
+      List<String> privateTo = List.copyOf(marks.getOrDefault(layer.digest(), Set.of()));
       layers.add(
           new HeldLayer(
               digest,
