@@ -9,8 +9,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.SortedMap;
@@ -19,6 +21,8 @@ import java.util.TreeSet;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -62,6 +66,12 @@ public final class NfsExport implements AutoCloseable {
   /** The export id the next newly exported layer takes (unless taken). */
   private int nextId;
 
+  /**
+   * The ids layers had in the configuration an earlier agent left: a layer exported again gets its
+   * id back, so that clients' file handles still name it after a restart.
+   */
+  private Map<String, Integer> earlier = Map.of();
+
   private long startedAtNanos;
   private int restarts;
   private int failuresInARow;
@@ -88,6 +98,13 @@ public final class NfsExport implements AutoCloseable {
     Files.createDirectories(config.stateDir().resolve("recovery"));
     NfsExport export = new NfsExport(config);
     export.stopLeftover();
+    export.earlier = layersIn(export.conf);
+    export.nextId =
+        Math.max(
+                    export.nextId - 1,
+                    export.earlier.values().stream().mapToInt(i -> i).max().orElse(0))
+                % GaneshaConfig.MAX_EXPORT_ID
+            + 1;
     Files.writeString(export.conf, config.render(), StandardCharsets.UTF_8);
     synchronized (export) {
       try {
@@ -168,6 +185,12 @@ public final class NfsExport implements AutoCloseable {
             wanted.size() - next.size());
         break;
       }
+      Integer before = earlier.get(hex);
+      if (before != null && !taken.contains(before)) {
+        next.put(hex, before);
+        taken.add(before);
+        continue;
+      }
       // Ids go on counting rather than reusing one just freed: ganesha would take a reused id for
       // the old export with a new path (which it refuses), and clients' handles name the id.
       while (taken.contains(nextId)) {
@@ -201,6 +224,26 @@ public final class NfsExport implements AutoCloseable {
     }
     // A ganesha between crash and restart reads the new file when it starts.
   }
+
+  /** The layers and their export ids in a configuration file this class wrote; empty if none. */
+  static Map<String, Integer> layersIn(Path conf) throws IOException {
+    if (!Files.isRegularFile(conf)) {
+      return Map.of();
+    }
+    Map<String, Integer> out = new HashMap<>();
+    Matcher m = EXPORT_OF_LAYER.matcher(Files.readString(conf, StandardCharsets.UTF_8));
+    while (m.find()) {
+      int id = Integer.parseInt(m.group(1));
+      if (id >= 1 && id <= GaneshaConfig.MAX_EXPORT_ID) {
+        out.put(m.group(2), id);
+      }
+    }
+    return out;
+  }
+
+  /** An export block as {@link GaneshaConfig#render} writes it: its id, then its layer's path. */
+  private static final Pattern EXPORT_OF_LAYER =
+      Pattern.compile("Export_Id = ([0-9]{1,5});\\s*Path = [^;]*/sha256/([a-f0-9]{64});");
 
   /** Sends SIGHUP, on which ganesha re-reads its configuration and updates its exports. */
   private static void reload(Process p) throws IOException {

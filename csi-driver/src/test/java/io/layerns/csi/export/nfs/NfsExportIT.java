@@ -261,6 +261,33 @@ class NfsExportIT {
     assertThat(export.restarts()).isZero();
   }
 
+  @Test
+  void aLayerExportedAgainAfterARestartGetsItsExportIdBack() throws Exception {
+    Files.createDirectories(layers.resolve("sha256/" + SECRET.hex() + "/diff"));
+    export = NfsExport.start(config(List.of(clientAddress)));
+    export.exportLayers(List.of(LAYER, SECRET));
+    Map<String, Integer> ids = NfsExport.layersIn(export.configFile());
+    assertThat(ids).containsOnlyKeys(LAYER.hex(), SECRET.hex());
+    export.close();
+
+    // The next agent starts with no layer and exports the store's public layers, the other first.
+    export =
+        NfsExport.start(
+            new GaneshaConfig(
+                layers.toRealPath(),
+                PSEUDO,
+                HOST,
+                port,
+                List.of(clientAddress),
+                tmp.resolve("nfs-state")));
+    export.exportLayers(List.of(SECRET));
+    export.exportLayers(List.of(SECRET, LAYER));
+
+    assertThat(NfsExport.layersIn(export.configFile())).isEqualTo(ids);
+    assertThat(Cmd.run(List.of("nfs-cat", url("/hello.txt"))).output())
+        .isEqualTo("hello over nfs\n");
+  }
+
   /** The store's layers folder, exporting {@link #LAYER} only. */
   private GaneshaConfig config(List<String> clients) throws IOException {
     return new GaneshaConfig(
