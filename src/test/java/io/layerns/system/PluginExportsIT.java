@@ -7,7 +7,9 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
+import io.layerns.csi.export.Cmd;
 import io.layerns.csi.identity.NodeKey;
+import io.layerns.csi.registry.PrivateImages;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.operator.LayernsOperator;
 import io.layerns.operator.OperatorConfig;
@@ -47,10 +49,18 @@ class PluginExportsIT {
     KubernetesClient client = cp.client();
     TestNodes.addReadyNode(client, "exports-1", POOL, ADDRESS);
     TestLayers layer = TestLayers.of(Map.of("etc/motd", "served three ways\n"), 0, 1);
+    // A layer the node knows only through a private image: marked, then imported, as a pull does.
+    TestLayers secret = TestLayers.of(Map.of("etc/secret", "private bytes\n"), 0, 1);
     Path store = dir.resolve("store");
     try (var s = io.layerns.csi.store.LayerStore.open(store)) {
       s.importLayer(
           layer.digest(), layer.diffId(), TestLayers.GZIP, new ByteArrayInputStream(layer.blob()));
+      new PrivateImages(store).recordLayer(secret.digest(), List.of("registry.test/team/private"));
+      s.importLayer(
+          secret.digest(),
+          secret.diffId(),
+          TestLayers.GZIP,
+          new ByteArrayInputStream(secret.blob()));
     }
     int nfsPort = freePort();
 
@@ -155,6 +165,21 @@ class PluginExportsIT {
                         + "/diff/etc/motd?version=4&nfsport="
                         + nfsPort));
         assertThat(nfs).isEqualTo("served three ways\n");
+        // The private layer's tree is not exported at all: libnfs, as uid 0 from a member's
+        // address (what a pod on a member node can do), finds no such path.
+        Cmd hidden =
+            Cmd.run(
+                List.of(
+                    "nfs-cat",
+                    "nfs://"
+                        + ADDRESS
+                        + nfsPath
+                        + "/sha256/"
+                        + secret.digest().hex()
+                        + "/diff/etc/secret?version=4&nfsport="
+                        + nfsPort));
+        assertThat(hidden.exitCode()).as(hidden.toString()).isNotZero();
+        assertThat(hidden.output()).contains("NFS4ERR_NOENT").doesNotContain("private bytes");
       } finally {
         plugin.close();
       }

@@ -8,6 +8,7 @@ import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.agent.DeadMountRepair;
 import io.layerns.csi.agent.ExportMembership;
+import io.layerns.csi.agent.NfsPublicLayers;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
 import io.layerns.csi.agent.RegistryPreloader;
@@ -69,6 +70,9 @@ public final class CsiPluginMain {
    * change the LayerStore watch sees (a safety net for a missed event).
    */
   static final Duration MEMBERSHIP_PERIOD = Duration.ofSeconds(30);
+
+  /** How often the NFS export's layers follow the store (new public layers, marks). */
+  static final Duration NFS_LAYERS_PERIOD = Duration.ofSeconds(5);
 
   private CsiPluginMain() {}
 
@@ -211,6 +215,13 @@ public final class CsiPluginMain {
             importer, PeerFetcher.httpClient(address, nodeKey.keyPair()), Duration.ofMinutes(2));
     KubernetesClient client = new KubernetesClientBuilder().build();
     KubernetesClusterView cluster = new KubernetesClusterView(client, config.nodeName());
+    if (nfsExport != null) {
+      // Public layers only: NFS believes the uid a client claims. Exported before the plugin
+      // reports its endpoints, then kept up to date; lives as long as the plugin.
+      NfsPublicLayers nfsLayers = new NfsPublicLayers(store, cluster, nfsExport);
+      nfsLayers.refresh();
+      nfsLayers.start(NFS_LAYERS_PERIOD);
+    }
     if (address.isAnyLocalAddress()) {
       LOG.warn(
           "exports listen on every address: any client that reaches them may read the layers;"

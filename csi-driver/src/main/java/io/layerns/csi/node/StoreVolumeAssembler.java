@@ -138,7 +138,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     ResolvedImage image = resolve(ref, ns, registry, request.image());
     // Before any layer is touched: private content the node holds is the pod's only if its own
     // credentials can read it where it is held, document by document.
-    ImageAccess.Session allowed = access.session(request.image(), registry);
+    ImageAccess.Session allowed = access.session(request.image(), registry, ns::privateTo);
     allowed.require(documents(image));
     boolean privateImage =
         importer.privateImages().isPrivate(image.reference().digest())
@@ -258,7 +258,14 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     }
     List<NamespaceView.PeerStore> holders = ns.holders(layer.digest());
     Transport transport = ns.transport();
-    if (transport != Transport.Copy) {
+    Set<String> memberMarks = ns.privateTo(layer.digest());
+    if (transport == Transport.Nfs
+        && (!memberMarks.isEmpty()
+            || !importer.privateImages().layerRepositories(layer.digest()).isEmpty())) {
+      // NFS lets in any client on a member's address as any uid: it carries public layers only,
+      // and the exports leave private ones out (see docs/security.md).
+      LOG.info("layer {} is private: copied over HTTP, not mounted over NFS", layer.digest());
+    } else if (transport != Transport.Copy) {
       RemoteLayerMounts mounts = remote.get(transport);
       if (mounts == null) {
         LOG.warn(
@@ -272,13 +279,17 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         }
       }
     }
-    LayerUse copied = copy(layer, holders, registry, request.volumeId());
+    // Marked before the copy lands, so that the store never lists it unmarked. Known here only
+    // through a private image (it was not held): private to the pod's repository, whose manifest
+    // and config the pod was just let read; private wherever a member says it is.
+    Set<String> marks = new java.util.TreeSet<>(memberMarks);
     if (privateImage) {
-      // Known here only through a private image (it was not held): private to the pod's
-      // repository, whose manifest and config the pod was just let read.
-      importer.privateImages().recordLayer(layer.digest(), List.of(registry.repositoryName()));
+      marks.add(registry.repositoryName());
     }
-    return copied;
+    if (!marks.isEmpty()) {
+      importer.privateImages().recordLayer(layer.digest(), marks);
+    }
+    return copy(layer, holders, registry, request.volumeId());
   }
 
   /** The node's own copy, leased for the volume; empty when the store does not hold it. */

@@ -278,6 +278,36 @@ class StoreVolumeAssemblerTest {
   }
 
   @Test
+  void nfsTransportCopiesALayerAMemberMarksPrivateInsteadOfMountingItAndKeepsTheMark()
+      throws Exception {
+    // node-1 publishes its second layer as private to the registry's repository, which lets the
+    // pod read it (anonymously here): the pod may use it, but not over NFS.
+    TestImage.Layer secret = image.layers().get(1);
+    String repository = registry.host() + "/" + REPO;
+    NamespaceView.PeerStore h = holder("node-1", true);
+    cluster.namespace =
+        namespace(
+            Transport.Nfs,
+            new NamespaceView.PeerStore(
+                h.node(),
+                h.endpoints(),
+                h.present(),
+                h.owned(),
+                Map.of(secret.digest().toString(), Set.of(repository))));
+
+    List<Path> dirs = assemble("vol-1", byDigest());
+
+    assertThat(remoteMounter.calls())
+        .hasSize(2)
+        .allMatch(c -> c.startsWith("mount 127.0.0.1:/layerns/sha256/"))
+        .noneMatch(c -> c.contains(secret.digest().hex()));
+    assertThat(dirs.get(1)).isEqualTo(store.layer(secret.digest()).orElseThrow().directory());
+    // Its copy here is private as well: refused to pods without access after node-1 drops it.
+    assertThat(importer.privateImages().layerRepositories(secret.digest()))
+        .containsExactly(repository);
+  }
+
+  @Test
   void copyTransportFetchesFromTheHolderAndReadsTheLocalCopy() throws Exception {
     cluster.namespace = namespace(Transport.Copy, holder("node-1", true));
 
