@@ -13,6 +13,7 @@ import io.layerns.csi.identity.NodeKey;
 import io.layerns.csi.node.KubernetesClusterView;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.store.LayerStore;
 import io.layerns.csi.transport.PeerFetcher;
@@ -108,7 +109,7 @@ public record InProcessAgent(
       sftpEndpoint = address + ":" + sftp.address().getPort();
       hostKey = sftp.hostPublicKey();
     }
-    RegistryClient registry = new RegistryClient(Set.of());
+    RegistryClient registry = new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8"));
     ImageImporter importer = new ImageImporter(store, registry, Platform.LINUX_AMD64);
     var fetcher =
         new PeerLayerFetcher(

@@ -13,6 +13,7 @@ import io.layerns.csi.node.StoreVolumeAssembler;
 import io.layerns.csi.node.VolumeStateStore;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.csi.transport.remote.CommandRemoteMounter;
@@ -92,6 +93,8 @@ public final class PublishNode implements AutoCloseable {
                 .followRedirects(HttpClient.Redirect.NEVER)
                 .build(),
             Set.of(),
+            // The test registry is on loopback, which the plugin refuses unless allowed.
+            RegistryAddresses.parse("127.0.0.0/8"),
             Duration.ofSeconds(30));
     ImageImporter importer = new ImageImporter(agent.store(), registry, Platform.LINUX_AMD64);
     Path pluginState = Files.createDirectories(dir.resolve("csi"));

@@ -208,7 +208,12 @@ public final class CsiPluginMain {
       Runtime.getRuntime().addShutdownHook(new Thread(nfsExport::close, "stop-nfs-ganesha"));
     }
 
-    RegistryClient registry = new RegistryClient(RegistryHosts.load(config.registryHostsDir()));
+    RegistryClient registry =
+        new RegistryClient(
+            RegistryHosts.load(config.registryHostsDir()), config.registryAllowedNetworks());
+    LOG.info(
+        "registry requests to loopback, link-local and unspecified addresses: refused, but for {}",
+        config.registryAllowedNetworks());
     ImageImporter importer = new ImageImporter(store, registry, Platform.ofThisMachine());
     PeerFetcher peers =
         new PeerFetcher(

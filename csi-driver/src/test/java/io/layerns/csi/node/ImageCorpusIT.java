@@ -13,6 +13,7 @@ import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.PulledImage;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.store.ImageCorpus;
 import io.layerns.csi.store.LayerStore;
@@ -104,7 +105,11 @@ class ImageCorpusIT {
     InetAddress node1 = InetAddress.getByName("127.0.1.1");
     InetAddress node2 = InetAddress.getByName("127.0.1.2");
     store1 = LayerStore.open(tmp.resolve("node-1/store"));
-    importer1 = new ImageImporter(store1, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+    importer1 =
+        new ImageImporter(
+            store1,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
     http1 = HttpExportServer.start(store1, new InetSocketAddress(node1, 0), Set.of());
     sftp1 =
         SftpExportServer.start(
@@ -121,7 +126,10 @@ class ImageCorpusIT {
 
     store2 = LayerStore.open(tmp.resolve("node-2/store"));
     ImageImporter importer2 =
-        new ImageImporter(store2, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+        new ImageImporter(
+            store2,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
     Map<Transport, RemoteLayerMounts> remote = new EnumMap<>(Transport.class);
     remote.put(
         Transport.Sshfs,

@@ -18,6 +18,7 @@ import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.DeleteOutcome;
@@ -76,11 +77,18 @@ class StoreVolumeAssemblerTest {
     registry = FakeRegistry.start();
     registry.push(REPO, image, "v1");
     store = LayerStore.open(tmp.resolve("node-3/store"));
-    importer = new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+    importer =
+        new ImageImporter(
+            store,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
     // node-1 holds the whole image and exports it over HTTP.
     peerStore = LayerStore.open(tmp.resolve("node-1/store"));
     image.writeLayout(tmp.resolve("layout"), "v1");
-    new ImageImporter(peerStore, new RegistryClient(Set.of()), Platform.LINUX_AMD64)
+    new ImageImporter(
+            peerStore,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64)
         .importLayout(tmp.resolve("layout"), ImageReference.parse(byTag()));
     peerExport =
         HttpExportServer.start(
@@ -113,7 +121,7 @@ class StoreVolumeAssemblerTest {
   }
 
   @Test
-  void imageInTheStoreIsUsedInPlaceWithoutPeersRegistryOrSecrets() throws Exception {
+  void imageInTheStoreIsUsedInPlaceWithoutPeersOrSecretsAfterOneHeadOfTheTag() throws Exception {
     image.writeLayout(tmp.resolve("local-layout"), "v1");
     importer.importLayout(tmp.resolve("local-layout"), ImageReference.parse(byTag()));
     cluster.namespace = namespace(Transport.Sshfs, holder("node-1", true));
@@ -121,7 +129,8 @@ class StoreVolumeAssemblerTest {
     List<Path> dirs = assemble("vol-1", byTag());
 
     assertThat(dirs).containsExactlyElementsOf(storeDirs(store));
-    assertThat(registry.requests()).isEmpty();
+    // The registry is asked where the tag points now (no body moves), and nothing else.
+    assertThat(registry.requests()).containsExactly("HEAD /v2/" + REPO + "/manifests/v1");
     assertThat(remoteMounter.calls()).isEmpty();
     // The lease keeps the copy while the volume reads it, and only then.
     Digest base = image.layers().getFirst().digest();
@@ -165,7 +174,7 @@ class StoreVolumeAssemblerTest {
     List<Path> dirs = assemble("vol-1", byTag());
 
     // The tag itself is the registry's to say; everything it points at comes from the peer.
-    assertThat(registry.requests()).containsExactly("GET /v2/" + REPO + "/manifests/v1");
+    assertThat(registry.requests()).containsExactly("HEAD /v2/" + REPO + "/manifests/v1");
     assertThat(dirs).containsExactlyElementsOf(mountPoints(Transport.Sshfs, "node-1"));
   }
 
@@ -220,7 +229,10 @@ class StoreVolumeAssemblerTest {
                         "app/cache/new", "fresh\n"))),
             false);
     marked.writeLayout(tmp.resolve("marked-layout"), "marked");
-    new ImageImporter(peerStore, new RegistryClient(Set.of()), Platform.LINUX_AMD64)
+    new ImageImporter(
+            peerStore,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64)
         .importLayout(
             tmp.resolve("marked-layout"), ImageReference.parse(registry.host() + "/team/m:marked"));
     Set<String> digests =
@@ -414,8 +426,12 @@ class StoreVolumeAssemblerTest {
         .hasMessageContaining("refused image " + byTag())
         .hasMessageContaining("with the pod's pull credentials")
         .hasMessageNotContaining("has no pull credentials");
+    // Only HEADs of the manifest, by digest or by the tag: no private byte moved.
     assertThat(registry.requests().subList(before, registry.requests().size()))
-        .allMatch(r -> r.equals("HEAD /v2/" + REPO + "/manifests/" + image.manifestDigest()));
+        .allMatch(
+            r ->
+                r.equals("HEAD /v2/" + REPO + "/manifests/" + image.manifestDigest())
+                    || r.equals("HEAD /v2/" + REPO + "/manifests/v1"));
 
     // Pod C: the right secret; one HEAD, then remembered for the next pods.
     volumeSecret = dockerConfigSecret(registry.host(), "puller", "s3cret");
@@ -546,7 +562,10 @@ class StoreVolumeAssemblerTest {
     // vol-local reads the store; vol-remote and vol-gone read node-1's copies of another image.
     TestImage other = TestImage.threeLayers("v2", Platform.LINUX_AMD64);
     other.writeLayout(tmp.resolve("other-layout"), "v2");
-    new ImageImporter(peerStore, new RegistryClient(Set.of()), Platform.LINUX_AMD64)
+    new ImageImporter(
+            peerStore,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64)
         .importLayout(
             tmp.resolve("other-layout"), ImageReference.parse(registry.host() + "/team/app:v2"));
     Set<String> both = new java.util.HashSet<>(holder("node-1", true).present());

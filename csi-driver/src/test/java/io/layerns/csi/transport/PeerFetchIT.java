@@ -12,6 +12,7 @@ import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.PulledImage;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.RegistryException.Reason;
 import io.layerns.csi.registry.RegistryPusher;
@@ -60,7 +61,11 @@ class PeerFetchIT {
     exportA = HttpExportServer.start(storeA, new InetSocketAddress("127.0.1.1", 0), members);
     exportB = HttpExportServer.start(storeB, new InetSocketAddress("127.0.1.2", 0), members);
     storeC = LayerStore.open(tmp.resolve("c"));
-    importerC = new ImageImporter(storeC, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+    importerC =
+        new ImageImporter(
+            storeC,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
     fetcher =
         new PeerFetcher(
             importerC,
@@ -70,7 +75,10 @@ class PeerFetchIT {
 
   private LayerStore holder(String name) throws IOException {
     LayerStore store = LayerStore.open(tmp.resolve(name));
-    new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64)
+    new ImageImporter(
+            store,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64)
         .importLayout(tmp.resolve("layout"), ImageReference.parse("origin.example/app:v1"));
     return store;
   }

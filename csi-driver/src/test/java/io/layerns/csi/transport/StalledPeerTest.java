@@ -8,6 +8,7 @@ import io.layerns.csi.registry.ContentSource;
 import io.layerns.csi.registry.FetchFailedException;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.LayerStore;
@@ -71,7 +72,12 @@ class StalledPeerTest {
               }
             });
     store = LayerStore.open(tmp.resolve("store"));
-    importer = new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64, STALL);
+    importer =
+        new ImageImporter(
+            store,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64,
+            STALL);
     peers =
         new PeerFetcher(
             importer,

@@ -10,6 +10,7 @@ import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.MediaTypes;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.PulledImage;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.Digest;
@@ -47,7 +48,10 @@ class HttpExportIT {
     image = TestImage.threeLayers("export", Platform.LINUX_AMD64);
     image.writeLayout(tmp.resolve("layout"), "v1");
     pulled =
-        new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64)
+        new ImageImporter(
+                store,
+                new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+                Platform.LINUX_AMD64)
             .importLayout(
                 tmp.resolve("layout"), ImageReference.parse("origin.example/team/app:v1"));
     // Loopback connections leave from 127.0.0.1 unless a client binds another address.
