@@ -507,8 +507,16 @@ public final class ImageImporter {
               "layer " + digest,
               sources,
               source -> {
+                long start = System.nanoTime();
                 try (InputStream in = open(source, digest, size)) {
-                  return store.importLayer(digest, diffId, mediaType, in);
+                  StoredLayer layer = store.importLayer(digest, diffId, mediaType, in);
+                  LOG.info(
+                      "layer {} fetched from {} in {} s",
+                      digest,
+                      source.describe(),
+                      String.format(
+                          java.util.Locale.ROOT, "%.2f", (System.nanoTime() - start) / 1e9));
+                  return layer;
                 }
               });
         });
