@@ -511,8 +511,15 @@ public final class ImageImporter {
               sources,
               source -> {
                 StoredLayer stored;
+                long start = System.nanoTime();
                 try (InputStream in = open(source, digest, size)) {
                   stored = store.importLayer(digest, diffId, mediaType, in);
+                  LOG.info(
+                      "layer {} fetched from {} in {} s",
+                      digest,
+                      source.describe(),
+                      String.format(
+                          java.util.Locale.ROOT, "%.2f", (System.nanoTime() - start) / 1e9));
                 }
                 countFetched(source, digest);
                 return stored;
