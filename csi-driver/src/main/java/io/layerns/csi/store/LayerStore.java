@@ -655,7 +655,8 @@ public final class LayerStore implements AutoCloseable {
               .unpack(digest, diffId, mediaType, in, tree);
       long unpacked = System.nanoTime();
       // The tree's bits are the ones the diff ID just verified: record them for the scrub.
-      List<String> manifest = TreeManifest.of(tree, TreeManifest.Pacer.NONE);
+      List<String> manifest =
+          TreeManifest.of(tree, TreeManifest.Pacer.NONE, result.writtenContent());
       Files.write(work.resolve(TREE_MANIFEST), manifest, StandardCharsets.UTF_8);
       writeInfo(work.resolve(LAYER_INFO), result, mediaType, TreeManifest.digest(manifest));
       long manifested = System.nanoTime();
