@@ -22,6 +22,7 @@ import io.layerns.csi.identity.NodeKey;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.node.KubernetesClusterView;
 import io.layerns.csi.node.LocalDirectoryAssembler;
+import io.layerns.csi.node.MemberExportKeys;
 import io.layerns.csi.node.NodeService;
 import io.layerns.csi.node.StoreVolumeAssembler;
 import io.layerns.csi.node.VolumeState;
@@ -162,12 +163,16 @@ public final class CsiPluginMain {
       throws IOException {
     LayerStore store = LayerStore.open(config.storeRoot());
     InetAddress address = InetAddress.getByName(config.exportAddress());
+    // Who this node is to its peers: its SFTP host key, its HTTP export's TLS key, and the key it
+    // logs in to them and connects to their exports with.
+    NodeKey nodeKey = NodeKey.loadOrCreate(config.stateDir().resolve(NodeKey.FILE_NAME));
     HttpExportServer export =
         HttpExportServer.start(
-            store, new InetSocketAddress(address, config.httpExportPort()), Set.of());
+            store,
+            new InetSocketAddress(address, config.httpExportPort()),
+            Set.of(),
+            nodeKey.keyPair());
     String host = export.baseUri().getHost();
-    // Who this node is to its peers: its SFTP host key and the key it logs in to them with.
-    NodeKey nodeKey = NodeKey.loadOrCreate(config.stateDir().resolve(NodeKey.FILE_NAME));
     String sftp = null;
     SftpExportServer sftpServer = null;
     if (config.sftpExportPort() >= 0) {
@@ -206,11 +211,13 @@ public final class CsiPluginMain {
 
     RegistryClient registry = new RegistryClient(RegistryHosts.load(config.registryHostsDir()));
     ImageImporter importer = new ImageImporter(store, registry, Platform.ofThisMachine());
-    PeerFetcher peers =
-        new PeerFetcher(
-            importer, PeerFetcher.httpClient(address, nodeKey.keyPair()), Duration.ofMinutes(2));
     KubernetesClient client = new KubernetesClientBuilder().build();
     KubernetesClusterView cluster = new KubernetesClusterView(client, config.nodeName());
+    PeerFetcher peers =
+        new PeerFetcher(
+            importer,
+            PeerFetcher.httpClient(address, nodeKey.keyPair(), new MemberExportKeys(cluster)),
+            Duration.ofMinutes(2));
     if (address.isAnyLocalAddress()) {
       LOG.warn(
           "exports listen on every address: any client that reaches them may read the layers;"
