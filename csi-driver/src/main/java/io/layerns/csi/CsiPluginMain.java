@@ -189,7 +189,8 @@ public final class CsiPluginMain {
       sftp = host + ":" + server.address().getPort();
       sftpServer = server;
     }
-    // Published whether or not this node exports: peers accept it when this node mounts theirs.
+    // Published whether or not this node exports over SFTP: peers pin it on its HTTP export, and
+    // accept it when this node mounts or fetches theirs.
     String sftpHostKey = nodeKey.publicKeyLine();
     String nfs = null;
     NfsExport nfsExport = null;
