@@ -123,7 +123,7 @@ class CsiSanityIT {
                     importer,
                     PeerFetcher.httpClient(
                         null,
-                        io.layerns.csi.identity.TestNodeKeys.generate(),
+                        io.layerns.csi.transport.TestNodeKeys.generate(),
                         (host, port) -> java.util.Optional.empty()),
                     Duration.ofSeconds(10)),
                 new NoCluster(),

@@ -34,7 +34,7 @@ class ExportMembershipIT {
   @TempDir Path tmp;
   private LayerStore store;
   private HttpExportServer export;
-  private final java.security.KeyPair exportKey = io.layerns.csi.identity.TestNodeKeys.generate();
+  private final java.security.KeyPair exportKey = io.layerns.csi.transport.TestNodeKeys.generate();
   private volatile NamespaceView namespace = NamespaceView.NONE;
 
   /** Each node's addresses as its Node object lists them: node-127.0.1.x lists 127.0.1.x. */

@@ -93,7 +93,7 @@ class HostileVolumeRequestIT {
                 importer,
                 PeerFetcher.httpClient(
                     null,
-                    io.layerns.csi.identity.TestNodeKeys.generate(),
+                    io.layerns.csi.transport.TestNodeKeys.generate(),
                     (host, port) -> java.util.Optional.empty()),
                 Duration.ofSeconds(10)),
             new NoCluster(),

@@ -105,7 +105,7 @@ class ImageCorpusIT {
     InetAddress node2 = InetAddress.getByName("127.0.1.2");
     store1 = LayerStore.open(tmp.resolve("node-1/store"));
     importer1 = new ImageImporter(store1, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
-    java.security.KeyPair key1 = io.layerns.csi.identity.TestNodeKeys.generate();
+    java.security.KeyPair key1 = io.layerns.csi.transport.TestNodeKeys.generate();
     http1 = HttpExportServer.start(store1, new InetSocketAddress(node1, 0), Set.of(), key1);
     sftp1 =
         SftpExportServer.start(
@@ -142,8 +142,8 @@ class ImageCorpusIT {
                 importer2,
                 PeerFetcher.httpClient(
                     node2,
-                    io.layerns.csi.identity.TestNodeKeys.generate(),
-                    io.layerns.csi.identity.TestNodeKeys.published(Map.of(http1.baseUri(), key1))),
+                    io.layerns.csi.transport.TestNodeKeys.generate(),
+                    io.layerns.csi.transport.TestNodeKeys.published(Map.of(http1.baseUri(), key1))),
                 Duration.ofSeconds(30)),
             cluster,
             remote,

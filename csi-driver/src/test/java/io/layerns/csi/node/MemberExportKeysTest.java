@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.identity.NodeTls;
-import io.layerns.csi.identity.TestNodeKeys;
+import io.layerns.csi.transport.TestNodeKeys;
 import java.security.KeyPair;
 import java.util.ArrayList;
 import java.util.List;

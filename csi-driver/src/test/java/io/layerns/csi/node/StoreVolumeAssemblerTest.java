@@ -54,7 +54,7 @@ class StoreVolumeAssemblerTest {
 
   // The peers' node key: their HTTP exports' TLS key and the key they publish.
   private static final java.security.KeyPair PEER_KEY =
-      io.layerns.csi.identity.TestNodeKeys.generate();
+      io.layerns.csi.transport.TestNodeKeys.generate();
   private static final String HOST_KEY =
       org.apache.sshd.common.config.keys.PublicKeyEntry.toString(PEER_KEY.getPublic());
   private static final String REPO = "team/app";
@@ -436,7 +436,7 @@ class StoreVolumeAssemblerTest {
     registry.makePrivate(REPO, "puller", "s3cret");
     volumeSecret = dockerConfigSecret(registry.host(), "puller", "s3cret");
     assemble("vol-1", byTag());
-    java.security.KeyPair exportKey = io.layerns.csi.identity.TestNodeKeys.generate();
+    java.security.KeyPair exportKey = io.layerns.csi.transport.TestNodeKeys.generate();
     try (HttpExportServer export =
         HttpExportServer.start(
             store,
@@ -446,8 +446,8 @@ class StoreVolumeAssemblerTest {
       java.net.http.HttpClient http =
           PeerFetcher.httpClient(
               null,
-              io.layerns.csi.identity.TestNodeKeys.generate(),
-              io.layerns.csi.identity.TestNodeKeys.published(Map.of(export.baseUri(), exportKey)));
+              io.layerns.csi.transport.TestNodeKeys.generate(),
+              io.layerns.csi.transport.TestNodeKeys.published(Map.of(export.baseUri(), exportKey)));
       java.util.function.Function<String, java.net.http.HttpResponse<String>> get =
           path -> {
             try {
@@ -573,7 +573,7 @@ class StoreVolumeAssemblerTest {
             importer,
             PeerFetcher.httpClient(
                 null,
-                io.layerns.csi.identity.TestNodeKeys.generate(),
+                io.layerns.csi.transport.TestNodeKeys.generate(),
                 new io.layerns.csi.node.MemberExportKeys(cluster)),
             Duration.ofSeconds(10)),
         cluster,

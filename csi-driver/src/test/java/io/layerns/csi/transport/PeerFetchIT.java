@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.identity.PeerKeys;
-import io.layerns.csi.identity.TestNodeKeys;
 import io.layerns.csi.registry.ContentSource;
 import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.FetchFailedException;

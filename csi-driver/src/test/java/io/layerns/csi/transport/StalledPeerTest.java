@@ -7,7 +7,6 @@ import com.sun.net.httpserver.HttpServer;
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsServer;
 import io.layerns.csi.identity.NodeTls;
-import io.layerns.csi.identity.TestNodeKeys;
 import io.layerns.csi.registry.ContentSource;
 import io.layerns.csi.registry.FetchFailedException;
 import io.layerns.csi.registry.ImageImporter;

@@ -1,5 +1,7 @@
-package io.layerns.csi.identity;
+package io.layerns.csi.transport;
 
+import io.layerns.csi.identity.NodeKey;
+import io.layerns.csi.identity.PeerKeys;
 import java.net.URI;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
@@ -9,7 +11,11 @@ import java.security.spec.ECGenParameterSpec;
 import java.util.Map;
 import java.util.Optional;
 
-/** Node key pairs for tests that run exports and their clients in one process. */
+/**
+ * Node key pairs for tests that run exports and their clients in one process. Not in the identity
+ * package: a test class loaded from there first would define that package without the jar's
+ * manifest, and {@code IdentityService.jarVersion()} would answer "unknown" (CsiSanityIT).
+ */
 public final class TestNodeKeys {
   private TestNodeKeys() {}
 
