@@ -95,11 +95,13 @@ class PluginExportsIT {
 
         // HTTP: the blob by digest, under any repository name, byte for byte.
         // Read as the node itself: its exports accept member nodes only (their addresses, and
-        // requests signed with their own keys), and it is the member.
+        // TLS clients with their own keys), and it is the member; its certificate must hold the
+        // key it published.
         var http =
             PeerFetcher.httpClient(
                     InetAddress.getByName(ADDRESS),
-                    NodeKey.read(dir.resolve("state").resolve(NodeKey.FILE_NAME)).keyPair())
+                    NodeKey.read(dir.resolve("state").resolve(NodeKey.FILE_NAME)).keyPair(),
+                    StatusKeys.of(client))
                 .send(
                     HttpRequest.newBuilder(
                             URI.create(endpoints.http() + "/v2/any/name/blobs/" + layer.digest()))
@@ -221,7 +223,7 @@ class PluginExportsIT {
                   .until(() -> httpEndpoint(client, "join-1"), e -> e != null)
               + "/v2/any/blobs/"
               + layer.digest();
-      // Asked as join-2's plugin asks: from its address, signed with the key it made.
+      // Asked as join-2's plugin asks: from its address, with the key it made.
       HttpClient fromJoiner =
           PeerFetcher.httpClient(
               InetAddress.getByName(joinerAddress),
@@ -231,7 +233,8 @@ class PluginExportsIT {
                   .until(
                       () -> NodeKey.read(dir.resolve("p2/state").resolve(NodeKey.FILE_NAME)),
                       k -> k != null)
-                  .keyPair());
+                  .keyPair(),
+              StatusKeys.of(client));
       assertThat(status(fromJoiner, blob)).as("join-2 before it joins").isEqualTo(403);
 
       long joined = System.nanoTime();

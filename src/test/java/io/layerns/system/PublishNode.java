@@ -8,6 +8,7 @@ import io.layerns.csi.agent.DeadMountRepair;
 import io.layerns.csi.agent.VolumeUsages;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.node.KubernetesClusterView;
+import io.layerns.csi.node.MemberExportKeys;
 import io.layerns.csi.node.NodeService;
 import io.layerns.csi.node.StoreVolumeAssembler;
 import io.layerns.csi.node.VolumeStateStore;
@@ -111,7 +112,8 @@ public final class PublishNode implements AutoCloseable {
             importer,
             new PeerFetcher(
                 importer,
-                PeerFetcher.httpClient(local, agent.nodeKey().keyPair()),
+                PeerFetcher.httpClient(
+                    local, agent.nodeKey().keyPair(), new MemberExportKeys(cluster)),
                 Duration.ofSeconds(30)),
             cluster,
             Map.of(Transport.Sshfs, sshfs),

@@ -123,7 +123,13 @@ class CsiSanityIT {
             new StoreVolumeAssembler(
                 "sanity-node",
                 importer,
-                new PeerFetcher(importer, PeerFetcher.httpClient(null), Duration.ofSeconds(10)),
+                new PeerFetcher(
+                    importer,
+                    PeerFetcher.httpClient(
+                        null,
+                        io.layerns.csi.transport.TestNodeKeys.generate(),
+                        (host, port) -> java.util.Optional.empty()),
+                    Duration.ofSeconds(10)),
                 new NoCluster(),
                 Map.of(),
                 tmp.resolve("plugin")),

@@ -110,7 +110,8 @@ class ImageCorpusIT {
             store1,
             new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
             Platform.LINUX_AMD64);
-    http1 = HttpExportServer.start(store1, new InetSocketAddress(node1, 0), Set.of());
+    java.security.KeyPair key1 = io.layerns.csi.transport.TestNodeKeys.generate();
+    http1 = HttpExportServer.start(store1, new InetSocketAddress(node1, 0), Set.of(), key1);
     sftp1 =
         SftpExportServer.start(
             tmp.resolve("node-1/store/layers"),
@@ -145,7 +146,13 @@ class ImageCorpusIT {
         new StoreVolumeAssembler(
             "node-2",
             importer2,
-            new PeerFetcher(importer2, PeerFetcher.httpClient(node2), Duration.ofSeconds(30)),
+            new PeerFetcher(
+                importer2,
+                PeerFetcher.httpClient(
+                    node2,
+                    io.layerns.csi.transport.TestNodeKeys.generate(),
+                    io.layerns.csi.transport.TestNodeKeys.published(Map.of(http1.baseUri(), key1))),
+                Duration.ofSeconds(30)),
             cluster,
             remote,
             tmp.resolve("node-2/csi"));

@@ -53,7 +53,11 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class StoreVolumeAssemblerTest {
 
-  private static final String HOST_KEY = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=";
+  // The peers' node key: their HTTP exports' TLS key and the key they publish.
+  private static final java.security.KeyPair PEER_KEY =
+      io.layerns.csi.transport.TestNodeKeys.generate();
+  private static final String HOST_KEY =
+      org.apache.sshd.common.config.keys.PublicKeyEntry.toString(PEER_KEY.getPublic());
   private static final String REPO = "team/app";
 
   @TempDir Path tmp;
@@ -92,7 +96,10 @@ class StoreVolumeAssemblerTest {
         .importLayout(tmp.resolve("layout"), ImageReference.parse(byTag()));
     peerExport =
         HttpExportServer.start(
-            peerStore, new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), Set.of());
+            peerStore,
+            new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0),
+            Set.of(),
+            PEER_KEY);
     remoteMounter = new RecordingRemoteMounter();
     remote = new EnumMap<>(Transport.class);
     remote.put(
@@ -354,13 +361,16 @@ class StoreVolumeAssemblerTest {
         namespace(
             Transport.Sshfs,
             new NamespaceView.PeerStore(
-                "node-2", new StoreEndpoints(peerUrl(), null, null, null), Set.of(), Set.of()));
+                "node-2", new StoreEndpoints(peerUrl(), null, HOST_KEY, null), Set.of(), Set.of()));
     peerStore.close();
     peerExport.close();
     peerStore = LayerStore.open(tmp.resolve("node-2/store"));
     peerExport =
         HttpExportServer.start(
-            peerStore, new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), Set.of());
+            peerStore,
+            new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0),
+            Set.of(),
+            PEER_KEY);
 
     List<Path> dirs = assemble("vol-1", byDigest());
 
@@ -472,10 +482,18 @@ class StoreVolumeAssemblerTest {
     registry.makePrivate(REPO, "puller", "s3cret");
     volumeSecret = dockerConfigSecret(registry.host(), "puller", "s3cret");
     assemble("vol-1", byTag());
+    java.security.KeyPair exportKey = io.layerns.csi.transport.TestNodeKeys.generate();
     try (HttpExportServer export =
         HttpExportServer.start(
-            store, new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), Set.of())) {
-      java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+            store,
+            new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0),
+            Set.of(),
+            exportKey)) {
+      java.net.http.HttpClient http =
+          PeerFetcher.httpClient(
+              null,
+              io.layerns.csi.transport.TestNodeKeys.generate(),
+              io.layerns.csi.transport.TestNodeKeys.published(Map.of(export.baseUri(), exportKey)));
       java.util.function.Function<String, java.net.http.HttpResponse<String>> get =
           path -> {
             try {
@@ -600,7 +618,13 @@ class StoreVolumeAssemblerTest {
     return new StoreVolumeAssembler(
         "node-3",
         importer,
-        new PeerFetcher(importer, PeerFetcher.httpClient(null), Duration.ofSeconds(10)),
+        new PeerFetcher(
+            importer,
+            PeerFetcher.httpClient(
+                null,
+                io.layerns.csi.transport.TestNodeKeys.generate(),
+                new io.layerns.csi.node.MemberExportKeys(cluster)),
+            Duration.ofSeconds(10)),
         cluster,
         mounts,
         tmp.resolve("node-3/csi"));

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.layerns.csi.export.http.HttpExportServer;
+import io.layerns.csi.identity.PeerKeys;
 import io.layerns.csi.registry.ContentSource;
 import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.FetchFailedException;
@@ -27,6 +28,7 @@ import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.KeyPair;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -50,6 +52,10 @@ class PeerFetchIT {
   private HttpExportServer exportA;
   private HttpExportServer exportB;
   private PeerFetcher fetcher;
+  private final KeyPair keyA = TestNodeKeys.generate();
+  private final KeyPair keyB = TestNodeKeys.generate();
+  private final KeyPair keyC = TestNodeKeys.generate();
+  private PeerKeys pins;
   private ImageImporter importerC;
 
   @BeforeEach
@@ -58,8 +64,9 @@ class PeerFetchIT {
     storeA = holder("a");
     storeB = holder("b");
     Set<InetAddress> members = Set.of(InetAddress.getByName("127.0.1.3"));
-    exportA = HttpExportServer.start(storeA, new InetSocketAddress("127.0.1.1", 0), members);
-    exportB = HttpExportServer.start(storeB, new InetSocketAddress("127.0.1.2", 0), members);
+    exportA = HttpExportServer.start(storeA, new InetSocketAddress("127.0.1.1", 0), members, keyA);
+    exportB = HttpExportServer.start(storeB, new InetSocketAddress("127.0.1.2", 0), members, keyB);
+    pins = TestNodeKeys.published(Map.of(exportA.baseUri(), keyA, exportB.baseUri(), keyB));
     storeC = LayerStore.open(tmp.resolve("c"));
     importerC =
         new ImageImporter(
@@ -69,7 +76,7 @@ class PeerFetchIT {
     fetcher =
         new PeerFetcher(
             importerC,
-            PeerFetcher.httpClient(InetAddress.getByName("127.0.1.3")),
+            PeerFetcher.httpClient(InetAddress.getByName("127.0.1.3"), keyC, pins),
             Duration.ofSeconds(10));
   }
 
@@ -234,7 +241,7 @@ class PeerFetchIT {
     PeerFetcher stranger =
         new PeerFetcher(
             importerC,
-            PeerFetcher.httpClient(InetAddress.getByName("127.0.1.9")),
+            PeerFetcher.httpClient(InetAddress.getByName("127.0.1.9"), keyC, pins),
             Duration.ofSeconds(10));
     TestImage.Layer layer = image.layers().getFirst();
 
