@@ -53,7 +53,13 @@ final class SocketPlugin implements AutoCloseable {
         new StoreVolumeAssembler(
             "node-1",
             importer,
-            new PeerFetcher(importer, PeerFetcher.httpClient(null), Duration.ofSeconds(10)),
+            new PeerFetcher(
+                importer,
+                PeerFetcher.httpClient(
+                    null,
+                    io.layerns.csi.transport.TestNodeKeys.generate(),
+                    (host, port) -> java.util.Optional.empty()),
+                Duration.ofSeconds(10)),
             new NoCluster(),
             Map.of(),
             base.resolve("plugin/csi"));
