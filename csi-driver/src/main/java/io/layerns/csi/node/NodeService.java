@@ -115,16 +115,20 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
       NodePublishVolumeRequest req, StreamObserver<NodePublishVolumeResponse> out) {
     long start = System.nanoTime();
     String[] transport = {"none"};
-    Status.Code code = respond(out, () -> publish(req, transport));
-    metrics.published(transport[0], outcome(code), System.nanoTime() - start);
+    respond(
+        out,
+        () -> publish(req, transport),
+        code -> metrics.published(transport[0], outcome(code), System.nanoTime() - start));
   }
 
   @Override
   public void nodeUnpublishVolume(
       NodeUnpublishVolumeRequest req, StreamObserver<NodeUnpublishVolumeResponse> out) {
     long start = System.nanoTime();
-    Status.Code code = respond(out, () -> unpublish(req));
-    metrics.unpublished(outcome(code), System.nanoTime() - start);
+    respond(
+        out,
+        () -> unpublish(req),
+        code -> metrics.unpublished(outcome(code), System.nanoTime() - start));
   }
 
   /** A call's outcome as a metric label; refusals of the request are also counted by reason. */
@@ -525,21 +529,31 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
     }
   }
 
-  /** Answers the call with what {@code call} returns or throws; returns the status code sent. */
-  private static <T> Status.Code respond(StreamObserver<T> out, Callable<T> call) {
+  private static <T> void respond(StreamObserver<T> out, Callable<T> call) {
+    respond(out, call, code -> {});
+  }
+
+  /**
+   * Answers the call with what {@code call} returns or throws, after telling {@code done} the
+   * status code (so the metrics have counted a call once its caller has the answer).
+   */
+  private static <T> void respond(
+      StreamObserver<T> out, Callable<T> call, java.util.function.Consumer<Status.Code> done) {
     T response;
     try {
       response = call.call();
     } catch (StatusRuntimeException e) {
+      done.accept(e.getStatus().getCode());
       out.onError(e);
-      return e.getStatus().getCode();
+      return;
     } catch (Exception e) {
       LOG.error("unexpected failure", e);
+      done.accept(Status.Code.INTERNAL);
       out.onError(Status.INTERNAL.withDescription(e.toString()).withCause(e).asRuntimeException());
-      return Status.Code.INTERNAL;
+      return;
     }
+    done.accept(Status.Code.OK);
     out.onNext(response);
     out.onCompleted();
-    return Status.Code.OK;
   }
 }
