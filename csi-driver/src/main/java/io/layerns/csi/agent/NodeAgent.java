@@ -244,11 +244,6 @@ public final class NodeAgent implements AutoCloseable {
         : "node agent's watch of LayerStore " + nodeName + " stopped";
   }
 
-  /**
-   * Checks this node's remote layer mounts every {@code every}: the status condition {@value
-   * #REMOTE_MOUNTS_HEALTHY} says which do not answer, and each mount that stops answering gets a
-   * Warning event ({@value #REMOTE_MOUNT_DEAD}) on this node's LayerStore.
-   */
   /** Where evictions and the scrub's findings are counted. */
   public void recordTo(io.layerns.csi.metrics.NodeMetrics metrics) {
     this.metrics = metrics;
@@ -264,6 +259,11 @@ public final class NodeAgent implements AutoCloseable {
     return dead == null ? java.util.Set.of() : dead.keySet();
   }
 
+  /**
+   * Checks this node's remote layer mounts every {@code every}: the status condition {@value
+   * #REMOTE_MOUNTS_HEALTHY} says which do not answer, and each mount that stops answering gets a
+   * Warning event ({@value #REMOTE_MOUNT_DEAD}) on this node's LayerStore.
+   */
   public void watchRemoteMounts(RemoteMountHealth health, Duration every, EventRecorder events) {
     watchRemoteMounts(health, RemoteMountRepair.NONE, every, events);
   }

@@ -94,8 +94,8 @@ public final class NodeMetrics {
     Duration.ofSeconds(120)
   };
 
-  // After the constants above, which the constructor reads.
   /** Records nothing: for components that run without a metrics endpoint (tests, tools). */
+  // Declared after the constants above, which the constructor reads.
   public static final NodeMetrics NONE = new NodeMetrics(new CompositeMeterRegistry());
 
   private final MeterRegistry registry;

@@ -53,6 +53,9 @@ public final class ImageImporter {
   private final AtomicLong sharedDownloads = new AtomicLong();
   private final Duration stallTimeout;
 
+  private volatile io.layerns.csi.metrics.NodeMetrics metrics =
+      io.layerns.csi.metrics.NodeMetrics.NONE;
+
   /**
    * @param registry the client for registry pulls
    * @param platform the node's platform, chosen from image indexes
@@ -65,9 +68,6 @@ public final class ImageImporter {
    * @param stallTimeout how long a source may send nothing in the middle of a blob before the
    *     importer gives up on it and tries the next source
    */
-  private volatile io.layerns.csi.metrics.NodeMetrics metrics =
-      io.layerns.csi.metrics.NodeMetrics.NONE;
-
   public ImageImporter(
       LayerStore store, RegistryClient registry, Platform platform, Duration stallTimeout) {
     this.store = store;
@@ -655,8 +655,7 @@ public final class ImageImporter {
         // A full store is this node's problem: another source would fill it all the same.
         throw e;
       } catch (IOException e) {
-        if (e instanceof LayerRefusedException
-            || e instanceof io.layerns.csi.store.DigestMismatchException) {
+        if (e instanceof LayerRefusedException || e instanceof DigestMismatchException) {
           metrics.refused(io.layerns.csi.metrics.NodeMetrics.Refusal.HOSTILE_INPUT);
         }
         LOG.warn("fetching {} from {} failed: {}", what, source.describe(), e.getMessage());

@@ -127,12 +127,12 @@ public final class HttpExportServer implements AutoCloseable {
     return export;
   }
 
-  /** Replaces the allow-list, as nodes join and leave; empty lets everyone in. */
   /** Where bytes served and refused clients are counted. */
   public void recordTo(io.layerns.csi.metrics.NodeMetrics metrics) {
     this.metrics = metrics;
   }
 
+  /** Replaces the allow-list, as nodes join and leave; empty lets everyone in. */
   public void allowClients(Set<InetAddress> clients) {
     this.allowedClients = Set.copyOf(clients);
   }
