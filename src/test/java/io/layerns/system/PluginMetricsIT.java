@@ -143,7 +143,6 @@ class PluginMetricsIT {
                     Map<String, Double> m = scrape(metricsUri);
                     assertThat(m).containsEntry("layerns_node_scrub_corrupt_copies_total", 1.0);
                     assertThat(m).containsEntry("layerns_node_quarantined_copies", 1.0);
-                    assertThat(m).containsEntry("layerns_node_copies", 0.0);
                     assertThat(m.get("layerns_node_scrub_read_bytes_total")).isPositive();
                   });
 
