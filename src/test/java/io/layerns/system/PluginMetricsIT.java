@@ -163,6 +163,8 @@ class PluginMetricsIT {
           HttpClient outsider =
               HttpClient.newBuilder()
                   .localAddress(InetAddress.getByName("127.0.0.1"))
+                  // Takes whatever key the export presents: it is the export that must refuse.
+                  .sslContext(trustingAnyServer())
                   .connectTimeout(Duration.ofSeconds(2))
                   .build();
           URI blob = URI.create(export + "/v2/blobs/" + layer.digest());
@@ -189,6 +191,45 @@ class PluginMetricsIT {
         KubeletMounts.unmountAllUnder(dir);
       }
     }
+  }
+
+  private static javax.net.ssl.SSLContext trustingAnyServer() throws Exception {
+    javax.net.ssl.SSLContext tls = javax.net.ssl.SSLContext.getInstance("TLSv1.3");
+    tls.init(
+        null,
+        new javax.net.ssl.TrustManager[] {
+          // Extended: a plain X509TrustManager would still have the JDK check the host name.
+          new javax.net.ssl.X509ExtendedTrustManager() {
+            @Override
+            public void checkClientTrusted(java.security.cert.X509Certificate[] chain, String a) {}
+
+            @Override
+            public void checkServerTrusted(java.security.cert.X509Certificate[] chain, String a) {}
+
+            @Override
+            public void checkClientTrusted(
+                java.security.cert.X509Certificate[] chain, String a, java.net.Socket s) {}
+
+            @Override
+            public void checkServerTrusted(
+                java.security.cert.X509Certificate[] chain, String a, java.net.Socket s) {}
+
+            @Override
+            public void checkClientTrusted(
+                java.security.cert.X509Certificate[] chain, String a, javax.net.ssl.SSLEngine e) {}
+
+            @Override
+            public void checkServerTrusted(
+                java.security.cert.X509Certificate[] chain, String a, javax.net.ssl.SSLEngine e) {}
+
+            @Override
+            public java.security.cert.X509Certificate[] getAcceptedIssuers() {
+              return new java.security.cert.X509Certificate[0];
+            }
+          }
+        },
+        null);
+    return tls;
   }
 
   /** The plugin's health address, from its log. */

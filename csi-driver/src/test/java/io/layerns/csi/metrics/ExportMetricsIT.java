@@ -3,6 +3,7 @@ package io.layerns.csi.metrics;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.layerns.csi.export.http.HttpExportServer;
+import io.layerns.csi.identity.NodeTls;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
@@ -10,6 +11,7 @@ import io.layerns.csi.registry.PulledImage;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.transport.TestNodeKeys;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -17,14 +19,18 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
+import java.security.KeyPair;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.Set;
+import javax.net.ssl.SSLContext;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The importer's and the HTTP export's choke points, counted in a real registry: bytes fetched from
- * an OCI layout, bytes served to a member over real HTTP, and a client that is no member refused.
+ * an OCI layout, bytes served to a member over the real (TLS) export, and a client from an address
+ * that is no member's refused.
  */
 class ExportMetricsIT {
 
@@ -46,23 +52,35 @@ class ExportMetricsIT {
           .isEqualTo(layerBytes);
 
       // Members: 127.0.0.1, where loopback connections leave from unless a client binds another.
+      KeyPair exportKey = TestNodeKeys.generate();
+      KeyPair memberKey = TestNodeKeys.generate();
       HttpExportServer export =
           HttpExportServer.start(
               store,
               new InetSocketAddress("127.0.1.2", 0),
-              Set.of(InetAddress.getByName("127.0.0.1")));
+              Set.of(InetAddress.getByName("127.0.0.1")),
+              exportKey);
+      export.allowKeys(Set.of(memberKey.getPublic()));
       export.recordTo(metrics);
+      // A member's client: its own key, and the export's pinned.
+      SSLContext tls =
+          NodeTls.client(
+              Optional.of(memberKey), (host, port) -> Optional.of(exportKey.getPublic()));
       try {
         PulledImage.Layer layer = pulled.layers().getFirst();
         URI blob = URI.create(export.baseUri() + "/v2/team/app/blobs/" + layer.digest());
-        HttpResponse<byte[]> served = get(HttpClient.newBuilder(), blob);
+        HttpResponse<byte[]> served = get(HttpClient.newBuilder().sslContext(tls), blob);
         assertThat(served.statusCode()).isEqualTo(200);
         assertThat(served.body()).hasSize((int) layer.size());
         assertThat(sample(metrics, "layerns_node_served_bytes_total{export=\"http\"}"))
             .isEqualTo(layer.size());
 
         HttpResponse<byte[]> refused =
-            get(HttpClient.newBuilder().localAddress(InetAddress.getByName("127.0.1.3")), blob);
+            get(
+                HttpClient.newBuilder()
+                    .sslContext(tls)
+                    .localAddress(InetAddress.getByName("127.0.1.3")),
+                blob);
         assertThat(refused.statusCode()).isEqualTo(403);
         assertThat(sample(metrics, "layerns_node_refusals_total{reason=\"non_member\"}"))
             .isEqualTo(1);
