@@ -137,6 +137,18 @@ class ClusterE2EIT {
               }
             });
     assertThat(layers).contains(CrdConstants.layerName(image.layers.get(0).digest().toString()));
+    // What Prometheus scrapes from the plugins' metrics port (docs/operations.md): the reader
+    // published once over sshfs and holds a live mount of each of the holder's layers, which the
+    // holder served over SFTP.
+    Map<String, Double> readerMetrics = pluginMetrics(reader);
+    assertThat(readerMetrics)
+        .containsEntry(
+            "layerns_node_publish_seconds_count{outcome=\"ok\",transport=\"sshfs\"}", 1.0)
+        .containsEntry(
+            "layerns_node_remote_mounts{peer=\"" + holder + "\",state=\"alive\"}",
+            (double) image.layers.size());
+    assertThat(pluginMetrics(holder).get("layerns_node_served_bytes_total{export=\"sftp\"}"))
+        .isPositive();
 
     client.pods().inNamespace(NAMESPACE).withName("reader-sshfs").delete();
     await("the references go with the pod")
@@ -913,6 +925,13 @@ class ClusterE2EIT {
     return Files.readAllLines(cluster.registryLog()).stream()
         .filter(l -> l.contains(ip + ":"))
         .collect(Collectors.joining("\n"));
+  }
+
+  /** The node plugin's /metrics, read from inside the node as Prometheus would reach it. */
+  private Map<String, Double> pluginMetrics(String node) {
+    ClusterNode n = cluster.node(node);
+    return PrometheusText.samples(
+        n.exec("curl", "-sSf", "--max-time", "10", "http://" + n.ip() + ":9809/metrics"));
   }
 
   /** Requests the registry logged from {@code node}'s address. */

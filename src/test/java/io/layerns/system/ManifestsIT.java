@@ -152,6 +152,37 @@ class ManifestsIT {
 
   @Test
   @DisplayName(
+      "When manifests/ is applied, then Prometheus finds both components' /metrics: a named port"
+          + " and scrape annotations that point at the port each serves it on")
+  void metricsPortsAreNamedAndAnnotatedForPrometheus() {
+    DaemonSet ds = template("DaemonSet", DaemonSet.class);
+    Deployment operator = template("Deployment", Deployment.class);
+    var plugin = ds.getSpec().getTemplate().getSpec().getContainers().getFirst();
+    int pluginPort =
+        plugin.getPorts().stream()
+            .filter(p -> p.getName().equals("http-metrics"))
+            .findFirst()
+            .orElseThrow()
+            .getContainerPort();
+    assertThat(plugin.getArgs()).contains("--health-port=" + pluginPort);
+    assertThat(ds.getSpec().getTemplate().getMetadata().getAnnotations())
+        .containsEntry("prometheus.io/scrape", "true")
+        .containsEntry("prometheus.io/port", Integer.toString(pluginPort))
+        .containsEntry("prometheus.io/path", "/metrics");
+    int operatorPort =
+        operator.getSpec().getTemplate().getSpec().getContainers().getFirst().getPorts().stream()
+            .filter(p -> p.getName().equals("http"))
+            .findFirst()
+            .orElseThrow()
+            .getContainerPort();
+    assertThat(operator.getSpec().getTemplate().getMetadata().getAnnotations())
+        .containsEntry("prometheus.io/scrape", "true")
+        .containsEntry("prometheus.io/port", Integer.toString(operatorPort))
+        .containsEntry("prometheus.io/path", "/metrics");
+  }
+
+  @Test
+  @DisplayName(
       "When an overlay enables the node-driver-registrar component, then the sidecar replaces the"
           + " plugin's own registration and every object is accepted")
   void registrarComponentIsAccepted() throws Exception {

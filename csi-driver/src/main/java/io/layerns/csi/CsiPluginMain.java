@@ -20,6 +20,7 @@ import io.layerns.csi.export.sftp.SftpExportConfig;
 import io.layerns.csi.export.sftp.SftpExportServer;
 import io.layerns.csi.identity.IdentityService;
 import io.layerns.csi.identity.NodeKey;
+import io.layerns.csi.metrics.NodeMetrics;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.node.KubernetesClusterView;
 import io.layerns.csi.node.LocalDirectoryAssembler;
@@ -83,14 +84,19 @@ public final class CsiPluginMain {
     // The liveness probe's answer: the first of these checks that finds a problem, else "ok".
     List<Supplier<String>> problems = new CopyOnWriteArrayList<>();
     problems.add(() -> ready.get() ? null : "starting");
+    NodeMetrics metrics = NodeMetrics.prometheus();
     ProbeServer health =
         ProbeServer.start(
             new InetSocketAddress(
                 InetAddress.getByName(config.exportAddress()), config.healthPort()),
-            Map.of("/healthz", () -> ProbeServer.Answer.okUnless(firstProblem(problems))));
+            Map.of(
+                "/healthz",
+                () -> ProbeServer.Answer.okUnless(firstProblem(problems)),
+                "/metrics",
+                () -> new ProbeServer.Answer(200, metrics.scrape())));
     LOG.info("health on http://{}:{}/healthz", config.exportAddress(), health.port());
     try {
-      serve(config, ready, problems, health);
+      serve(config, ready, problems, health, metrics);
     } catch (Exception | Error e) {
       // The probe server's thread would keep a plugin that failed to start alive.
       health.close();
@@ -99,19 +105,24 @@ public final class CsiPluginMain {
   }
 
   private static void serve(
-      PluginConfig config, AtomicBoolean ready, List<Supplier<String>> problems, ProbeServer health)
+      PluginConfig config,
+      AtomicBoolean ready,
+      List<Supplier<String>> problems,
+      ProbeServer health,
+      NodeMetrics metrics)
       throws Exception {
     VolumeStateStore states = VolumeStateStore.open(config.stateDir());
     // With the node agent (every real node), images come from the global namespace; without it
     // (a plugin tried alone), from pre-unpacked folders.
     NodeService node =
         config.runAgent()
-            ? startNodeAgent(config, states, problems)
+            ? startNodeAgent(config, states, problems, metrics)
             : new NodeService(
                 config.nodeName(),
                 new LocalDirectoryAssembler(config.imageDir()),
                 new CommandMounter(config.stateDir().resolve("scratch")),
                 states);
+    node.recordTo(metrics);
     List<VolumeState> kept = node.publishedVolumes();
     LOG.info("{} volumes still mounted from before this start", kept.size());
 
@@ -163,9 +174,13 @@ public final class CsiPluginMain {
    * joins {@code problems}.
    */
   private static NodeService startNodeAgent(
-      PluginConfig config, VolumeStateStore states, List<Supplier<String>> problems)
+      PluginConfig config,
+      VolumeStateStore states,
+      List<Supplier<String>> problems,
+      NodeMetrics metrics)
       throws IOException {
     LayerStore store = LayerStore.open(config.storeRoot());
+    metrics.watchStore(store);
     InetAddress address = InetAddress.getByName(config.exportAddress());
     // Who this node is to its peers: its SFTP host key, its HTTP export's TLS key, and the key it
     // logs in to them and connects to their exports with.
@@ -176,6 +191,7 @@ public final class CsiPluginMain {
             new InetSocketAddress(address, config.httpExportPort()),
             Set.of(),
             nodeKey.keyPair());
+    export.recordTo(metrics);
     String host = export.baseUri().getHost();
     String sftp = null;
     SftpExportServer sftpServer = null;
@@ -190,6 +206,7 @@ public final class CsiPluginMain {
                   Set.of(), // members' keys come with the membership below
                   SftpExportConfig.DEFAULT_USER,
                   Optional.empty()));
+      server.recordTo(metrics);
       sftp = host + ":" + server.address().getPort();
       sftpServer = server;
     }
@@ -221,6 +238,7 @@ public final class CsiPluginMain {
         "registry requests to loopback, link-local and unspecified addresses: refused, but for {}",
         config.registryAllowedNetworks());
     ImageImporter importer = new ImageImporter(store, registry, Platform.ofThisMachine());
+    importer.recordTo(metrics);
     KubernetesClient client = new KubernetesClientBuilder().build();
     KubernetesClusterView cluster = new KubernetesClusterView(client, config.nodeName());
     PeerFetcher peers =
@@ -294,6 +312,8 @@ public final class CsiPluginMain {
             Duration.ofMinutes(1),
             new RegistryPreloader(importer, store),
             Clock.systemUTC());
+    agent.recordTo(metrics);
+    metrics.watchRemoteMounts(() -> sshfs.holders().keySet(), agent::deadRemoteMounts);
     node.onVolumesChanged(agent::trigger);
     EventRecorder events =
         new EventRecorder(client, Clock.systemUTC(), EventRecorder.NODE_PLUGIN, config.nodeName());

@@ -153,6 +153,9 @@ public final class NodeAgent implements AutoCloseable {
   /** Null while this agent does not scrub (then copies report no verification time). */
   private volatile Scrubber scrubber;
 
+  private volatile io.layerns.csi.metrics.NodeMetrics metrics =
+      io.layerns.csi.metrics.NodeMetrics.NONE;
+
   /**
    * Copies the scrub failed, by digest, with when: told until a good copy is back, or for {@link
    * #CORRUPT_TOLD_FOR} when the node keeps none.
@@ -239,6 +242,21 @@ public final class NodeAgent implements AutoCloseable {
     return informer.isRunning()
         ? null
         : "node agent's watch of LayerStore " + nodeName + " stopped";
+  }
+
+  /** Where evictions and the scrub's findings are counted. */
+  public void recordTo(io.layerns.csi.metrics.NodeMetrics metrics) {
+    this.metrics = metrics;
+    Scrubber scrub = scrubber;
+    if (scrub != null) {
+      metrics.watchScrubReads(scrub::bytesRead);
+    }
+  }
+
+  /** The remote layer mounts the last check found not answering (and could not repair). */
+  public java.util.Set<RemoteLayer> deadRemoteMounts() {
+    Map<RemoteLayer, DeadMount> dead = deadMounts;
+    return dead == null ? java.util.Set.of() : dead.keySet();
   }
 
   /**
@@ -351,11 +369,13 @@ public final class NodeAgent implements AutoCloseable {
                 new Scrubber.Listener() {
                   @Override
                   public void verified(Digest digest, java.time.Instant at) {
+                    metrics.scrubVerified();
                     trigger();
                   }
 
                   @Override
                   public void failed(Digest digest, String problem) {
+                    metrics.scrubFoundCorrupt();
                     corrupt.put(digest.toString(), new Failure(problem, clock.instant()));
                     io.layerns.api.v1alpha1.LayerStore obj = current;
                     if (obj != null) {
@@ -372,6 +392,8 @@ public final class NodeAgent implements AutoCloseable {
                   }
                 })
             .start();
+    Scrubber started = scrubber;
+    metrics.watchScrubReads(started::bytesRead);
   }
 
   /** Asks for a pass; passes coalesce while one is queued. */
@@ -438,6 +460,7 @@ public final class NodeAgent implements AutoCloseable {
       }
       DeleteOutcome outcome = store.deleteLayer(Digest.parse(digest));
       if (outcome == DeleteOutcome.DELETED) {
+        metrics.evicted();
         store.deleteBlob(Digest.parse(digest));
         seenInSpec.remove(digest);
         firstSeen.remove(digest);

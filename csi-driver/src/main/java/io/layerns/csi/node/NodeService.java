@@ -13,6 +13,7 @@ import csi.v1.NodeGrpc;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
+import io.layerns.csi.metrics.NodeMetrics;
 import io.layerns.csi.mount.MountTable;
 import io.layerns.csi.mount.Mounter;
 import io.layerns.csi.registry.DockerConfig;
@@ -70,6 +71,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
   private final VolumeStateStore states;
   private final VolumeLocks locks = new VolumeLocks();
   private volatile Runnable volumesChanged = () -> {};
+  private volatile NodeMetrics metrics = NodeMetrics.NONE;
 
   public NodeService(
       String nodeId, VolumeAssembler assembler, Mounter mounter, VolumeStateStore states) {
@@ -91,6 +93,11 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
     this.volumesChanged = listener;
   }
 
+  /** Where publishes, unpublishes and refused requests are counted. */
+  public void recordTo(NodeMetrics metrics) {
+    this.metrics = metrics;
+  }
+
   @Override
   public void nodeGetInfo(NodeGetInfoRequest req, StreamObserver<NodeGetInfoResponse> out) {
     // max_volumes_per_node 0: no limit, overlays use no attach slots.
@@ -106,13 +113,32 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
   @Override
   public void nodePublishVolume(
       NodePublishVolumeRequest req, StreamObserver<NodePublishVolumeResponse> out) {
-    respond(out, () -> publish(req));
+    long start = System.nanoTime();
+    String[] transport = {"none"};
+    respond(
+        out,
+        () -> publish(req, transport),
+        code -> metrics.published(transport[0], outcome(code), System.nanoTime() - start));
   }
 
   @Override
   public void nodeUnpublishVolume(
       NodeUnpublishVolumeRequest req, StreamObserver<NodeUnpublishVolumeResponse> out) {
-    respond(out, () -> unpublish(req));
+    long start = System.nanoTime();
+    respond(
+        out,
+        () -> unpublish(req),
+        code -> metrics.unpublished(outcome(code), System.nanoTime() - start));
+  }
+
+  /** A call's outcome as a metric label; refusals of the request are also counted by reason. */
+  private String outcome(Status.Code code) {
+    switch (code) {
+      case INVALID_ARGUMENT -> metrics.refused(NodeMetrics.Refusal.INVALID_REQUEST);
+      case PERMISSION_DENIED -> metrics.refused(NodeMetrics.Refusal.ACCESS_DENIED);
+      default -> {}
+    }
+    return code.name().toLowerCase(java.util.Locale.ROOT);
   }
 
   /**
@@ -135,7 +161,12 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
     return mounted;
   }
 
-  private NodePublishVolumeResponse publish(NodePublishVolumeRequest req) throws IOException {
+  /**
+   * @param transport set to how the layers were reached (see {@link VolumeAssembler#transport}),
+   *     for the metrics
+   */
+  private NodePublishVolumeResponse publish(NodePublishVolumeRequest req, String[] transport)
+      throws IOException {
     String volumeId = req.getVolumeId();
     require(!volumeId.isEmpty(), "volume ID missing in request");
     checkVolumeId(volumeId);
@@ -177,6 +208,7 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
         }
         if (mounted) {
           if (s.image().equals(image) && s.readOnly() == readOnly) {
+            transport[0] = assembler.transport(volumeId);
             LOG.info("volume {} already published at {}", volumeId, target);
             return NodePublishVolumeResponse.getDefaultInstance();
           }
@@ -205,13 +237,17 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
       List<Path> layers;
       try {
         layers = assembler.assemble(request);
+        transport[0] = assembler.transport(volumeId);
       } catch (ImageNotFoundException e) {
+        transport[0] = assembler.transport(volumeId);
         assembler.release(volumeId);
         throw Status.NOT_FOUND.withDescription(e.getMessage()).asRuntimeException();
       } catch (ImageAccessDeniedException e) {
+        transport[0] = assembler.transport(volumeId);
         assembler.release(volumeId);
         throw Status.PERMISSION_DENIED.withDescription(e.getMessage()).asRuntimeException();
       } catch (IOException | RuntimeException e) {
+        transport[0] = assembler.transport(volumeId);
         assembler.release(volumeId);
         throw Status.INTERNAL
             .withDescription("assembling image " + image + " failed: " + e.getMessage())
@@ -494,17 +530,29 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
   }
 
   private static <T> void respond(StreamObserver<T> out, Callable<T> call) {
+    respond(out, call, code -> {});
+  }
+
+  /**
+   * Answers the call with what {@code call} returns or throws, after telling {@code done} the
+   * status code (so the metrics have counted a call once its caller has the answer).
+   */
+  private static <T> void respond(
+      StreamObserver<T> out, Callable<T> call, java.util.function.Consumer<Status.Code> done) {
     T response;
     try {
       response = call.call();
     } catch (StatusRuntimeException e) {
+      done.accept(e.getStatus().getCode());
       out.onError(e);
       return;
     } catch (Exception e) {
       LOG.error("unexpected failure", e);
+      done.accept(Status.Code.INTERNAL);
       out.onError(Status.INTERNAL.withDescription(e.toString()).withCause(e).asRuntimeException());
       return;
     }
+    done.accept(Status.Code.OK);
     out.onNext(response);
     out.onCompleted();
   }

@@ -78,6 +78,11 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
   private final ImageAccess access;
   private final Map<String, List<LayerLease>> leases = new ConcurrentHashMap<>();
 
+  /** The transport label of each volume being assembled or published (see transport()). */
+  private final Map<String, String> transports = new ConcurrentHashMap<>();
+
+  private static final String COPIED = "copy";
+
   /**
    * @param nodeName this node's name: what {@code readsFrom} says for a local copy
    * @param importer the importer of this node's store
@@ -121,6 +126,11 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     LayerUse(Digest digest, Path directory, String readsFrom) {
       this(digest, List.of(directory), readsFrom);
     }
+  }
+
+  @Override
+  public String transport(String volumeId) {
+    return transports.getOrDefault(volumeId, "local");
   }
 
   @Override
@@ -333,6 +343,11 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
       } else {
         Optional<LayerUse> mounted = mountRemote(layer, holders, transport, mounts, request);
         if (mounted.isPresent()) {
+          // A remote mount names the volume's transport, over a copy of another of its layers.
+          transports.merge(
+              request.volumeId(),
+              transport.name().toLowerCase(java.util.Locale.ROOT),
+              (was, now) -> was.equals(COPIED) ? now : was);
           return mounted.get();
         }
       }
@@ -347,7 +362,9 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     if (!marks.isEmpty()) {
       importer.privateImages().recordLayer(layer.digest(), marks);
     }
-    return copy(layer, holders, registry, request.volumeId());
+    LayerUse copied = copy(layer, holders, registry, request.volumeId());
+    transports.putIfAbsent(request.volumeId(), COPIED);
+    return copied;
   }
 
   /** The node's own copy, leased for the volume; empty when the store does not hold it. */
@@ -585,6 +602,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
 
   @Override
   public void release(String volumeId) throws IOException {
+    transports.remove(volumeId);
     List<LayerLease> held = leases.remove(volumeId);
     if (held != null) {
       held.forEach(LayerLease::close);

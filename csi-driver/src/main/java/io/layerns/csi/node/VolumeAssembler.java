@@ -24,4 +24,13 @@ public interface VolumeAssembler {
    * Must accept a volume it does not know (a retried unpublish, or one from before a restart).
    */
   void release(String volumeId) throws IOException;
+
+  /**
+   * How the volume's layers were reached, for the metrics, until {@link #release}: {@code local}
+   * when all were held here, else the remote transport ({@code sshfs}, {@code nfs}) of a layer
+   * mounted from a peer, else {@code copy} when one was fetched for this volume.
+   */
+  default String transport(String volumeId) {
+    return "local";
+  }
 }

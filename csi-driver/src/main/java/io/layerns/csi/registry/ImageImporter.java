@@ -53,6 +53,9 @@ public final class ImageImporter {
   private final AtomicLong sharedDownloads = new AtomicLong();
   private final Duration stallTimeout;
 
+  private volatile io.layerns.csi.metrics.NodeMetrics metrics =
+      io.layerns.csi.metrics.NodeMetrics.NONE;
+
   /**
    * @param registry the client for registry pulls
    * @param platform the node's platform, chosen from image indexes
@@ -73,6 +76,11 @@ public final class ImageImporter {
     this.refs = new ImageRefs(store.root());
     this.stallTimeout = stallTimeout;
     this.privateImages = new PrivateImages(store.root());
+  }
+
+  /** Where fetched bytes and refused layers are counted. */
+  public void recordTo(io.layerns.csi.metrics.NodeMetrics metrics) {
+    this.metrics = metrics;
   }
 
   /** The store images are imported into. */
@@ -637,7 +645,7 @@ public final class ImageImporter {
   }
 
   /** Tries each source in order; the first success wins, each failure is kept for the message. */
-  private static <T> T firstSuccess(String what, List<ContentSource> sources, SourceCall<T> call)
+  private <T> T firstSuccess(String what, List<ContentSource> sources, SourceCall<T> call)
       throws IOException {
     List<Attempt> attempts = new ArrayList<>();
     for (ContentSource source : sources) {
@@ -647,6 +655,9 @@ public final class ImageImporter {
         // A full store is this node's problem: another source would fill it all the same.
         throw e;
       } catch (IOException e) {
+        if (e instanceof LayerRefusedException || e instanceof DigestMismatchException) {
+          metrics.refused(io.layerns.csi.metrics.NodeMetrics.Refusal.HOSTILE_INPUT);
+        }
         LOG.warn("fetching {} from {} failed: {}", what, source.describe(), e.getMessage());
         attempts.add(new Attempt(source.describe(), e));
       }
@@ -722,8 +733,21 @@ public final class ImageImporter {
   private InputStream open(ContentSource source, Digest digest, long size) throws IOException {
     InputStream body =
         StallGuard.watch(
-            source.openBlob(digest), stallTimeout, source.describe(), "blob " + digest);
+            metrics.countFetched(sourceKind(source), source.openBlob(digest)),
+            stallTimeout,
+            source.describe(),
+            "blob " + digest);
     return bounded(body, size, source, digest);
+  }
+
+  /** A registry repository names itself; a peer resolves no tags; what is left is a layout. */
+  private static io.layerns.csi.metrics.NodeMetrics.Source sourceKind(ContentSource source) {
+    if (source.repository().isPresent()) {
+      return io.layerns.csi.metrics.NodeMetrics.Source.REGISTRY;
+    }
+    return source.resolvesTags()
+        ? io.layerns.csi.metrics.NodeMetrics.Source.LAYOUT
+        : io.layerns.csi.metrics.NodeMetrics.Source.PEER;
   }
 
   /**

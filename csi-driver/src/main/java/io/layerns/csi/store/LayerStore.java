@@ -601,6 +601,16 @@ public final class LayerStore implements AutoCloseable {
     }
   }
 
+  /** How many quarantined copies are still kept (a volume reads them). */
+  public int quarantinedCopies() throws IOException {
+    if (!Files.isDirectory(quarantine)) {
+      return 0;
+    }
+    try (java.util.stream.Stream<Path> copies = Files.list(quarantine)) {
+      return (int) copies.count();
+    }
+  }
+
   /** Deletes the quarantined copies of layers no lease holds any more. */
   public void emptyQuarantine() throws IOException {
     if (!Files.isDirectory(quarantine)) {

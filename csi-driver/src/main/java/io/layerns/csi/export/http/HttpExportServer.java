@@ -76,6 +76,8 @@ public final class HttpExportServer implements AutoCloseable {
   private final HttpsServer server;
   private final ExecutorService executor;
   private final Map<Digest, OverlayMarkers> markers = new ConcurrentHashMap<>();
+  private volatile io.layerns.csi.metrics.NodeMetrics metrics =
+      io.layerns.csi.metrics.NodeMetrics.NONE;
   private volatile Set<InetAddress> allowedClients;
 
   /** The keys a client's certificate must hold (members' own keys); null lets any client in. */
@@ -125,6 +127,11 @@ public final class HttpExportServer implements AutoCloseable {
     return export;
   }
 
+  /** Where bytes served and refused clients are counted. */
+  public void recordTo(io.layerns.csi.metrics.NodeMetrics metrics) {
+    this.metrics = metrics;
+  }
+
   /** Replaces the allow-list, as nodes join and leave; empty lets everyone in. */
   public void allowClients(Set<InetAddress> clients) {
     this.allowedClients = Set.copyOf(clients);
@@ -170,6 +177,7 @@ public final class HttpExportServer implements AutoCloseable {
       InetAddress client = exchange.getRemoteAddress().getAddress();
       if (!allowed.isEmpty() && !allowed.contains(client)) {
         LOG.warn("refused {} {} from {}", exchange.getRequestMethod(), path(exchange), client);
+        metrics.refused(io.layerns.csi.metrics.NodeMetrics.Refusal.NON_MEMBER);
         error(exchange, 403, "DENIED", "client " + client.getHostAddress() + " is not a member");
         return;
       }
@@ -182,6 +190,7 @@ public final class HttpExportServer implements AutoCloseable {
       String refusal = clientKeyRefusal(exchange);
       if (refusal != null) {
         LOG.warn("refused {} {} from {}: {}", method, path(exchange), client, refusal);
+        metrics.refused(io.layerns.csi.metrics.NodeMetrics.Refusal.NON_MEMBER);
         error(exchange, 403, "DENIED", refusal);
         return;
       }
@@ -317,6 +326,7 @@ public final class HttpExportServer implements AutoCloseable {
       exchange.sendResponseHeaders(status, length == 0 ? -1 : length);
       channel.position(first);
       copy(Channels.newInputStream(channel), exchange.getResponseBody(), length);
+      metrics.served(io.layerns.csi.metrics.NodeMetrics.Export.HTTP, length);
     }
   }
 

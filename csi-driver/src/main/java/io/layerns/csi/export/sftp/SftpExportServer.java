@@ -69,6 +69,8 @@ public final class SftpExportServer implements AutoCloseable {
   private final KeyPair hostKey;
   private volatile Optional<Set<InetAddress>> allowedClients;
   private volatile Set<String> allowedKeys;
+  private volatile io.layerns.csi.metrics.NodeMetrics metrics =
+      io.layerns.csi.metrics.NodeMetrics.NONE;
 
   private SftpExportServer(
       SshServer sshd,
@@ -129,6 +131,7 @@ public final class SftpExportServer implements AutoCloseable {
           session.setAttribute(LOGIN_KEY, offered);
           if (!user.equals(username) || !server.allowedKeys.contains(offered)) {
             session.removeAttribute(LOGIN_KEY);
+            server.metrics.refused(io.layerns.csi.metrics.NodeMetrics.Refusal.NON_MEMBER);
             LOG.warn(
                 "SFTP export: refused key {} from {}, not a member node's",
                 KeyUtils.getFingerPrint(key),
@@ -144,11 +147,25 @@ public final class SftpExportServer implements AutoCloseable {
     sshd.setForwardingFilter(RejectAllForwardingFilter.INSTANCE);
     sshd.setAgentFactory(null);
     sshd.setFileSystemFactory(new VirtualFileSystemFactory(root));
-    sshd.setSubsystemFactories(
-        List.of(
-            new SftpSubsystemFactory.Builder()
-                .withFileSystemAccessor(new ReadOnlyLayerAccessor(root))
-                .build()));
+    SftpSubsystemFactory.Builder sftp =
+        new SftpSubsystemFactory.Builder().withFileSystemAccessor(new ReadOnlyLayerAccessor(root));
+    sftp.addSftpEventListener(
+        new org.apache.sshd.sftp.server.SftpEventListener() {
+          @Override
+          public void read(
+              org.apache.sshd.server.session.ServerSession session,
+              String remoteHandle,
+              org.apache.sshd.sftp.server.FileHandle localHandle,
+              long offset,
+              byte[] data,
+              int dataOffset,
+              int dataLen,
+              int readLen,
+              Throwable thrown) {
+            server.metrics.served(io.layerns.csi.metrics.NodeMetrics.Export.SFTP, readLen);
+          }
+        });
+    sshd.setSubsystemFactories(List.of(sftp.build()));
 
     // Filtered per session rather than in IoServiceEventListener.connectionAccepted: MINA 2.16
     // does not close the socket when that listener refuses, and the client hangs.
@@ -162,6 +179,11 @@ public final class SftpExportServer implements AutoCloseable {
         sshd.getPort(),
         config.allowedClients().map(Object::toString).orElse("any"));
     return server;
+  }
+
+  /** Where bytes served and refused clients are counted. */
+  public void recordTo(io.layerns.csi.metrics.NodeMetrics metrics) {
+    this.metrics = metrics;
   }
 
   /** The address and port the server listens on. */
@@ -232,6 +254,7 @@ public final class SftpExportServer implements AutoCloseable {
       InetAddress from = remote instanceof InetSocketAddress i ? i.getAddress() : null;
       if (from == null || !allowed.get().contains(from)) {
         LOG.warn("SFTP export: refused a connection from {}, not a member node", remote);
+        metrics.refused(io.layerns.csi.metrics.NodeMetrics.Refusal.NON_MEMBER);
         session.close(true);
       }
     }
