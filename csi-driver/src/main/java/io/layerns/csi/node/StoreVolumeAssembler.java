@@ -622,7 +622,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
       FetchFailedException e, ImageReference ref, String asked, RegistrySource registry)
       throws ImageNotFoundException, ImageAccessDeniedException, IOException {
     switch (e.reason()) {
-      case NOT_FOUND -> throw new ImageNotFoundException(asked, e.getMessage());
+      case NOT_FOUND -> throw new ImageNotFoundException(asked, e.getMessage(), e);
       case AUTHENTICATION_FAILED ->
           throw new ImageAccessDeniedException(
               asked, ref.registry(), registry.hasCredentialsFor(ref.registry()), e.getMessage());
