@@ -38,13 +38,16 @@ final class FailedMountMessage {
     }
     Optional<RegistryException> registry = registryError(f);
     ImageReference ref = parse(image);
-    if (registry.isEmpty() || ref == null) {
+    // Only the registry's 404 for the manifest itself: a missing platform or blob keeps the whole
+    // message, which says which.
+    if (registry.isEmpty()
+        || ref == null
+        || registry.get().status() != 404
+        || !registry.get().getMessage().contains(": manifest ")) {
       return Optional.empty();
     }
     boolean byDigest = ref.digest() != null;
     Matcher m = REGISTRY_ERROR.matcher(registry.get().getMessage());
-    String answer =
-        registry.get().status() > 0 ? "answered " + registry.get().status() : "has no such image";
     return Optional.of(
         "image "
             + image
@@ -52,8 +55,7 @@ final class FailedMountMessage {
             + (byDigest ? membersHave(f) + " and " : "")
             + "the registry "
             + ref.registry()
-            + " "
-            + answer
+            + " answered 404"
             + (m.find() ? " (" + m.group(2) + ")" : "")
             + " for "
             + (byDigest ? "digest " + ref.digest() : "tag " + ref.tag())

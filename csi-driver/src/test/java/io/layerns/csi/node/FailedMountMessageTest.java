@@ -104,6 +104,25 @@ class FailedMountMessageTest {
   }
 
   @Test
+  void aMissingBlobKeepsTheWholeMessage() {
+    String image = "r.example:5000/team/app:1";
+    FetchFailedException f =
+        new FetchFailedException(
+            "config",
+            List.of(
+                new Attempt(
+                    "registry r.example:5000/team/app",
+                    new RegistryException(
+                        Reason.NOT_FOUND,
+                        "r.example:5000",
+                        404,
+                        "blob sha256:ab of team/app not found (BLOB_UNKNOWN: blob unknown)"))));
+
+    assertThat(FailedMountMessage.notFound(image, new ImageNotFoundException(image, "x", f)))
+        .isEmpty();
+  }
+
+  @Test
   void otherFailuresAreLeftAsTheyWere() {
     assertThat(FailedMountMessage.of("a/b:1", "node-1", new IOException("mount failed"))).isEmpty();
   }
