@@ -13,6 +13,7 @@ import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.PulledImage;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.LayerStore;
@@ -490,7 +491,10 @@ public final class PublishBenchmark {
     double ready;
     try (LayerStore store = LayerStore.open(root)) {
       ImageImporter importer =
-          new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+          new ImageImporter(
+              store,
+              new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+              Platform.LINUX_AMD64);
       long t = System.nanoTime();
       PulledImage pulled = importer.pull(ImageReference.parse(image.tag()), DockerConfig.EMPTY);
       List<Path> lowers = new ArrayList<>();

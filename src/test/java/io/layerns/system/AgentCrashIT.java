@@ -106,7 +106,7 @@ class AgentCrashIT {
               new InetSocketAddress("127.0.1.1", 0),
               new InetSocketAddress(export.getHost(), export.getPort()),
               2L << 20);
-      return URI.create("http://127.0.1.1:" + proxy.port());
+      return URI.create("https://127.0.1.1:" + proxy.port());
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
     }

@@ -527,6 +527,31 @@ class ClusterE2EIT {
   }
 
   /**
+   * A pod cannot make the node plugin, which runs in the host's network, send requests to the
+   * node's loopback: a volume naming the kubelet's healthz port (127.0.0.1:10248, listening on
+   * every node) as its image's registry stays Pending, and its FailedMount event names the refused
+   * address and the setting that would allow it.
+   */
+  @Test
+  @Order(6)
+  void aPodNamingARegistryOnItsNodesLoopbackStaysPendingAndItsEventsSayWhy() throws Exception {
+    String node = readyNode();
+    createPod(
+        "loopback-registry",
+        node,
+        true,
+        "exec sleep 3600",
+        "127.0.0.1:10248/healthz/app:1",
+        null,
+        null);
+    assertThat(awaitFailedMount("loopback-registry"))
+        .contains("refusing to send a request to 127.0.0.1 (a loopback address)")
+        .contains("LAYERNS_REGISTRY_ALLOWED_NETWORKS");
+    assertThat(phase("loopback-registry")).isEqualTo("Pending");
+    deletePods("loopback-registry");
+  }
+
+  /**
    * The first {@code FailedMount} event line of {@code kubectl describe pod}, once there is one;
    * fails if the pod starts instead.
    */

@@ -11,8 +11,10 @@ import io.layerns.csi.export.sftp.SftpExportConfig;
 import io.layerns.csi.export.sftp.SftpExportServer;
 import io.layerns.csi.identity.NodeKey;
 import io.layerns.csi.node.KubernetesClusterView;
+import io.layerns.csi.node.MemberExportKeys;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.store.LayerStore;
 import io.layerns.csi.transport.PeerFetcher;
@@ -34,7 +36,9 @@ import java.util.function.UnaryOperator;
  * optionally the SFTP export that the Sshfs transport mounts.
  *
  * @param sftp the SFTP export, or null when the node has none
- * @param nodeKey the node's own key, which its SFTP export and its sshfs use (null without SFTP)
+ * @param nodeKey the node's own key, published in its status as the plugin publishes it: its HTTP
+ *     export's TLS key and the key it fetches from peers with, and with SFTP the SFTP export's host
+ *     key and its sshfs login
  * @param membership the exports' member lists kept as the plugin keeps them (null without SFTP)
  */
 public record InProcessAgent(
@@ -86,15 +90,15 @@ public record InProcessAgent(
       throws IOException {
     InetAddress bind = InetAddress.getByName(address);
     LayerStore store = LayerStore.open(root);
+    NodeKey nodeKey =
+        NodeKey.loadOrCreate(root.resolveSibling(root.getFileName() + "-" + NodeKey.FILE_NAME));
     HttpExportServer export =
-        HttpExportServer.start(store, new InetSocketAddress(bind, 0), Set.of());
+        HttpExportServer.start(store, new InetSocketAddress(bind, 0), Set.of(), nodeKey.keyPair());
     SftpExportServer sftp = null;
     String sftpEndpoint = null;
-    String hostKey = null;
-    NodeKey nodeKey = null;
+    // Published whether or not the node exports over SFTP, as the plugin does.
+    String hostKey = nodeKey.publicKeyLine();
     if (withSftp) {
-      nodeKey =
-          NodeKey.loadOrCreate(root.resolveSibling(root.getFileName() + "-" + NodeKey.FILE_NAME));
       sftp =
           SftpExportServer.start(
               root.resolve("layers"),
@@ -106,17 +110,17 @@ public record InProcessAgent(
                   SftpExportConfig.DEFAULT_USER,
                   Optional.empty()));
       sftpEndpoint = address + ":" + sftp.address().getPort();
-      hostKey = sftp.hostPublicKey();
     }
-    RegistryClient registry = new RegistryClient(Set.of());
+    RegistryClient registry = new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8"));
     ImageImporter importer = new ImageImporter(store, registry, Platform.LINUX_AMD64);
     var fetcher =
         new PeerLayerFetcher(
             new PeerFetcher(
                 importer,
-                nodeKey == null
-                    ? PeerFetcher.httpClient(bind)
-                    : PeerFetcher.httpClient(bind, nodeKey.keyPair()),
+                PeerFetcher.httpClient(
+                    bind,
+                    nodeKey.keyPair(),
+                    new MemberExportKeys(new KubernetesClusterView(cp.newAdminClient(), name))),
                 Duration.ofSeconds(30)),
             registry);
     NodeAgent agent =

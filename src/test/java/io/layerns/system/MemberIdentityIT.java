@@ -1,6 +1,7 @@
 package io.layerns.system;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.NodeBuilder;
@@ -11,7 +12,12 @@ import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.export.Cmd;
 import io.layerns.csi.identity.NodeKey;
+import io.layerns.csi.identity.NodeTls;
+import io.layerns.csi.identity.PeerKeys;
+import io.layerns.csi.registry.RegistryException;
+import io.layerns.csi.store.Digest;
 import io.layerns.csi.transport.PeerFetcher;
+import io.layerns.csi.transport.PeerSource;
 import io.layerns.operator.LayernsOperator;
 import io.layerns.operator.OperatorConfig;
 import io.layerns.testing.ControlPlane;
@@ -32,6 +38,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.apache.sshd.client.SshClient;
 import org.apache.sshd.client.keyverifier.RequiredServerKeyVerifier;
 import org.apache.sshd.client.session.ClientSession;
@@ -69,6 +76,7 @@ class MemberIdentityIT {
   private Path keys;
   private String layerHex;
   private String layerDigest;
+  private byte[] layerBlob;
   private StoreEndpoints endpoints;
 
   @BeforeAll
@@ -88,6 +96,7 @@ class MemberIdentityIT {
     TestLayers layer = TestLayers.of(Map.of("etc/motd", "members only\n"), 0, 15);
     layerHex = layer.digest().hex();
     layerDigest = layer.digest().toString();
+    layerBlob = layer.blob();
     Path store = dir.resolve("store");
     try (var s = io.layerns.csi.store.LayerStore.open(store)) {
       s.importLayer(
@@ -232,11 +241,10 @@ class MemberIdentityIT {
         .atMost(Duration.ofSeconds(30))
         .until(() -> httpStatus(address(2)) == 200);
 
-    // A pod on id-2 behind a masquerading CNI comes from id-2's address, with no key of id-2's.
+    // A pod on id-2 behind a masquerading CNI comes from id-2's address, with no key of id-2's:
+    // it speaks TLS, and even trusts id-1's key, but has no member's key to show.
     HttpResponse<byte[]> blob =
-        HttpClient.newBuilder()
-            .localAddress(InetAddress.getByName(address(2)))
-            .build()
+        PeerFetcher.httpClient(InetAddress.getByName(address(2)), Optional.empty(), id1())
             .send(
                 HttpRequest.newBuilder(
                         URI.create(endpoints.http() + "/v2/any/blobs/" + layerDigest))
@@ -245,24 +253,33 @@ class MemberIdentityIT {
 
     assertThat(blob.statusCode()).isEqualTo(403);
     assertThat(new String(blob.body(), java.nio.charset.StandardCharsets.UTF_8))
-        .contains("not signed by a member node");
+        .contains("presented no certificate")
+        .contains("only member nodes");
   }
 
   @Test
-  void aMemberGetsTheBlobWithARequestSignedByItsOwnKeyAndNoOtherKeyDoes() throws Exception {
+  void aMemberGetsTheBlobOverTlsWithItsOwnKeyAndNoOtherKeyDoes() throws Exception {
     String uri = endpoints.http() + "/v2/any/blobs/" + layerDigest;
+    assertThat(uri).startsWith("https://");
+    // Each pins the key id-1 published for its export's address, as a member's plugin does.
     HttpClient member =
         PeerFetcher.httpClient(
-            InetAddress.getByName(address(2)), NodeKey.read(key("id-2")).keyPair());
+            InetAddress.getByName(address(2)),
+            NodeKey.read(key("id-2")).keyPair(),
+            StatusKeys.of(client));
     HttpClient sharedKey =
         PeerFetcher.httpClient(
-            InetAddress.getByName(address(2)), NodeKey.read(key("shared")).keyPair());
+            InetAddress.getByName(address(2)),
+            NodeKey.read(key("shared")).keyPair(),
+            StatusKeys.of(client));
     HttpClient memberKeyFromElsewhere =
         PeerFetcher.httpClient(
-            InetAddress.getByName("127.0.1.59"), NodeKey.read(key("id-2")).keyPair());
+            InetAddress.getByName("127.0.1.59"),
+            NodeKey.read(key("id-2")).keyPair(),
+            StatusKeys.of(client));
 
     HttpResponse<byte[]> got =
-        await("id-2 reads the blob with a request signed by its own key")
+        await("id-2 reads the blob over TLS with its own key")
             .atMost(Duration.ofSeconds(30))
             .until(
                 () ->
@@ -282,7 +299,7 @@ class MemberIdentityIT {
                     HttpRequest.newBuilder(URI.create(uri)).build(),
                     HttpResponse.BodyHandlers.ofString())
                 .body())
-        .contains("signed by a key no member node published");
+        .contains("holds a key no member node published");
     assertThat(
             memberKeyFromElsewhere
                 .send(
@@ -292,7 +309,110 @@ class MemberIdentityIT {
         .isEqualTo(403);
   }
 
+  /**
+   * Issue 15: the HTTP export was signed, not encrypted, so a relay on the path between two members
+   * read every layer they exchanged. The relay here keeps what passes through it, in both
+   * directions, while id-2 reads a blob from id-1.
+   */
+  @Test
+  void aRelayBetweenTwoMembersSeesNoLayerByteNorWhichLayerWasAskedFor() throws Exception {
+    URI export = URI.create(endpoints.http());
+    try (ThrottledProxy relay =
+        ThrottledProxy.unthrottled(
+            new java.net.InetSocketAddress("127.0.1.58", 0),
+            new java.net.InetSocketAddress(export.getHost(), export.getPort()),
+            InetAddress.getByName(address(2)))) {
+      URI viaRelay = URI.create(export.getScheme() + "://127.0.1.58:" + relay.port());
+      // id-2 dials the relay believing it id-1, as it would a router on the path: it pins id-1's.
+      HttpClient member =
+          PeerFetcher.httpClient(
+              InetAddress.getByName(address(2)), NodeKey.read(key("id-2")).keyPair(), id1());
+
+      HttpResponse<byte[]> got =
+          await("id-2 reads the blob through the relay")
+              .atMost(Duration.ofSeconds(30))
+              .until(
+                  () ->
+                      member.send(
+                          HttpRequest.newBuilder(
+                                  URI.create(viaRelay + "/v2/any/blobs/" + layerDigest))
+                              .build(),
+                          HttpResponse.BodyHandlers.ofByteArray()),
+                  r -> r.statusCode() == 200);
+
+      assertThat(got.body()).isEqualTo(layerBlob);
+      byte[] wire = relay.recorded();
+      assertThat(wire.length).as("bytes relayed").isGreaterThan(layerBlob.length);
+      assertThat(indexOf(wire, layerBlob)).as("the blob in clear on the wire").isEqualTo(-1);
+      assertThat(indexOf(wire, java.util.Arrays.copyOfRange(layerBlob, 16, 48)))
+          .as("32 bytes of the blob in clear on the wire")
+          .isEqualTo(-1);
+      assertThat(new String(wire, java.nio.charset.StandardCharsets.ISO_8859_1))
+          .as("the wire names no layer")
+          .doesNotContain(layerHex);
+    }
+  }
+
+  /**
+   * Issue 15: a man in the middle that presents a certificate of its own key (a valid one, made as
+   * a node makes its own) gets no byte of the request nor of the blob: the member refuses it,
+   * naming the peer and the key it expected, and the fetch fails rather than read from it.
+   */
+  @Test
+  void aManInTheMiddleWithItsOwnKeyIsRefusedNamingThePeerAndTheKeys() throws Exception {
+    URI export = URI.create(endpoints.http());
+    java.security.KeyPair mitmKey = NodeKey.read(key("id-4")).keyPair(); // a member's, even
+    PeerKeys id1 = id1();
+    try (ThrottledProxy mitm =
+        ThrottledProxy.intercepting(
+            new java.net.InetSocketAddress("127.0.1.58", 0),
+            new java.net.InetSocketAddress(export.getHost(), export.getPort()),
+            InetAddress.getByName(address(4)),
+            NodeTls.server(mitmKey),
+            NodeTls.client(Optional.of(mitmKey), id1))) {
+      URI viaMitm = URI.create(export.getScheme() + "://127.0.1.58:" + mitm.port());
+      PeerSource peer =
+          new PeerSource(
+              viaMitm,
+              PeerFetcher.httpClient(
+                  InetAddress.getByName(address(2)), NodeKey.read(key("id-2")).keyPair(), id1),
+              Duration.ofSeconds(20));
+
+      assertThatThrownBy(() -> peer.openBlob(Digest.parse(layerDigest)).close())
+          .isInstanceOfSatisfying(
+              RegistryException.class,
+              e -> assertThat(e.reason()).isEqualTo(RegistryException.Reason.UNAVAILABLE))
+          .hasMessageContaining("peer " + viaMitm)
+          .hasMessageContaining(
+              "presented the key " + NodeTls.describe(mitmKey.getPublic()) + ", not the key")
+          .hasMessageContaining(NodeTls.describe(id1.publishedBy("any", 0).orElseThrow()));
+      assertThat(indexOf(mitm.recorded(), layerBlob)).as("the blob through the MITM").isEqualTo(-1);
+      assertThat(new String(mitm.recorded(), java.nio.charset.StandardCharsets.ISO_8859_1))
+          .as("the request's path through the MITM")
+          .doesNotContain(layerHex);
+    }
+  }
+
   // ---- helpers ------------------------------------------------------------------------------
+
+  /** Pins id-1's published key, whatever address is dialled (a relay's, say). */
+  private PeerKeys id1() {
+    java.security.PublicKey key = NodeKey.parsePublicKey(endpoints.sftpHostKey());
+    return (host, port) -> Optional.of(key);
+  }
+
+  private static int indexOf(byte[] haystack, byte[] needle) {
+    outer:
+    for (int i = 0; i + needle.length <= haystack.length; i++) {
+      for (int j = 0; j < needle.length; j++) {
+        if (haystack[i + j] != needle[j]) {
+          continue outer;
+        }
+      }
+      return i;
+    }
+    return -1;
+  }
 
   private static String address(int node) {
     return "127.0.1." + (50 + node);
@@ -321,7 +441,7 @@ class MemberIdentityIT {
                   new LayerStoreStatus(
                       null,
                       new StoreEndpoints(
-                          "http://" + address + ":7443",
+                          "https://" + address + ":7443",
                           address + ":7022",
                           publicKey.strip(),
                           null),
@@ -339,11 +459,9 @@ class MemberIdentityIT {
             });
   }
 
+  /** The status of GET /v2/ from {@code from}, which holds nothing and asks for no key. */
   private int httpStatus(String from) throws Exception {
-    return HttpClient.newBuilder()
-        .localAddress(InetAddress.getByName(from))
-        .connectTimeout(Duration.ofSeconds(5))
-        .build()
+    return PeerFetcher.httpClient(InetAddress.getByName(from), Optional.empty(), id1())
         .send(
             HttpRequest.newBuilder(URI.create(endpoints.http() + "/v2/")).build(),
             HttpResponse.BodyHandlers.discarding())

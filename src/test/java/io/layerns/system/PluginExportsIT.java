@@ -7,7 +7,9 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
+import io.layerns.csi.export.Cmd;
 import io.layerns.csi.identity.NodeKey;
+import io.layerns.csi.registry.PrivateImages;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.operator.LayernsOperator;
 import io.layerns.operator.OperatorConfig;
@@ -47,10 +49,18 @@ class PluginExportsIT {
     KubernetesClient client = cp.client();
     TestNodes.addReadyNode(client, "exports-1", POOL, ADDRESS);
     TestLayers layer = TestLayers.of(Map.of("etc/motd", "served three ways\n"), 0, 1);
+    // A layer the node knows only through a private image: marked, then imported, as a pull does.
+    TestLayers secret = TestLayers.of(Map.of("etc/secret", "private bytes\n"), 0, 1);
     Path store = dir.resolve("store");
     try (var s = io.layerns.csi.store.LayerStore.open(store)) {
       s.importLayer(
           layer.digest(), layer.diffId(), TestLayers.GZIP, new ByteArrayInputStream(layer.blob()));
+      new PrivateImages(store).recordLayer(secret.digest(), List.of("registry.test/team/private"));
+      s.importLayer(
+          secret.digest(),
+          secret.diffId(),
+          TestLayers.GZIP,
+          new ByteArrayInputStream(secret.blob()));
     }
     int nfsPort = freePort();
 
@@ -85,11 +95,13 @@ class PluginExportsIT {
 
         // HTTP: the blob by digest, under any repository name, byte for byte.
         // Read as the node itself: its exports accept member nodes only (their addresses, and
-        // requests signed with their own keys), and it is the member.
+        // TLS clients with their own keys), and it is the member; its certificate must hold the
+        // key it published.
         var http =
             PeerFetcher.httpClient(
                     InetAddress.getByName(ADDRESS),
-                    NodeKey.read(dir.resolve("state").resolve(NodeKey.FILE_NAME)).keyPair())
+                    NodeKey.read(dir.resolve("state").resolve(NodeKey.FILE_NAME)).keyPair(),
+                    StatusKeys.of(client))
                 .send(
                     HttpRequest.newBuilder(
                             URI.create(endpoints.http() + "/v2/any/name/blobs/" + layer.digest()))
@@ -155,6 +167,21 @@ class PluginExportsIT {
                         + "/diff/etc/motd?version=4&nfsport="
                         + nfsPort));
         assertThat(nfs).isEqualTo("served three ways\n");
+        // The private layer's tree is not exported at all: libnfs, as uid 0 from a member's
+        // address (what a pod on a member node can do), finds no such path.
+        Cmd hidden =
+            Cmd.run(
+                List.of(
+                    "nfs-cat",
+                    "nfs://"
+                        + ADDRESS
+                        + nfsPath
+                        + "/sha256/"
+                        + secret.digest().hex()
+                        + "/diff/etc/secret?version=4&nfsport="
+                        + nfsPort));
+        assertThat(hidden.exitCode()).as(hidden.toString()).isNotZero();
+        assertThat(hidden.output()).contains("NFS4ERR_NOENT").doesNotContain("private bytes");
       } finally {
         plugin.close();
       }
@@ -196,7 +223,7 @@ class PluginExportsIT {
                   .until(() -> httpEndpoint(client, "join-1"), e -> e != null)
               + "/v2/any/blobs/"
               + layer.digest();
-      // Asked as join-2's plugin asks: from its address, signed with the key it made.
+      // Asked as join-2's plugin asks: from its address, with the key it made.
       HttpClient fromJoiner =
           PeerFetcher.httpClient(
               InetAddress.getByName(joinerAddress),
@@ -206,7 +233,8 @@ class PluginExportsIT {
                   .until(
                       () -> NodeKey.read(dir.resolve("p2/state").resolve(NodeKey.FILE_NAME)),
                       k -> k != null)
-                  .keyPair());
+                  .keyPair(),
+              StatusKeys.of(client));
       assertThat(status(fromJoiner, blob)).as("join-2 before it joins").isEqualTo(403);
 
       long joined = System.nanoTime();

@@ -41,6 +41,8 @@ final class PluginProcess {
                 "--export-address=" + address,
                 "--http-export-port=0",
                 "--sftp-export-port=-1",
+                // The test registries listen on loopback, which the plugin refuses by default.
+                "--registry-allowed-networks=127.0.0.0/8",
                 // Several plugins share the machine: each gets a free port for /healthz.
                 "--health-port=0"));
     command.addAll(List.of(extraArgs));

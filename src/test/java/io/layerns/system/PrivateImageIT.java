@@ -11,7 +11,9 @@ import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.grpc.Status;
 import io.layerns.api.v1alpha1.CrdConstants;
+import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.Layer;
+import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryPusher;
@@ -269,6 +271,62 @@ class PrivateImageIT {
     } finally {
       node(1).unpublish(v);
     }
+  }
+
+  @Test
+  @Order(10)
+  @DisplayName(
+      "Attack 2b on another node: when the operator replicates a private layer to a node where no"
+          + " pod read the private image, then a crafted public image naming that layer is refused"
+          + " there too")
+  void aPrivateLayerReplicatedToAnotherNodeIsRefusedThereToAPodWithoutAccess() throws Exception {
+    // The second layer is private only (the first is public too, since order 9).
+    TestImage.Layer secret = IMAGE.layers().get(1);
+    // Two copies of each layer: the operator assigns one to node 2 or 3, which fetches it from
+    // node 1 by digest; no pod there ever read the private image.
+    TestNodes.addNamespace(client, NS, POOL, 2, Transport.Sshfs);
+    int replica =
+        await("a second node holds " + secret.digest())
+            .atMost(Duration.ofSeconds(120))
+            .until(
+                () ->
+                    node(2).agent.store().hasLayer(secret.digest())
+                        ? 2
+                        : node(3).agent.store().hasLayer(secret.digest()) ? 3 : 0,
+                n -> n != 0);
+    // The attacker's own image: a public config whose diff IDs name the private layer and a
+    // layer of its own; the private layer's bytes are not in the attacker's registry.
+    TestImage.Layer own =
+        TestImage.Layer.of(TestImage.Compression.GZIP, Map.of("evil/readme", "attacker\n"));
+    TestImage evil = new TestImage(Platform.LINUX_AMD64, List.of(secret, own), false);
+    RegistryPusher anonymous = new RegistryPusher(attacker.url(), null);
+    anonymous.uploadBlob("evil/replica", evil.configDigest(), evil.config());
+    anonymous.uploadBlob("evil/replica", own.digest(), own.blob());
+    attacker.plantManifest("evil/replica", "v1", evil.manifest());
+
+    assertDenied(
+        replica, "pod-b", attacker.host() + "/evil/replica:v1", "layer " + secret.digest());
+    // The replica learned the mark from node 1's status when it fetched the layer, and publishes
+    // it in turn: it stays private there after node 1 drops its copy.
+    await("tenant-" + replica + " publishes " + secret.digest() + " as private")
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () ->
+                assertThat(
+                        client
+                            .resources(LayerStore.class)
+                            .withName("tenant-" + replica)
+                            .get()
+                            .getStatus()
+                            .layers())
+                    .filteredOn(h -> h.digest().equals(secret.digest().toString()))
+                    .singleElement()
+                    .extracting(HeldLayer::privateTo)
+                    .isEqualTo(List.of(registry.host() + "/" + REPOSITORY)));
+    // The third node holds no copy: it would mount a peer's, and the members' marks refuse it.
+    int third = replica == 2 ? 3 : 2;
+    assertThat(node(third).agent.store().hasLayer(secret.digest())).isFalse();
+    assertDenied(third, "pod-b", attacker.host() + "/evil/replica:v1", "layer " + secret.digest());
   }
 
   /** The private manifest with an annotation added: new bytes, same config and layers. */

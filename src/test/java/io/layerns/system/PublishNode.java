@@ -8,11 +8,13 @@ import io.layerns.csi.agent.DeadMountRepair;
 import io.layerns.csi.agent.VolumeUsages;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.node.KubernetesClusterView;
+import io.layerns.csi.node.MemberExportKeys;
 import io.layerns.csi.node.NodeService;
 import io.layerns.csi.node.StoreVolumeAssembler;
 import io.layerns.csi.node.VolumeStateStore;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.csi.transport.remote.CommandRemoteMounter;
@@ -92,6 +94,8 @@ public final class PublishNode implements AutoCloseable {
                 .followRedirects(HttpClient.Redirect.NEVER)
                 .build(),
             Set.of(),
+            // The test registry is on loopback, which the plugin refuses unless allowed.
+            RegistryAddresses.parse("127.0.0.0/8"),
             Duration.ofSeconds(30));
     ImageImporter importer = new ImageImporter(agent.store(), registry, Platform.LINUX_AMD64);
     Path pluginState = Files.createDirectories(dir.resolve("csi"));
@@ -108,7 +112,8 @@ public final class PublishNode implements AutoCloseable {
             importer,
             new PeerFetcher(
                 importer,
-                PeerFetcher.httpClient(local, agent.nodeKey().keyPair()),
+                PeerFetcher.httpClient(
+                    local, agent.nodeKey().keyPair(), new MemberExportKeys(cluster)),
                 Duration.ofSeconds(30)),
             cluster,
             Map.of(Transport.Sshfs, sshfs),

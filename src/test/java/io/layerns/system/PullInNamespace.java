@@ -5,6 +5,7 @@ import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.PulledImage;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.RegistryHosts;
 import io.layerns.csi.store.LayerStore;
@@ -23,7 +24,8 @@ public final class PullInNamespace {
   public static void main(String[] args) {
     try {
       LayerStore store = LayerStore.open(Path.of(args[1]));
-      RegistryClient client = new RegistryClient(RegistryHosts.load(Path.of(args[0])));
+      RegistryClient client =
+          new RegistryClient(RegistryHosts.load(Path.of(args[0])), RegistryAddresses.DEFAULT);
       PulledImage pulled =
           new ImageImporter(store, client, Platform.LINUX_AMD64)
               .pull(ImageReference.parse(args[2]), DockerConfig.EMPTY);

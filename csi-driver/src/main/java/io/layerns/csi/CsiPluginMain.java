@@ -8,6 +8,7 @@ import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.agent.DeadMountRepair;
 import io.layerns.csi.agent.ExportMembership;
+import io.layerns.csi.agent.NfsPublicLayers;
 import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
 import io.layerns.csi.agent.RegistryPreloader;
@@ -22,6 +23,7 @@ import io.layerns.csi.identity.NodeKey;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.node.KubernetesClusterView;
 import io.layerns.csi.node.LocalDirectoryAssembler;
+import io.layerns.csi.node.MemberExportKeys;
 import io.layerns.csi.node.NodeService;
 import io.layerns.csi.node.StoreVolumeAssembler;
 import io.layerns.csi.node.VolumeState;
@@ -69,6 +71,9 @@ public final class CsiPluginMain {
    * change the LayerStore watch sees (a safety net for a missed event).
    */
   static final Duration MEMBERSHIP_PERIOD = Duration.ofSeconds(30);
+
+  /** How often the NFS export's layers follow the store (new public layers, marks). */
+  static final Duration NFS_LAYERS_PERIOD = Duration.ofSeconds(5);
 
   private CsiPluginMain() {}
 
@@ -162,12 +167,16 @@ public final class CsiPluginMain {
       throws IOException {
     LayerStore store = LayerStore.open(config.storeRoot());
     InetAddress address = InetAddress.getByName(config.exportAddress());
+    // Who this node is to its peers: its SFTP host key, its HTTP export's TLS key, and the key it
+    // logs in to them and connects to their exports with.
+    NodeKey nodeKey = NodeKey.loadOrCreate(config.stateDir().resolve(NodeKey.FILE_NAME));
     HttpExportServer export =
         HttpExportServer.start(
-            store, new InetSocketAddress(address, config.httpExportPort()), Set.of());
+            store,
+            new InetSocketAddress(address, config.httpExportPort()),
+            Set.of(),
+            nodeKey.keyPair());
     String host = export.baseUri().getHost();
-    // Who this node is to its peers: its SFTP host key and the key it logs in to them with.
-    NodeKey nodeKey = NodeKey.loadOrCreate(config.stateDir().resolve(NodeKey.FILE_NAME));
     String sftp = null;
     SftpExportServer sftpServer = null;
     if (config.sftpExportPort() >= 0) {
@@ -184,7 +193,8 @@ public final class CsiPluginMain {
       sftp = host + ":" + server.address().getPort();
       sftpServer = server;
     }
-    // Published whether or not this node exports: peers accept it when this node mounts theirs.
+    // Published whether or not this node exports over SFTP: peers pin it on its HTTP export, and
+    // accept it when this node mounts or fetches theirs.
     String sftpHostKey = nodeKey.publicKeyLine();
     String nfs = null;
     NfsExport nfsExport = null;
@@ -204,13 +214,27 @@ public final class CsiPluginMain {
       Runtime.getRuntime().addShutdownHook(new Thread(nfsExport::close, "stop-nfs-ganesha"));
     }
 
-    RegistryClient registry = new RegistryClient(RegistryHosts.load(config.registryHostsDir()));
+    RegistryClient registry =
+        new RegistryClient(
+            RegistryHosts.load(config.registryHostsDir()), config.registryAllowedNetworks());
+    LOG.info(
+        "registry requests to loopback, link-local and unspecified addresses: refused, but for {}",
+        config.registryAllowedNetworks());
     ImageImporter importer = new ImageImporter(store, registry, Platform.ofThisMachine());
-    PeerFetcher peers =
-        new PeerFetcher(
-            importer, PeerFetcher.httpClient(address, nodeKey.keyPair()), Duration.ofMinutes(2));
     KubernetesClient client = new KubernetesClientBuilder().build();
     KubernetesClusterView cluster = new KubernetesClusterView(client, config.nodeName());
+    PeerFetcher peers =
+        new PeerFetcher(
+            importer,
+            PeerFetcher.httpClient(address, nodeKey.keyPair(), new MemberExportKeys(cluster)),
+            Duration.ofMinutes(2));
+    if (nfsExport != null) {
+      // Public layers only: NFS believes the uid a client claims. Exported before the plugin
+      // reports its endpoints, then kept up to date; lives as long as the plugin.
+      NfsPublicLayers nfsLayers = new NfsPublicLayers(store, cluster, nfsExport);
+      nfsLayers.refresh();
+      nfsLayers.start(NFS_LAYERS_PERIOD);
+    }
     if (address.isAnyLocalAddress()) {
       LOG.warn(
           "exports listen on every address: any client that reaches them may read the layers;"

@@ -1,5 +1,6 @@
 package io.layerns.csi;
 
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryHosts;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -31,6 +32,8 @@ import java.util.Optional;
  * @param healthPort the port of GET /healthz (the liveness probe), on the export address; 0 picks a
  *     free one
  * @param scrub how fast the agent re-verifies its copies, and within what period each
+ * @param registryAllowedNetworks loopback, link-local or unspecified addresses registry requests
+ *     may go to (none by default)
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -52,7 +55,8 @@ public record PluginConfig(
     Path cgroupRoot,
     Path registryHostsDir,
     int healthPort,
-    io.layerns.csi.agent.Scrubber.Settings scrub) {
+    io.layerns.csi.agent.Scrubber.Settings scrub,
+    RegistryAddresses registryAllowedNetworks) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -127,7 +131,9 @@ public record PluginConfig(
                         Long.toString(
                             io.layerns.csi.agent.Scrubber.Settings.DEFAULT
                                 .period()
-                                .toSeconds()))))));
+                                .toSeconds()))))),
+        RegistryAddresses.parse(
+            value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")));
   }
 
   private static String value(

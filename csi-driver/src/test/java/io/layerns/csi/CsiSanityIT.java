@@ -23,6 +23,7 @@ import io.layerns.csi.node.VolumeStateStore;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.Digest;
@@ -108,7 +109,10 @@ class CsiSanityIT {
     Path sanity = csiSanityBinary();
     LayerStore store = LayerStore.open(tmp.resolve("store"));
     ImageImporter importer =
-        new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+        new ImageImporter(
+            store,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
     // The image is in the store before the suite starts, pinned by digest: no registry is needed.
     IMAGE.writeLayout(tmp.resolve("layout"), "v1");
     String image = REPOSITORY + "@" + IMAGE.manifestDigest();
@@ -119,7 +123,13 @@ class CsiSanityIT {
             new StoreVolumeAssembler(
                 "sanity-node",
                 importer,
-                new PeerFetcher(importer, PeerFetcher.httpClient(null), Duration.ofSeconds(10)),
+                new PeerFetcher(
+                    importer,
+                    PeerFetcher.httpClient(
+                        null,
+                        io.layerns.csi.transport.TestNodeKeys.generate(),
+                        (host, port) -> java.util.Optional.empty()),
+                    Duration.ofSeconds(10)),
                 new NoCluster(),
                 Map.of(),
                 tmp.resolve("plugin")),

@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * Keeps the client lists of the node's three exports equal to its namespace's member nodes: this
  * node and every member, by the addresses its {@code Node} object lists ({@link NodeAddresses}; a
  * member's own LayerStore says nothing about where it may connect from), and for the SFTP export
- * and the HTTP export's signed requests the public key each member publishes in its own LayerStore
+ * and the HTTP export's TLS clients the public key each member publishes in its own LayerStore
  * status (which only that member can write). Read again when a LayerStore or a Node changes in a
  * way that may change them ({@link MembershipWatch}, {@link NodeAddresses}) and every {@code
  * period} besides; a read that fails keeps the lists as they were.
@@ -177,7 +177,7 @@ public final class ExportMembership implements AutoCloseable {
     return ownKey.map(Set::of).orElse(Set.of());
   }
 
-  /** The public keys the SFTP export accepts now. */
+  /** The public keys the SFTP and HTTP exports accept now. */
   public Set<PublicKey> memberKeys() {
     return memberKeys;
   }
@@ -186,7 +186,7 @@ public final class ExportMembership implements AutoCloseable {
     if (!keys.equals(memberKeys)) {
       // Keys first: a member that left loses its SFTP sessions even if its address stays.
       sftp.ifPresent(s -> s.allowKeys(keys));
-      http.requireSignatures(keys);
+      http.allowKeys(keys);
       memberKeys = Set.copyOf(keys);
       LOG.info("the exports accept the keys of {} member nodes", keys.size());
     }

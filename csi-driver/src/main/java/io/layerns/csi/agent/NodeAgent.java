@@ -90,6 +90,7 @@ public final class NodeAgent implements AutoCloseable {
   private final KubernetesClient client;
   private final String nodeName;
   private final LayerStore store;
+  private final io.layerns.csi.registry.PrivateImages privateImages;
   private final LayerFetcher fetcher;
   private final VolumeUsage volumes;
   private final StoreEndpoints endpoints;
@@ -183,6 +184,7 @@ public final class NodeAgent implements AutoCloseable {
     this.client = client;
     this.nodeName = nodeName;
     this.store = store;
+    this.privateImages = new io.layerns.csi.registry.PrivateImages(store.root());
     this.fetcher = fetcher;
     this.volumes = volumes;
     this.endpoints = endpoints;
@@ -543,6 +545,8 @@ public final class NodeAgent implements AutoCloseable {
   private void fetch(AssignedLayer layer, Map<String, StoreEndpoints> peers) {
     long start = System.nanoTime();
     try {
+      // Before it lands: a layer private on the peers is private here too (see learnMarks).
+      learnMarks(layer);
       fetcher.fetch(layer, peers);
       failures.remove(layer.digest());
       retryAt.remove(layer.digest());
@@ -570,6 +574,39 @@ public final class NodeAgent implements AutoCloseable {
     }
   }
 
+  /**
+   * Records the private marks that the peers named for {@code layer} publish for it, so that this
+   * node keeps refusing it to pods without access (and keeps it out of its NFS export) after those
+   * peers drop their copies.
+   */
+  private void learnMarks(AssignedLayer layer) throws IOException {
+    if (layer.peers() == null) {
+      return;
+    }
+    Set<String> marks = new java.util.TreeSet<>();
+    for (String peer : layer.peers()) {
+      io.layerns.api.v1alpha1.LayerStore s;
+      try {
+        s = client.resources(io.layerns.api.v1alpha1.LayerStore.class).withName(peer).get();
+      } catch (KubernetesClientException e) {
+        throw new IOException(
+            "could not read " + peer + "'s LayerStore for its private marks: " + e.getMessage(), e);
+      }
+      if (s == null || s.getStatus() == null || s.getStatus().layers() == null) {
+        continue;
+      }
+      for (HeldLayer h : s.getStatus().layers()) {
+        if (h.digest().equals(layer.digest()) && h.privateTo() != null) {
+          marks.addAll(h.privateTo());
+        }
+      }
+    }
+    if (!marks.isEmpty()) {
+      privateImages.recordLayer(Digest.parse(layer.digest()), marks);
+      LOG.info("layer {} is private to {} on its peers: marked here too", layer.digest(), marks);
+    }
+  }
+
   private Set<String> layersInUse() {
     return VolumeUsages.readHere(volumes.publishedVolumes(), nodeName);
   }
@@ -578,6 +615,7 @@ public final class NodeAgent implements AutoCloseable {
   private void report(io.layerns.api.v1alpha1.LayerStore obj) throws IOException {
     List<HeldLayer> layers = new ArrayList<>();
     Set<String> listed = new HashSet<>();
+    Map<Digest, Set<String>> marks = privateImages.layerMarks();
     for (StoredLayer layer : store.listLayers()) {
       String digest = layer.digest().toString();
       listed.add(digest);
@@ -587,9 +625,17 @@ public final class NodeAgent implements AutoCloseable {
           scrubber == null
               ? null
               : store.lastVerified(layer.digest()).map(java.time.Instant::toString).orElse(null);
+      // Peers read this to refuse the layer to pods without access, on every member node.
+      List<String> privateTo = List.copyOf(marks.getOrDefault(layer.digest(), Set.of()));
       layers.add(
           new HeldLayer(
-              digest, size, layer.mediaType(), CopyState.Present, sources.of(digest), verified));
+              digest,
+              size,
+              layer.mediaType(),
+              CopyState.Present,
+              sources.of(digest),
+              verified,
+              privateTo));
     }
     List<AssignedLayer> assigned =
         obj.getSpec().layers() == null ? List.of() : obj.getSpec().layers();

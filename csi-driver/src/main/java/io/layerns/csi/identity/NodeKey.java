@@ -15,9 +15,10 @@ import org.apache.sshd.server.keyprovider.SimpleGeneratorHostKeyProvider;
 /**
  * This node's own key pair, which peers know it by: made on the first start and kept in the
  * plugin's state folder (mode 0600, OpenSSH format), its public half published in the node's own
- * LayerStore status (which only this node may write). It is the SFTP export's host key, which peers
- * pin, and the key this node logs in to peers' SFTP exports with; peers accept it while this node
- * is a member of their namespace.
+ * LayerStore status (which only this node may write). It is the SFTP export's host key and the HTTP
+ * export's TLS key ({@link NodeTls}), which peers pin, and the key this node logs in to peers' SFTP
+ * exports and connects to their HTTP exports with; peers accept it while this node is a member of
+ * their namespace.
  */
 public final class NodeKey {
 

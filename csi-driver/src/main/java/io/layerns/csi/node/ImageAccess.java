@@ -18,17 +18,21 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The tenant rule: content marked private (see {@link PrivateImages}) reaches a pod only if that
  * pod's own credentials read it from a registry repository that holds it, however the node came by
- * it (another pod's pull, a peer, a preload) and whatever repository the pod names. Each document
- * of the image is checked on its own (index, manifest, config, and layers known here only through
- * private images): a registry that serves a private manifest's bytes, or a crafted manifest naming
- * a private config, proves nothing about the config and layers.
+ * it (another pod's pull, a peer, a preload) and whatever repository the pod names. A layer counts
+ * as private when this node or any member node of its namespace marks it so (members publish their
+ * marks in their LayerStore status). Each document of the image is checked on its own (index,
+ * manifest, config, and layers known here only through private images): a registry that serves a
+ * private manifest's bytes, or a crafted manifest naming a private config, proves nothing about the
+ * config and layers.
  *
  * <p>A document passes when, in this publish,
  *
@@ -116,20 +120,25 @@ public final class ImageAccess {
    * The check of one publish, which remembers the repositories the pod was found to read.
    *
    * @param asked the image as the volume names it, for messages
+   * @param memberMarks the repositories that the namespace's other member nodes say hold a layer
+   *     privately (their published marks): a layer private on any member is private here too,
+   *     however this node came by it
    */
-  public Session session(String asked, PodSource pod) {
-    return new Session(asked, pod);
+  public Session session(String asked, PodSource pod, Function<Digest, Set<String>> memberMarks) {
+    return new Session(asked, pod, memberMarks);
   }
 
   /** One publish's checks; not thread-safe. */
   public final class Session {
     private final String asked;
     private final PodSource pod;
+    private final Function<Digest, Set<String>> memberMarks;
     private final Set<String> readable = new HashSet<>();
 
-    private Session(String asked, PodSource pod) {
+    private Session(String asked, PodSource pod, Function<Digest, Set<String>> memberMarks) {
       this.asked = asked;
       this.pod = pod;
+      this.memberMarks = memberMarks;
     }
 
     /**
@@ -141,17 +150,22 @@ public final class ImageAccess {
      */
     public void require(List<Document> documents) throws ImageAccessDeniedException, IOException {
       for (Document d : documents) {
-        Set<String> holders =
-            d.kind() == Kind.LAYER
-                ? privateImages.layerRepositories(d.digest())
-                : privateImages.repositories(d.digest());
+        Set<String> holders;
+        boolean markedHere = true;
+        if (d.kind() == Kind.LAYER) {
+          holders = new TreeSet<>(privateImages.layerRepositories(d.digest()));
+          markedHere = !holders.isEmpty();
+          holders.addAll(memberMarks.apply(d.digest()));
+        } else {
+          holders = privateImages.repositories(d.digest());
+        }
         if (!holders.isEmpty()) {
-          requireOne(d, holders);
+          requireOne(d, holders, markedHere);
         }
       }
     }
 
-    private void requireOne(Document d, Set<String> holders)
+    private void requireOne(Document d, Set<String> holders, boolean markedHere)
         throws ImageAccessDeniedException, IOException {
       if (pod.delivered(d.digest())) {
         holds(d, pod.repositoryName());
@@ -208,8 +222,11 @@ public final class ImageAccess {
           pod.credentialsFor(first).credentialsFor(first).isPresent(),
           "its "
               + d.describe()
-              + " is private (this node holds it for another pod) and no registry that holds it"
-              + " accepted the pod's credentials: "
+              + (markedHere
+                  ? " is private (this node knows it only through a private image)"
+                  : " is private (a member node of the namespace knows it only through a private"
+                      + " image)")
+              + " and no registry that holds it accepted the pod's credentials: "
               + String.join("; ", refusals));
     }
 

@@ -10,8 +10,10 @@ import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.Transport;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -22,9 +24,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Membership, endpoints and holders all come from the LayerStores: the node's own spec names its
  * namespace and transport, and one list of the stores labelled with that namespace gives every
- * member's endpoints (status), Present copies (status) and ownerships (spec). The Layer objects say
- * the same, but they are the operator's aggregate of these very statuses, one step later, and the
- * node plugin's role may read LayerStores only.
+ * member's endpoints (status), Present copies (status), private marks (status) and ownerships
+ * (spec). The Layer objects say the same, but they are the operator's aggregate of these very
+ * statuses, one step later, and the node plugin's role may read LayerStores only.
  */
 public final class KubernetesClusterView implements ClusterView {
 
@@ -73,10 +75,14 @@ public final class KubernetesClusterView implements ClusterView {
 
   private static NamespaceView.PeerStore peerOf(String node, LayerStore s) {
     Set<String> present = new HashSet<>();
+    Map<String, Set<String>> privateLayers = new HashMap<>();
     if (s.getStatus() != null && s.getStatus().layers() != null) {
       for (HeldLayer h : s.getStatus().layers()) {
         if (h.state() == CopyState.Present) {
           present.add(h.digest());
+        }
+        if (h.privateTo() != null && !h.privateTo().isEmpty()) {
+          privateLayers.put(h.digest(), Set.copyOf(h.privateTo()));
         }
       }
     }
@@ -89,6 +95,10 @@ public final class KubernetesClusterView implements ClusterView {
       }
     }
     return new NamespaceView.PeerStore(
-        node, s.getStatus() == null ? null : s.getStatus().endpoints(), present, owned);
+        node,
+        s.getStatus() == null ? null : s.getStatus().endpoints(),
+        present,
+        owned,
+        privateLayers);
   }
 }

@@ -6,7 +6,9 @@ import io.layerns.csi.store.Digest;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * A node's view of its LayerNamespace at one moment: how it reaches layers it does not hold, and
@@ -32,17 +34,43 @@ public record NamespaceView(String name, Transport transport, List<PeerStore> pe
    * @param endpoints its exports, from its LayerStore status (null when it has reported none)
    * @param present the digests it holds in state Present
    * @param owned the digests the operator told it to keep as an owner
+   * @param privateLayers the layers it knows only through private images, by digest, with the
+   *     registry repositories that hold each (its published {@code privateTo})
    */
   public record PeerStore(
-      String node, StoreEndpoints endpoints, Set<String> present, Set<String> owned) {
+      String node,
+      StoreEndpoints endpoints,
+      Set<String> present,
+      Set<String> owned,
+      Map<String, Set<String>> privateLayers) {
     public PeerStore {
       present = Set.copyOf(present);
       owned = Set.copyOf(owned);
+      privateLayers = Map.copyOf(privateLayers);
+    }
+
+    /** A member that marks no layer private. */
+    public PeerStore(
+        String node, StoreEndpoints endpoints, Set<String> present, Set<String> owned) {
+      this(node, endpoints, present, owned, Map.of());
     }
 
     public boolean holds(Digest layer) {
       return present.contains(layer.toString());
     }
+  }
+
+  /**
+   * The registry repositories that member nodes say hold {@code layer} privately; empty when no
+   * member marks it private. A mark counts whatever state the member's copy is in: the layer was
+   * private there, and may be here by another way (a fetch by digest, a preload).
+   */
+  public Set<String> privateTo(Digest layer) {
+    Set<String> out = new TreeSet<>();
+    for (PeerStore p : peers) {
+      out.addAll(p.privateLayers().getOrDefault(layer.toString(), Set.of()));
+    }
+    return out;
   }
 
   /**

@@ -138,7 +138,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     ResolvedImage image = resolve(ref, ns, registry, request.image());
     // Before any layer is touched: private content the node holds is the pod's only if its own
     // credentials can read it where it is held, document by document.
-    ImageAccess.Session allowed = access.session(request.image(), registry);
+    ImageAccess.Session allowed = access.session(request.image(), registry, ns::privateTo);
     allowed.require(documents(image));
     boolean privateImage =
         importer.privateImages().isPrivate(image.reference().digest())
@@ -181,15 +181,16 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
 
   /**
    * The image's manifest and config, from the first place that has them: this node's store (by
-   * digest, or by a tag it recorded), else the member nodes' HTTP exports (by digest only: a tag on
-   * a peer may be stale, so a tag is resolved by the registry, after which the manifests and config
-   * it names come from peers when they hold them), else the registry.
+   * digest, or by the digest the registry says a tag points at now), else the member nodes' HTTP
+   * exports (by digest only: a tag on a peer may be stale, so a tag is resolved by the registry,
+   * after which the manifests and config it names come from peers when they hold them), else the
+   * registry.
    */
   private ResolvedImage resolve(
       ImageReference ref, NamespaceView ns, RegistrySource registry, String asked)
       throws IOException, ImageNotFoundException, ImageAccessDeniedException {
     Optional<Digest> local =
-        ref.digest() != null ? Optional.of(ref.digest()) : importer.refs().lookup(ref);
+        ref.digest() != null ? Optional.of(ref.digest()) : currentDigest(ref, registry, asked);
     if (local.isPresent()) {
       try {
         return importer.resolve(ref.withDigest(local.get()), List.of());
@@ -204,10 +205,67 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
       }
     }
     try {
-      return importer.resolve(ref, peers.sources(members, List.of(registry)));
+      // A tag whose digest is known (the registry's answer, or the record when it cannot be
+      // asked) is resolved by that digest, so peers may serve what it points at.
+      return importer.resolve(
+          local.map(ref::withDigest).orElse(ref), peers.sources(members, List.of(registry)));
     } catch (FetchFailedException e) {
       throw translate(e, ref, asked, registry);
     }
+  }
+
+  /**
+   * The digest a tag points at, asked of the registry (a manifest HEAD with the pod's credentials)
+   * on every publish, so that a tag moved since this node recorded it gives the new image. Only
+   * when the registry cannot be asked (unreachable, timed out, a server error, or an address the
+   * node may not send requests to) is the digest this node recorded for the tag used, so that a
+   * node cut off from its registry keeps serving what it holds. A tag the registry answers 404 for
+   * was deleted: not found, whatever was recorded. Empty when the registry cannot be asked and
+   * nothing was recorded: the caller's fetch from the registry then fails with the reason.
+   */
+  private Optional<Digest> currentDigest(ImageReference ref, RegistrySource registry, String asked)
+      throws IOException, ImageNotFoundException, ImageAccessDeniedException {
+    Optional<Digest> recorded = importer.refs().lookup(ref);
+    Digest current;
+    try {
+      current = registry.registryRepository().currentDigest(ref.tag());
+    } catch (RegistryException e) {
+      switch (e.reason()) {
+        case UNAVAILABLE, ADDRESS_REFUSED -> {
+          if (recorded.isPresent()) {
+            LOG.warn(
+                "{}: the registry could not be asked for the tag's digest ({}); using {}, the"
+                    + " digest this node recorded for it",
+                ref,
+                e.getMessage(),
+                recorded.get());
+          }
+          return recorded;
+        }
+        case NOT_FOUND ->
+            throw new ImageNotFoundException(
+                asked,
+                "the registry has no tag "
+                    + ref.tag()
+                    + recorded
+                        .map(d -> " (any more; the digest this node recorded for it, " + d)
+                        .map(m -> m + ", is not used)")
+                        .orElse("")
+                    + ": "
+                    + e.getMessage());
+        case AUTHENTICATION_FAILED ->
+            throw new ImageAccessDeniedException(
+                asked, ref.registry(), registry.hasCredentialsFor(ref.registry()), e.getMessage());
+        default -> throw e;
+      }
+    }
+    if (recorded.isPresent() && !recorded.get().equals(current)) {
+      LOG.info(
+          "{}: the registry says the tag now points at {} (was {})", ref, current, recorded.get());
+    } else {
+      LOG.info("{}: the registry says the tag points at {}", ref, current);
+    }
+    return Optional.of(current);
   }
 
   // ---- layers: local, else remote per transport, else copy ------------------------------------
@@ -258,7 +316,14 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     }
     List<NamespaceView.PeerStore> holders = ns.holders(layer.digest());
     Transport transport = ns.transport();
-    if (transport != Transport.Copy) {
+    Set<String> memberMarks = ns.privateTo(layer.digest());
+    if (transport == Transport.Nfs
+        && (!memberMarks.isEmpty()
+            || !importer.privateImages().layerRepositories(layer.digest()).isEmpty())) {
+      // NFS lets in any client on a member's address as any uid: it carries public layers only,
+      // and the exports leave private ones out (see docs/security.md).
+      LOG.info("layer {} is private: copied over HTTP, not mounted over NFS", layer.digest());
+    } else if (transport != Transport.Copy) {
       RemoteLayerMounts mounts = remote.get(transport);
       if (mounts == null) {
         LOG.warn(
@@ -272,13 +337,17 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         }
       }
     }
-    LayerUse copied = copy(layer, holders, registry, request.volumeId());
+    // Marked before the copy lands, so that the store never lists it unmarked. Known here only
+    // through a private image (it was not held): private to the pod's repository, whose manifest
+    // and config the pod was just let read; private wherever a member says it is.
+    Set<String> marks = new java.util.TreeSet<>(memberMarks);
     if (privateImage) {
-      // Known here only through a private image (it was not held): private to the pod's
-      // repository, whose manifest and config the pod was just let read.
-      importer.privateImages().recordLayer(layer.digest(), List.of(registry.repositoryName()));
+      marks.add(registry.repositoryName());
     }
-    return copied;
+    if (!marks.isEmpty()) {
+      importer.privateImages().recordLayer(layer.digest(), marks);
+    }
+    return copy(layer, holders, registry, request.volumeId());
   }
 
   /** The node's own copy, leased for the volume; empty when the store does not hold it. */

@@ -135,6 +135,9 @@ public final class ImageImporter {
         fresh.add(d.digest());
       }
     }
+    // Marked before they land: the store never lists a private layer without its mark, which
+    // peers and the NFS export read.
+    markPrivateLayers(r.manifestDigest(), fresh, sources);
     List<PulledImage.Layer> layers;
     try {
       layers = fetchLayers(r.manifest(), r.config(), sources);
@@ -145,7 +148,6 @@ public final class ImageImporter {
       }
       throw e;
     }
-    markPrivateLayers(r.manifestDigest(), fresh, sources);
     if (image.digest() == null) {
       refs.record(image, r.top());
     }
@@ -509,8 +511,15 @@ public final class ImageImporter {
               sources,
               source -> {
                 StoredLayer stored;
+                long start = System.nanoTime();
                 try (InputStream in = open(source, digest, size)) {
                   stored = store.importLayer(digest, diffId, mediaType, in);
+                  LOG.info(
+                      "layer {} fetched from {} in {} s",
+                      digest,
+                      source.describe(),
+                      String.format(
+                          java.util.Locale.ROOT, "%.2f", (System.nanoTime() - start) / 1e9));
                 }
                 countFetched(source, digest);
                 return stored;

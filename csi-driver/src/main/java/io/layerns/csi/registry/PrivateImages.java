@@ -4,14 +4,18 @@ import io.layerns.csi.store.Digest;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Collection;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.regex.Pattern;
 
 /**
  * The store's record of private content: manifests (and indexes) that a registry served only with
@@ -34,6 +38,8 @@ import java.util.TreeSet;
  * renamed into place.
  */
 public final class PrivateImages {
+  private static final Pattern HEX = Pattern.compile("[a-f0-9]{64}");
+
   private final Path dir;
   private final Path layers;
   private final Path tmp;
@@ -56,6 +62,28 @@ public final class PrivateImages {
   /** The repositories that hold the private layer {@code digest}; empty when it is not private. */
   public Set<String> layerRepositories(Digest digest) throws IOException {
     return read(layers.resolve(digest.hex()));
+  }
+
+  /**
+   * Every private layer with its repositories, from one listing of the marks (for callers that look
+   * at every layer of the store).
+   */
+  public Map<Digest, Set<String>> layerMarks() throws IOException {
+    Map<Digest, Set<String>> out = new HashMap<>();
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(layers)) {
+      for (Path f : files) {
+        String hex = f.getFileName().toString();
+        if (HEX.matcher(hex).matches()) {
+          Set<String> repositories = read(f);
+          if (!repositories.isEmpty()) {
+            out.put(Digest.parse("sha256:" + hex), repositories);
+          }
+        }
+      }
+    } catch (NoSuchFileException e) {
+      // No private layer yet.
+    }
+    return out;
   }
 
   /** Marks the layer {@code digest} as private to {@code repositories} (added to those known). */

@@ -44,37 +44,54 @@ public final class RegistryClient {
   /** Clients with a registry's own trust (its CA, or none with skip_verify), by registry. */
   private final Map<String, HttpClient> tlsClients = new ConcurrentHashMap<>();
 
+  private final RegistryAddresses allowed;
   private final Duration requestTimeout;
   private final Map<String, CachedAuthorization> authorizations = new ConcurrentHashMap<>();
 
   /**
-   * A client with its own HTTP client.
+   * A client with its own HTTP client, which refuses loopback, link-local and unspecified
+   * addresses.
    *
    * @param plainHttpRegistries registry hosts (host[:port]) reached over plain HTTP; loopback hosts
    *     always are
    */
   public RegistryClient(Set<String> plainHttpRegistries) {
-    this(RegistryHosts.plainHttp(plainHttpRegistries));
+    this(RegistryHosts.plainHttp(plainHttpRegistries), RegistryAddresses.DEFAULT);
   }
 
-  /** A client with its own HTTP client, reaching each registry as {@code hosts} says. */
-  public RegistryClient(RegistryHosts hosts) {
-    this(newHttpClient(null), hosts, Duration.ofSeconds(60));
+  /** The same, sending requests to the addresses {@code allowed} lets in besides. */
+  public RegistryClient(Set<String> plainHttpRegistries, RegistryAddresses allowed) {
+    this(RegistryHosts.plainHttp(plainHttpRegistries), allowed);
+  }
+
+  /**
+   * A client with its own HTTP client, reaching each registry as {@code hosts} says, at ordinary
+   * addresses and those {@code allowed} lets in.
+   */
+  public RegistryClient(RegistryHosts hosts, RegistryAddresses allowed) {
+    this(newHttpClient(null), hosts, allowed, Duration.ofSeconds(60));
   }
 
   /**
    * A client on the given HTTP client, which must not follow redirects itself: this client follows
-   * them so that credentials never go to another host.
+   * them so that credentials never go to another host, and checks each hop's address.
    *
+   * @param allowed the loopback, link-local or unspecified addresses requests may go to
    * @param requestTimeout how long to wait for a response's headers
    */
-  public RegistryClient(HttpClient http, Set<String> plainHttpRegistries, Duration requestTimeout) {
-    this(http, RegistryHosts.plainHttp(plainHttpRegistries), requestTimeout);
+  public RegistryClient(
+      HttpClient http,
+      Set<String> plainHttpRegistries,
+      RegistryAddresses allowed,
+      Duration requestTimeout) {
+    this(http, RegistryHosts.plainHttp(plainHttpRegistries), allowed, requestTimeout);
   }
 
-  public RegistryClient(HttpClient http, RegistryHosts hosts, Duration requestTimeout) {
+  public RegistryClient(
+      HttpClient http, RegistryHosts hosts, RegistryAddresses allowed, Duration requestTimeout) {
     this.http = http;
     this.hosts = hosts;
+    this.allowed = allowed;
     this.requestTimeout = requestTimeout;
   }
 
@@ -205,6 +222,36 @@ public final class RegistryClient {
       } catch (IOException e) {
         return false;
       }
+    }
+
+    /**
+     * The digest of the manifest {@code tag} points at now, from a HEAD request (no body moves);
+     * from a GET when the registry's answer does not say it.
+     *
+     * @throws RegistryException NOT_FOUND when the tag is gone, AUTHENTICATION_FAILED when refused,
+     *     UNAVAILABLE when the registry cannot be reached, ...
+     */
+    public Digest currentDigest(String tag) throws IOException {
+      HttpResponse<InputStream> response =
+          send(
+              "HEAD",
+              api("/manifests/" + tag),
+              b -> b.header("Accept", String.join(", ", MediaTypes.MANIFESTS)));
+      Optional<String> claimed;
+      try (InputStream body = response.body()) {
+        if (response.statusCode() != 200) {
+          throw failure(response, body, "manifest " + tag);
+        }
+        claimed = response.headers().firstValue("Docker-Content-Digest");
+      }
+      if (claimed.isPresent()) {
+        try {
+          return Digest.parse(claimed.get());
+        } catch (IllegalArgumentException e) {
+          // Not a sha256 digest this node can check: the manifest's own bytes say it.
+        }
+      }
+      return fetchManifest(tag).digest();
     }
 
     /**
@@ -494,6 +541,8 @@ public final class RegistryClient {
   private <T> HttpResponse<T> call(
       Supplier<String> target, HttpRequest request, HttpResponse.BodyHandler<T> handler)
       throws IOException {
+    // Every request, redirect hop and token request: the address is what a pod cannot choose.
+    allowed.check(target.get(), request.uri());
     try {
       return clientFor(request.uri()).send(request, handler);
     } catch (InterruptedException e) {

@@ -19,7 +19,9 @@ public final class RegistryException extends IOException {
     /** The content did not match its digest or size. */
     CORRUPT,
     /** The source broke the protocol: unexpected status, malformed answer. */
-    PROTOCOL
+    PROTOCOL,
+    /** The node may not send requests to the source's address ({@link RegistryAddresses}). */
+    ADDRESS_REFUSED
   }
 
   private final Reason reason;

@@ -43,12 +43,20 @@ final class LayerTreeWriter {
   // Directory times are set last: writing a child changes its parent's mtime.
   private final Map<EntryPath, TarEntry> directoryTimes = new LinkedHashMap<>();
   private final Map<String, Integer> dropped = new java.util.TreeMap<>();
+  // Each regular file's content hash, by inode, taken as it is written: the tree manifest then
+  // needs no second read of every file (that read was a third of an import's CPU).
+  private final Map<Long, TreeManifest.Content> written = new java.util.HashMap<>();
   private long contentBytes;
 
   LayerTreeWriter(Path root, Digest layer) {
     this.root = root;
     this.layer = layer;
     directories.add(new EntryPath(java.util.List.of()));
+  }
+
+  /** The content hash of each regular file written, by inode (the last write of that inode). */
+  Map<Long, TreeManifest.Content> writtenContent() {
+    return written;
   }
 
   /** Bytes of regular file content written, each hardlinked file counted once. */
@@ -125,7 +133,10 @@ final class LayerTreeWriter {
             StandardOpenOption.CREATE_NEW,
             StandardOpenOption.WRITE,
             LinkOption.NOFOLLOW_LINKS)) {
-      content.transferTo(out);
+      java.security.MessageDigest sha = Digest.newSha256();
+      long size = content.transferTo(new java.security.DigestOutputStream(out, sha));
+      long inode = (Long) Files.getAttribute(target, "unix:ino", LinkOption.NOFOLLOW_LINKS);
+      written.put(inode, new TreeManifest.Content(size, sha.digest()));
     }
     contentBytes += entry.size();
     setOwnerModeXattrs(target, entry);

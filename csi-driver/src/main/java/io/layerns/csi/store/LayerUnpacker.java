@@ -10,6 +10,7 @@ import java.io.OutputStream;
 import java.nio.file.Path;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
+import java.util.Map;
 
 /**
  * Streams one compressed layer into a directory in overlay format, verifying the compressed digest
@@ -22,7 +23,15 @@ final class LayerUnpacker {
   private final Runnable afterEntry;
 
   /** What an unpack produced. */
-  record Result(Digest diffId, long entries, long contentBytes) {}
+  /**
+   * What an unpack did: the diff ID it verified, the entries and content bytes it wrote, and each
+   * regular file's content hash by inode (for the tree manifest).
+   */
+  record Result(
+      Digest diffId,
+      long entries,
+      long contentBytes,
+      Map<Long, TreeManifest.Content> writtenContent) {}
 
   /**
    * @param afterEntry called after each entry is written; lets crash tests stop the JVM mid-unpack
@@ -112,7 +121,7 @@ final class LayerUnpacker {
               + " but the image config says "
               + expectedDiffId);
     }
-    return new Result(diffId, entries, writer.contentBytes());
+    return new Result(diffId, entries, writer.contentBytes(), writer.writtenContent());
   }
 
   /**

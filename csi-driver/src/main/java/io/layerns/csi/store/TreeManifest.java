@@ -22,7 +22,9 @@ import java.util.stream.Stream;
  * <p>The scrub compares a tree with the manifest recorded at import. Re-deriving the diff ID
  * instead is not possible: a tar's entry order, headers and padding are not kept on disk, so
  * re-tarring the tree gives other bytes. The manifest is made from the tree right after its diff ID
- * was verified (the same bits), so a later difference is rot or tampering, not the unpacker.
+ * was verified (the same bits), so a later difference is rot or tampering, not the unpacker. At
+ * import, files' hashes are the ones taken as they were written (by inode, so that a path a layer
+ * wrote twice or a hardlink to a replaced file get the hash of what is there).
  */
 public final class TreeManifest {
   private static final int S_IFMT = 0170000;
@@ -39,17 +41,29 @@ public final class TreeManifest {
     Pacer NONE = bytes -> {};
   }
 
+  /** A regular file's content as it was written: its size and sha256. */
+  public record Content(long size, byte[] sha256) {}
+
   private TreeManifest() {}
 
   /** The manifest of {@code root}'s tree, reading every file's content through {@code pacer}. */
   public static List<String> of(Path root, Pacer pacer) throws IOException {
+    return of(root, pacer, Map.of());
+  }
+
+  /**
+   * The manifest of {@code root}'s tree, taking a regular file's hash from {@code written} (by
+   * inode) when its size there is the file's, and reading the others through {@code pacer}.
+   */
+  public static List<String> of(Path root, Pacer pacer, Map<Long, Content> written)
+      throws IOException {
     List<Path> paths;
     try (Stream<Path> walk = Files.walk(root)) {
       paths = walk.sorted().toList();
     }
     List<String> lines = new ArrayList<>(paths.size());
     for (Path p : paths) {
-      lines.add(line(root, p, pacer));
+      lines.add(line(root, p, pacer, written));
     }
     return lines;
   }
@@ -71,9 +85,10 @@ public final class TreeManifest {
     return null;
   }
 
-  private static String line(Path root, Path p, Pacer pacer) throws IOException {
+  private static String line(Path root, Path p, Pacer pacer, Map<Long, Content> written)
+      throws IOException {
     Map<String, Object> a =
-        Files.readAttributes(p, "unix:mode,uid,gid,rdev,size", LinkOption.NOFOLLOW_LINKS);
+        Files.readAttributes(p, "unix:mode,uid,gid,rdev,size,ino", LinkOption.NOFOLLOW_LINKS);
     int mode = (Integer) a.get("mode");
     int type = mode & S_IFMT;
     String rel = root.relativize(p).toString();
@@ -83,7 +98,13 @@ public final class TreeManifest {
     if (type == S_IFREG) {
       line.append(" size=").append(a.get("size"));
       line.append(" mtime=").append(mtime(p));
-      line.append(" sha256=").append(sha256(p, (Long) a.get("size"), pacer));
+      long size = (Long) a.get("size");
+      Content known = written.get((Long) a.get("ino"));
+      line.append(" sha256=")
+          .append(
+              known != null && known.size() == size
+                  ? HexFormat.of().formatHex(known.sha256())
+                  : sha256(p, size, pacer));
     } else if (type == S_IFLNK) {
       line.append(" -> ").append(escape(Files.readSymbolicLink(p).toString()));
     } else if (type != S_IFDIR) {

@@ -1,5 +1,7 @@
 package io.layerns.csi.transport;
 
+import io.layerns.csi.identity.NodeTls;
+import io.layerns.csi.identity.PeerKeys;
 import io.layerns.csi.registry.ContentSource;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
@@ -10,9 +12,13 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
+import java.security.KeyPair;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLParameters;
 
 /**
  * Fetches layers, manifests and configs from peer nodes' HTTP exports, in the order given, and
@@ -31,7 +37,7 @@ public final class PeerFetcher {
   /**
    * @param importer the importer whose store receives the content and whose in-flight downloads are
    *     shared
-   * @param http the client for peers; see {@link #httpClient(InetAddress)}
+   * @param http the client for peers; see {@link #httpClient(InetAddress, KeyPair, PeerKeys)}
    */
   public PeerFetcher(ImageImporter importer, HttpClient http, Duration timeout) {
     this.importer = importer;
@@ -40,27 +46,34 @@ public final class PeerFetcher {
   }
 
   /**
-   * An HTTP client whose connections leave from {@code localAddress} (null: any), so that peers'
-   * allow-lists see this node's own address.
+   * The client for peers' exports: TLS with this node's own key, which peers' exports ask for, to
+   * peers whose key is the one their member published ({@link NodeTls}); its connections leave from
+   * {@code localAddress} (null: any), so that peers' allow-lists see this node's own address.
    */
-  public static HttpClient httpClient(InetAddress localAddress) {
+  public static HttpClient httpClient(InetAddress localAddress, KeyPair nodeKey, PeerKeys peers) {
+    return httpClient(localAddress, Optional.of(nodeKey), peers);
+  }
+
+  /**
+   * As {@link #httpClient(InetAddress, KeyPair, PeerKeys)}, presenting no key when {@code nodeKey}
+   * is empty (as a client that is no node would).
+   */
+  public static HttpClient httpClient(
+      InetAddress localAddress, Optional<KeyPair> nodeKey, PeerKeys peers) {
+    SSLContext tls = NodeTls.client(nodeKey, peers);
+    SSLParameters params = tls.getDefaultSSLParameters();
+    params.setProtocols(new String[] {NodeTls.PROTOCOL});
     HttpClient.Builder b =
         HttpClient.newBuilder()
             .connectTimeout(Duration.ofSeconds(5))
             .followRedirects(HttpClient.Redirect.NEVER)
-            .version(HttpClient.Version.HTTP_1_1);
+            .version(HttpClient.Version.HTTP_1_1)
+            .sslContext(tls)
+            .sslParameters(params);
     if (localAddress != null) {
       b.localAddress(localAddress);
     }
     return b.build();
-  }
-
-  /**
-   * As {@link #httpClient(InetAddress)}, signing every request with this node's own key, which
-   * peers' exports ask for ({@link io.layerns.csi.identity.SignedRequests}).
-   */
-  public static HttpClient httpClient(InetAddress localAddress, java.security.KeyPair nodeKey) {
-    return new SigningHttpClient(httpClient(localAddress), nodeKey, java.time.Clock.systemUTC());
   }
 
   /** The client peers are asked with, for other reads of their exports. */

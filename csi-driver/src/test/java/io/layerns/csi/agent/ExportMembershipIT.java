@@ -34,6 +34,7 @@ class ExportMembershipIT {
   @TempDir Path tmp;
   private LayerStore store;
   private HttpExportServer export;
+  private final java.security.KeyPair exportKey = io.layerns.csi.transport.TestNodeKeys.generate();
   private volatile NamespaceView namespace = NamespaceView.NONE;
 
   /** Each node's addresses as its Node object lists them: node-127.0.1.x lists 127.0.1.x. */
@@ -47,7 +48,10 @@ class ExportMembershipIT {
     store = LayerStore.open(tmp.resolve("store"));
     export =
         HttpExportServer.start(
-            store, new InetSocketAddress(InetAddress.getByName("127.0.1.1"), 0), Set.of());
+            store,
+            new InetSocketAddress(InetAddress.getByName("127.0.1.1"), 0),
+            Set.of(),
+            exportKey);
     ClusterView cluster =
         new ClusterView() {
           @Override
@@ -152,7 +156,11 @@ class ExportMembershipIT {
 
   /** The status of GET /v2/ from {@code from}, as a peer's fetcher sends it. */
   private int status(String from) throws Exception {
-    HttpClient client = HttpClient.newBuilder().localAddress(InetAddress.getByName(from)).build();
+    HttpClient client =
+        io.layerns.csi.transport.PeerFetcher.httpClient(
+            InetAddress.getByName(from),
+            Optional.empty(),
+            (host, port) -> Optional.of(exportKey.getPublic()));
     return client
         .send(
             HttpRequest.newBuilder(URI.create(export.baseUri() + "/v2/")).build(),

@@ -18,6 +18,7 @@ import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.mount.MountTable;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.Digest;
@@ -83,13 +84,22 @@ class HostileVolumeRequestIT {
     registry.push(REPO, IMAGE, "v1");
     store = LayerStore.open(base.resolve("plugin/store"));
     ImageImporter importer =
-        new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+        new ImageImporter(
+            store,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
     Path state = base.resolve("plugin/state");
     StoreVolumeAssembler assembler =
         new StoreVolumeAssembler(
             "node-1",
             importer,
-            new PeerFetcher(importer, PeerFetcher.httpClient(null), Duration.ofSeconds(10)),
+            new PeerFetcher(
+                importer,
+                PeerFetcher.httpClient(
+                    null,
+                    io.layerns.csi.transport.TestNodeKeys.generate(),
+                    (host, port) -> java.util.Optional.empty()),
+                Duration.ofSeconds(10)),
             new NoCluster(),
             Map.of(),
             base.resolve("plugin/csi"));

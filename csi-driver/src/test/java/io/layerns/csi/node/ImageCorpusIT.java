@@ -13,6 +13,7 @@ import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.PulledImage;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.store.ImageCorpus;
 import io.layerns.csi.store.LayerStore;
@@ -104,8 +105,13 @@ class ImageCorpusIT {
     InetAddress node1 = InetAddress.getByName("127.0.1.1");
     InetAddress node2 = InetAddress.getByName("127.0.1.2");
     store1 = LayerStore.open(tmp.resolve("node-1/store"));
-    importer1 = new ImageImporter(store1, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
-    http1 = HttpExportServer.start(store1, new InetSocketAddress(node1, 0), Set.of());
+    importer1 =
+        new ImageImporter(
+            store1,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
+    java.security.KeyPair key1 = io.layerns.csi.transport.TestNodeKeys.generate();
+    http1 = HttpExportServer.start(store1, new InetSocketAddress(node1, 0), Set.of(), key1);
     sftp1 =
         SftpExportServer.start(
             tmp.resolve("node-1/store/layers"),
@@ -121,7 +127,10 @@ class ImageCorpusIT {
 
     store2 = LayerStore.open(tmp.resolve("node-2/store"));
     ImageImporter importer2 =
-        new ImageImporter(store2, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+        new ImageImporter(
+            store2,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
     Map<Transport, RemoteLayerMounts> remote = new EnumMap<>(Transport.class);
     remote.put(
         Transport.Sshfs,
@@ -137,7 +146,13 @@ class ImageCorpusIT {
         new StoreVolumeAssembler(
             "node-2",
             importer2,
-            new PeerFetcher(importer2, PeerFetcher.httpClient(node2), Duration.ofSeconds(30)),
+            new PeerFetcher(
+                importer2,
+                PeerFetcher.httpClient(
+                    node2,
+                    io.layerns.csi.transport.TestNodeKeys.generate(),
+                    io.layerns.csi.transport.TestNodeKeys.published(Map.of(http1.baseUri(), key1))),
+                Duration.ofSeconds(30)),
             cluster,
             remote,
             tmp.resolve("node-2/csi"));

@@ -18,6 +18,7 @@ import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.DeleteOutcome;
@@ -52,7 +53,11 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class StoreVolumeAssemblerTest {
 
-  private static final String HOST_KEY = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=";
+  // The peers' node key: their HTTP exports' TLS key and the key they publish.
+  private static final java.security.KeyPair PEER_KEY =
+      io.layerns.csi.transport.TestNodeKeys.generate();
+  private static final String HOST_KEY =
+      org.apache.sshd.common.config.keys.PublicKeyEntry.toString(PEER_KEY.getPublic());
   private static final String REPO = "team/app";
 
   @TempDir Path tmp;
@@ -76,15 +81,25 @@ class StoreVolumeAssemblerTest {
     registry = FakeRegistry.start();
     registry.push(REPO, image, "v1");
     store = LayerStore.open(tmp.resolve("node-3/store"));
-    importer = new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+    importer =
+        new ImageImporter(
+            store,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
     // node-1 holds the whole image and exports it over HTTP.
     peerStore = LayerStore.open(tmp.resolve("node-1/store"));
     image.writeLayout(tmp.resolve("layout"), "v1");
-    new ImageImporter(peerStore, new RegistryClient(Set.of()), Platform.LINUX_AMD64)
+    new ImageImporter(
+            peerStore,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64)
         .importLayout(tmp.resolve("layout"), ImageReference.parse(byTag()));
     peerExport =
         HttpExportServer.start(
-            peerStore, new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), Set.of());
+            peerStore,
+            new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0),
+            Set.of(),
+            PEER_KEY);
     remoteMounter = new RecordingRemoteMounter();
     remote = new EnumMap<>(Transport.class);
     remote.put(
@@ -113,7 +128,7 @@ class StoreVolumeAssemblerTest {
   }
 
   @Test
-  void imageInTheStoreIsUsedInPlaceWithoutPeersRegistryOrSecrets() throws Exception {
+  void imageInTheStoreIsUsedInPlaceWithoutPeersOrSecretsAfterOneHeadOfTheTag() throws Exception {
     image.writeLayout(tmp.resolve("local-layout"), "v1");
     importer.importLayout(tmp.resolve("local-layout"), ImageReference.parse(byTag()));
     cluster.namespace = namespace(Transport.Sshfs, holder("node-1", true));
@@ -121,7 +136,8 @@ class StoreVolumeAssemblerTest {
     List<Path> dirs = assemble("vol-1", byTag());
 
     assertThat(dirs).containsExactlyElementsOf(storeDirs(store));
-    assertThat(registry.requests()).isEmpty();
+    // The registry is asked where the tag points now (no body moves), and nothing else.
+    assertThat(registry.requests()).containsExactly("HEAD /v2/" + REPO + "/manifests/v1");
     assertThat(remoteMounter.calls()).isEmpty();
     // The lease keeps the copy while the volume reads it, and only then.
     Digest base = image.layers().getFirst().digest();
@@ -165,7 +181,7 @@ class StoreVolumeAssemblerTest {
     List<Path> dirs = assemble("vol-1", byTag());
 
     // The tag itself is the registry's to say; everything it points at comes from the peer.
-    assertThat(registry.requests()).containsExactly("GET /v2/" + REPO + "/manifests/v1");
+    assertThat(registry.requests()).containsExactly("HEAD /v2/" + REPO + "/manifests/v1");
     assertThat(dirs).containsExactlyElementsOf(mountPoints(Transport.Sshfs, "node-1"));
   }
 
@@ -220,7 +236,10 @@ class StoreVolumeAssemblerTest {
                         "app/cache/new", "fresh\n"))),
             false);
     marked.writeLayout(tmp.resolve("marked-layout"), "marked");
-    new ImageImporter(peerStore, new RegistryClient(Set.of()), Platform.LINUX_AMD64)
+    new ImageImporter(
+            peerStore,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64)
         .importLayout(
             tmp.resolve("marked-layout"), ImageReference.parse(registry.host() + "/team/m:marked"));
     Set<String> digests =
@@ -278,6 +297,36 @@ class StoreVolumeAssemblerTest {
   }
 
   @Test
+  void nfsTransportCopiesALayerAMemberMarksPrivateInsteadOfMountingItAndKeepsTheMark()
+      throws Exception {
+    // node-1 publishes its second layer as private to the registry's repository, which lets the
+    // pod read it (anonymously here): the pod may use it, but not over NFS.
+    TestImage.Layer secret = image.layers().get(1);
+    String repository = registry.host() + "/" + REPO;
+    NamespaceView.PeerStore h = holder("node-1", true);
+    cluster.namespace =
+        namespace(
+            Transport.Nfs,
+            new NamespaceView.PeerStore(
+                h.node(),
+                h.endpoints(),
+                h.present(),
+                h.owned(),
+                Map.of(secret.digest().toString(), Set.of(repository))));
+
+    List<Path> dirs = assemble("vol-1", byDigest());
+
+    assertThat(remoteMounter.calls())
+        .hasSize(2)
+        .allMatch(c -> c.startsWith("mount 127.0.0.1:/layerns/sha256/"))
+        .noneMatch(c -> c.contains(secret.digest().hex()));
+    assertThat(dirs.get(1)).isEqualTo(store.layer(secret.digest()).orElseThrow().directory());
+    // Its copy here is private as well: refused to pods without access after node-1 drops it.
+    assertThat(importer.privateImages().layerRepositories(secret.digest()))
+        .containsExactly(repository);
+  }
+
+  @Test
   void copyTransportFetchesFromTheHolderAndReadsTheLocalCopy() throws Exception {
     cluster.namespace = namespace(Transport.Copy, holder("node-1", true));
 
@@ -312,13 +361,16 @@ class StoreVolumeAssemblerTest {
         namespace(
             Transport.Sshfs,
             new NamespaceView.PeerStore(
-                "node-2", new StoreEndpoints(peerUrl(), null, null, null), Set.of(), Set.of()));
+                "node-2", new StoreEndpoints(peerUrl(), null, HOST_KEY, null), Set.of(), Set.of()));
     peerStore.close();
     peerExport.close();
     peerStore = LayerStore.open(tmp.resolve("node-2/store"));
     peerExport =
         HttpExportServer.start(
-            peerStore, new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), Set.of());
+            peerStore,
+            new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0),
+            Set.of(),
+            PEER_KEY);
 
     List<Path> dirs = assemble("vol-1", byDigest());
 
@@ -384,8 +436,12 @@ class StoreVolumeAssemblerTest {
         .hasMessageContaining("refused image " + byTag())
         .hasMessageContaining("with the pod's pull credentials")
         .hasMessageNotContaining("has no pull credentials");
+    // Only HEADs of the manifest, by digest or by the tag: no private byte moved.
     assertThat(registry.requests().subList(before, registry.requests().size()))
-        .allMatch(r -> r.equals("HEAD /v2/" + REPO + "/manifests/" + image.manifestDigest()));
+        .allMatch(
+            r ->
+                r.equals("HEAD /v2/" + REPO + "/manifests/" + image.manifestDigest())
+                    || r.equals("HEAD /v2/" + REPO + "/manifests/v1"));
 
     // Pod C: the right secret; one HEAD, then remembered for the next pods.
     volumeSecret = dockerConfigSecret(registry.host(), "puller", "s3cret");
@@ -426,10 +482,18 @@ class StoreVolumeAssemblerTest {
     registry.makePrivate(REPO, "puller", "s3cret");
     volumeSecret = dockerConfigSecret(registry.host(), "puller", "s3cret");
     assemble("vol-1", byTag());
+    java.security.KeyPair exportKey = io.layerns.csi.transport.TestNodeKeys.generate();
     try (HttpExportServer export =
         HttpExportServer.start(
-            store, new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), Set.of())) {
-      java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+            store,
+            new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0),
+            Set.of(),
+            exportKey)) {
+      java.net.http.HttpClient http =
+          PeerFetcher.httpClient(
+              null,
+              io.layerns.csi.transport.TestNodeKeys.generate(),
+              io.layerns.csi.transport.TestNodeKeys.published(Map.of(export.baseUri(), exportKey)));
       java.util.function.Function<String, java.net.http.HttpResponse<String>> get =
           path -> {
             try {
@@ -516,7 +580,10 @@ class StoreVolumeAssemblerTest {
     // vol-local reads the store; vol-remote and vol-gone read node-1's copies of another image.
     TestImage other = TestImage.threeLayers("v2", Platform.LINUX_AMD64);
     other.writeLayout(tmp.resolve("other-layout"), "v2");
-    new ImageImporter(peerStore, new RegistryClient(Set.of()), Platform.LINUX_AMD64)
+    new ImageImporter(
+            peerStore,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64)
         .importLayout(
             tmp.resolve("other-layout"), ImageReference.parse(registry.host() + "/team/app:v2"));
     Set<String> both = new java.util.HashSet<>(holder("node-1", true).present());
@@ -551,7 +618,13 @@ class StoreVolumeAssemblerTest {
     return new StoreVolumeAssembler(
         "node-3",
         importer,
-        new PeerFetcher(importer, PeerFetcher.httpClient(null), Duration.ofSeconds(10)),
+        new PeerFetcher(
+            importer,
+            PeerFetcher.httpClient(
+                null,
+                io.layerns.csi.transport.TestNodeKeys.generate(),
+                new io.layerns.csi.node.MemberExportKeys(cluster)),
+            Duration.ofSeconds(10)),
         cluster,
         mounts,
         tmp.resolve("node-3/csi"));

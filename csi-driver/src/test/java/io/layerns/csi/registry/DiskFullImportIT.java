@@ -56,7 +56,11 @@ class DiskFullImportIT {
     run("mount", "-t", "tmpfs", "-o", "size=" + DISK_BYTES, "tmpfs", disk.toString());
     registry = ScriptedRegistry.start();
     store = LayerStore.open(disk.resolve("store"));
-    importer = new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+    importer =
+        new ImageImporter(
+            store,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
   }
 
   @AfterEach

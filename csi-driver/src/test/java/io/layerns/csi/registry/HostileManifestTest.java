@@ -73,7 +73,11 @@ class HostileManifestTest {
   void openStore() throws IOException {
     registry.clear();
     store = LayerStore.open(tmp.resolve("store"));
-    importer = new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+    importer =
+        new ImageImporter(
+            store,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
   }
 
   @AfterEach

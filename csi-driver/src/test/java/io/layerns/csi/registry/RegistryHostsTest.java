@@ -20,9 +20,9 @@ class RegistryHostsTest {
     write("10.1.2.3:5000", "server = \"http://10.1.2.3:5000\"\n");
     RegistryHosts hosts = RegistryHosts.load(certs);
     assertThat(hosts.host("10.1.2.3:5000").orElseThrow().plainHttp()).isTrue();
-    assertThat(new RegistryClient(hosts).baseUri("10.1.2.3:5000"))
+    assertThat(new RegistryClient(hosts, RegistryAddresses.DEFAULT).baseUri("10.1.2.3:5000"))
         .isEqualTo(URI.create("http://10.1.2.3:5000"));
-    assertThat(new RegistryClient(hosts).baseUri("10.1.2.4:5000"))
+    assertThat(new RegistryClient(hosts, RegistryAddresses.DEFAULT).baseUri("10.1.2.4:5000"))
         .isEqualTo(URI.create("https://10.1.2.4:5000"));
   }
 
@@ -106,7 +106,7 @@ class RegistryHostsTest {
   void pullFromARegistryWithAMalformedFileFailsWithTheProblem() throws Exception {
     write("r:5000", "skip_verify = 1\n");
     var repo =
-        new RegistryClient(RegistryHosts.load(certs))
+        new RegistryClient(RegistryHosts.load(certs), RegistryAddresses.DEFAULT)
             .repository(ImageReference.parse("r:5000/app:1"), DockerConfig.EMPTY);
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> repo.fetchManifest("1"))
         .isInstanceOf(RegistryException.class)

@@ -140,6 +140,18 @@ public final class RegistryServer implements AutoCloseable {
     }
   }
 
+  /** Deletes {@code repository:tag} from the registry's storage, as an owner untagging it does. */
+  public void deleteTag(String repository, String tag) throws IOException {
+    Path dir =
+        storage.resolve(
+            "docker/registry/v2/repositories/" + repository + "/_manifests/tags/" + tag);
+    try (var files = Files.walk(dir)) {
+      for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
+  }
+
   /** The registry's whole log so far; its request lines name the address each came from. */
   public String log() throws IOException {
     return Files.readString(process.log());

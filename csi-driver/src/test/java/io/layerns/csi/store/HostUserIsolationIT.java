@@ -15,6 +15,7 @@ import io.layerns.csi.node.VolumeStateStore;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.transport.PeerFetcher;
@@ -87,7 +88,10 @@ class HostUserIsolationIT {
     store = LayerStore.open(dir.resolve("store"));
     states = VolumeStateStore.open(dir.resolve("csi"));
     ImageImporter importer =
-        new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+        new ImageImporter(
+            store,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
     importer.importLayout(tmp.resolve("layout"), ImageReference.parse(IMAGE));
     node =
         new NodeService(
@@ -95,7 +99,13 @@ class HostUserIsolationIT {
             new StoreVolumeAssembler(
                 "node-1",
                 importer,
-                new PeerFetcher(importer, PeerFetcher.httpClient(null), Duration.ofSeconds(10)),
+                new PeerFetcher(
+                    importer,
+                    PeerFetcher.httpClient(
+                        null,
+                        io.layerns.csi.transport.TestNodeKeys.generate(),
+                        (host, port) -> java.util.Optional.empty()),
+                    Duration.ofSeconds(10)),
                 new NoCluster(),
                 Map.of(),
                 dir.resolve("csi")),

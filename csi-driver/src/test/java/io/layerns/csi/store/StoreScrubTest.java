@@ -55,6 +55,35 @@ class StoreScrubTest {
   }
 
   @Test
+  void theManifestRecordedAtImportIsTheTreeReadBackWhateverTheLayerRewrote() throws IOException {
+    // The import hashes files as it writes them; entries that rewrite a path (a later copy of a
+    // file, a hardlink to a file that is then replaced, a file turned into a directory) must leave
+    // the manifest the scrub would read back, or the scrub would take a good copy for rot.
+    TestLayer rewriting =
+        new TarBuilder()
+            .dir("./", 0755)
+            .file("a", "first a", 0644)
+            .hardlink("a-link", "a")
+            .file("a", "second, longer a", 0644)
+            .file("b", "same size", 0644)
+            .file("b", "SAME SIZE", 0600)
+            .file("c", "a file first", 0644)
+            .dir("c", 0755)
+            .file("c/d", "then a directory", 0644)
+            .file("e", "", 0644)
+            .layer(LayerCompression.GZIP);
+    StoredLayer copy =
+        store.importLayer(
+            rewriting.digest(),
+            rewriting.diffId(),
+            rewriting.mediaType(),
+            new ByteArrayInputStream(rewriting.blob()));
+
+    assertThat(Files.readString(copy.directory().resolve("a-link"))).isEqualTo("first a");
+    assertThat(store.verify(rewriting.digest(), TreeManifest.Pacer.NONE)).isEmpty();
+  }
+
+  @Test
   void aFlippedByteInAnUnpackedFileIsFoundAndNamed() throws IOException {
     Path file = aRegularFile();
     flipFirstByte(file);

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.layerns.csi.export.http.HttpExportServer;
+import io.layerns.csi.identity.PeerKeys;
 import io.layerns.csi.registry.ContentSource;
 import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.FetchFailedException;
@@ -12,6 +13,7 @@ import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.PulledImage;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.RegistryException.Reason;
 import io.layerns.csi.registry.RegistryPusher;
@@ -26,6 +28,7 @@ import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.KeyPair;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -49,6 +52,10 @@ class PeerFetchIT {
   private HttpExportServer exportA;
   private HttpExportServer exportB;
   private PeerFetcher fetcher;
+  private final KeyPair keyA = TestNodeKeys.generate();
+  private final KeyPair keyB = TestNodeKeys.generate();
+  private final KeyPair keyC = TestNodeKeys.generate();
+  private PeerKeys pins;
   private ImageImporter importerC;
 
   @BeforeEach
@@ -57,20 +64,28 @@ class PeerFetchIT {
     storeA = holder("a");
     storeB = holder("b");
     Set<InetAddress> members = Set.of(InetAddress.getByName("127.0.1.3"));
-    exportA = HttpExportServer.start(storeA, new InetSocketAddress("127.0.1.1", 0), members);
-    exportB = HttpExportServer.start(storeB, new InetSocketAddress("127.0.1.2", 0), members);
+    exportA = HttpExportServer.start(storeA, new InetSocketAddress("127.0.1.1", 0), members, keyA);
+    exportB = HttpExportServer.start(storeB, new InetSocketAddress("127.0.1.2", 0), members, keyB);
+    pins = TestNodeKeys.published(Map.of(exportA.baseUri(), keyA, exportB.baseUri(), keyB));
     storeC = LayerStore.open(tmp.resolve("c"));
-    importerC = new ImageImporter(storeC, new RegistryClient(Set.of()), Platform.LINUX_AMD64);
+    importerC =
+        new ImageImporter(
+            storeC,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64);
     fetcher =
         new PeerFetcher(
             importerC,
-            PeerFetcher.httpClient(InetAddress.getByName("127.0.1.3")),
+            PeerFetcher.httpClient(InetAddress.getByName("127.0.1.3"), keyC, pins),
             Duration.ofSeconds(10));
   }
 
   private LayerStore holder(String name) throws IOException {
     LayerStore store = LayerStore.open(tmp.resolve(name));
-    new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64)
+    new ImageImporter(
+            store,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64)
         .importLayout(tmp.resolve("layout"), ImageReference.parse("origin.example/app:v1"));
     return store;
   }
@@ -226,7 +241,7 @@ class PeerFetchIT {
     PeerFetcher stranger =
         new PeerFetcher(
             importerC,
-            PeerFetcher.httpClient(InetAddress.getByName("127.0.1.9")),
+            PeerFetcher.httpClient(InetAddress.getByName("127.0.1.9"), keyC, pins),
             Duration.ofSeconds(10));
     TestImage.Layer layer = image.layers().getFirst();
 

@@ -4,10 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
+import io.layerns.csi.identity.NodeTls;
 import io.layerns.csi.registry.ContentSource;
 import io.layerns.csi.registry.FetchFailedException;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.LayerStore;
@@ -18,8 +22,10 @@ import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.KeyPair;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -29,12 +35,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A peer that sends half a layer and then nothing, over real HTTP: the fetch gives up after the
- * stall timeout with an error naming the peer, and takes the layer from the next source; nothing of
- * the stalled body is left in the store.
+ * A peer that sends half a layer and then nothing, over real HTTPS as peers' exports speak it: the
+ * fetch gives up after the stall timeout with an error naming the peer, and takes the layer from
+ * the next source; nothing of the stalled body is left in the store.
  */
 class StalledPeerTest {
   private static final Duration STALL = Duration.ofSeconds(1);
+  private static final KeyPair PEER_KEY = TestNodeKeys.generate();
 
   @TempDir Path tmp;
   private final TestImage image = TestImage.threeLayers("v1", Platform.LINUX_AMD64);
@@ -71,11 +78,19 @@ class StalledPeerTest {
               }
             });
     store = LayerStore.open(tmp.resolve("store"));
-    importer = new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64, STALL);
+    importer =
+        new ImageImporter(
+            store,
+            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+            Platform.LINUX_AMD64,
+            STALL);
     peers =
         new PeerFetcher(
             importer,
-            PeerFetcher.httpClient(InetAddress.getLoopbackAddress()),
+            PeerFetcher.httpClient(
+                InetAddress.getLoopbackAddress(),
+                TestNodeKeys.generate(),
+                (host, port) -> Optional.of(PEER_KEY.getPublic())),
             Duration.ofSeconds(10));
   }
 
@@ -120,7 +135,9 @@ class StalledPeerTest {
   }
 
   private static HttpServer serve(com.sun.net.httpserver.HttpHandler blobs) throws IOException {
-    HttpServer s = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    HttpsServer s =
+        HttpsServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    s.setHttpsConfigurator(new HttpsConfigurator(NodeTls.server(PEER_KEY)));
     s.createContext("/v2/", blobs);
     s.setExecutor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
     s.start();
@@ -128,6 +145,6 @@ class StalledPeerTest {
   }
 
   private static URI uri(HttpServer s) {
-    return URI.create("http://127.0.0.1:" + s.getAddress().getPort());
+    return URI.create("https://127.0.0.1:" + s.getAddress().getPort());
   }
 }

@@ -2,7 +2,11 @@ package io.layerns.csi.export.http;
 
 import com.sun.net.httpserver.Headers;
 import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsExchange;
+import com.sun.net.httpserver.HttpsParameters;
+import com.sun.net.httpserver.HttpsServer;
+import io.layerns.csi.identity.NodeTls;
 import io.layerns.csi.registry.ImageRefs;
 import io.layerns.csi.registry.ManifestDocument;
 import io.layerns.csi.registry.PrivateImages;
@@ -23,19 +27,29 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.security.KeyPair;
+import java.security.PublicKey;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLParameters;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Serves the node's layer store to its peers, read-only, under OCI Distribution paths: any blob by
  * digest whatever the repository name (the namespace is content-addressed), with ranges, and the
- * stored manifests by digest or by a tag this node pulled. Any registry client can read it.
+ * stored manifests by digest or by a tag this node pulled. Any registry client can read it that
+ * speaks TLS with a member node's key.
+ *
+ * <p>It speaks TLS only ({@link NodeTls}): it presents a certificate of the node's own key, which
+ * peers pin to the key this node published, and serves content only to clients presenting a
+ * member's key in theirs ({@link #allowKeys}), checked on every request. Someone on the path
+ * between two nodes sees neither which layers they exchange nor their bytes.
  *
  * <p>Private manifests and configs (those a registry served only with credentials, see {@link
  * PrivateImages}) are never served: a peer must read them from the registry with its pod's own pull
@@ -59,16 +73,16 @@ public final class HttpExportServer implements AutoCloseable {
   private final LayerStore store;
   private final ImageRefs refs;
   private final PrivateImages privateImages;
-  private final HttpServer server;
+  private final HttpsServer server;
   private final ExecutorService executor;
   private final Map<Digest, OverlayMarkers> markers = new ConcurrentHashMap<>();
   private volatile Set<InetAddress> allowedClients;
 
-  /** The keys a request must be signed with (members' own keys); null asks for no signature. */
-  private volatile Set<java.security.PublicKey> signers;
+  /** The keys a client's certificate must hold (members' own keys); null lets any client in. */
+  private volatile Set<PublicKey> memberKeys;
 
   private HttpExportServer(
-      LayerStore store, HttpServer server, ExecutorService executor, Set<InetAddress> allowed) {
+      LayerStore store, HttpsServer server, ExecutorService executor, Set<InetAddress> allowed) {
     this.store = store;
     this.refs = new ImageRefs(store.root());
     this.privateImages = new PrivateImages(store.root());
@@ -78,15 +92,30 @@ public final class HttpExportServer implements AutoCloseable {
   }
 
   /**
-   * Starts serving {@code store} on {@code bind} (port 0 picks a free one).
+   * Starts serving {@code store} on {@code bind} (port 0 picks a free one), over TLS with {@code
+   * nodeKey}. Until {@link #allowKeys} names the members, any client certificate is accepted.
    *
    * @param allowedClients the addresses allowed to connect (the cluster's nodes); empty lets
    *     everyone in
+   * @param nodeKey the node's own key pair ({@link io.layerns.csi.identity.NodeKey}), the one it
+   *     publishes, which its certificate holds
    */
   public static HttpExportServer start(
-      LayerStore store, InetSocketAddress bind, Set<InetAddress> allowedClients)
+      LayerStore store, InetSocketAddress bind, Set<InetAddress> allowedClients, KeyPair nodeKey)
       throws IOException {
-    HttpServer server = HttpServer.create(bind, 64);
+    HttpsServer server = HttpsServer.create(bind, 64);
+    SSLContext tls = NodeTls.server(nodeKey);
+    server.setHttpsConfigurator(
+        new HttpsConfigurator(tls) {
+          @Override
+          public void configure(HttpsParameters params) {
+            SSLParameters p = tls.getDefaultSSLParameters();
+            p.setProtocols(new String[] {NodeTls.PROTOCOL});
+            // Asked, not required: a client without a key gets a 403 saying why, not a reset.
+            p.setWantClientAuth(true);
+            params.setSSLParameters(p);
+          }
+        });
     ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     HttpExportServer export = new HttpExportServer(store, server, executor, allowedClients);
     server.createContext("/", export::handle);
@@ -102,13 +131,14 @@ public final class HttpExportServer implements AutoCloseable {
   }
 
   /**
-   * From now on, serves content only to requests signed by one of {@code members} (the member
-   * nodes' own keys, {@link io.layerns.csi.identity.SignedRequests}), as membership changes: an
-   * address alone, which a pod on a member node shares, no longer reads a blob. {@code /v2/}, which
-   * holds nothing, still answers unsigned requests from allowed addresses.
+   * From now on, serves content only to clients whose certificate holds one of {@code members} (the
+   * member nodes' own keys), as membership changes; checked on every request, so that a node that
+   * left is refused on a connection it already holds. An address alone, which a pod on a member
+   * node shares, no longer reads a blob. {@code /v2/}, which holds nothing, still answers clients
+   * without a key from allowed addresses.
    */
-  public void requireSignatures(Set<java.security.PublicKey> members) {
-    this.signers = Set.copyOf(members);
+  public void allowKeys(Set<PublicKey> members) {
+    this.memberKeys = Set.copyOf(members);
   }
 
   /** The address the server listens on, with the port it got. */
@@ -116,14 +146,14 @@ public final class HttpExportServer implements AutoCloseable {
     return server.getAddress();
   }
 
-  /** The base URL peers use, such as {@code http://127.0.1.2:40123}. */
+  /** The base URL peers use, such as {@code https://127.0.1.2:40123}. */
   public URI baseUri() {
     InetSocketAddress a = address();
     String host = a.getAddress().getHostAddress();
     if (host.contains(":")) {
       host = "[" + host + "]";
     }
-    return URI.create("http://" + host + ":" + a.getPort());
+    return URI.create("https://" + host + ":" + a.getPort());
   }
 
   @Override
@@ -149,7 +179,7 @@ public final class HttpExportServer implements AutoCloseable {
         error(exchange, 405, "UNSUPPORTED", "this export is read-only");
         return;
       }
-      String refusal = signatureRefusal(exchange);
+      String refusal = clientKeyRefusal(exchange);
       if (refusal != null) {
         LOG.warn("refused {} {} from {}: {}", method, path(exchange), client, refusal);
         error(exchange, 403, "DENIED", refusal);
@@ -162,24 +192,24 @@ public final class HttpExportServer implements AutoCloseable {
     }
   }
 
-  /** Why the request is not signed as it must be, or null when it is (or none is asked). */
-  private String signatureRefusal(HttpExchange exchange) {
-    Set<java.security.PublicKey> members = signers;
+  /** Why the client's key may not read, or null when it may (or no key is asked yet). */
+  private String clientKeyRefusal(HttpExchange exchange) {
+    Set<PublicKey> members = memberKeys;
     String path = path(exchange);
     if (members == null || path.equals("/v2/") || path.equals("/v2")) {
       return null;
     }
-    URI uri = exchange.getRequestURI();
-    String raw = uri.getRawPath() + (uri.getRawQuery() == null ? "" : "?" + uri.getRawQuery());
-    Headers h = exchange.getRequestHeaders();
-    return io.layerns.csi.identity.SignedRequests.refusal(
-        exchange.getRequestMethod(),
-        raw,
-        h.getFirst(io.layerns.csi.identity.SignedRequests.KEY_HEADER),
-        h.getFirst(io.layerns.csi.identity.SignedRequests.TIME_HEADER),
-        h.getFirst(io.layerns.csi.identity.SignedRequests.SIGNATURE_HEADER),
-        members,
-        java.time.Instant.now());
+    Optional<PublicKey> key = NodeTls.clientKey(((HttpsExchange) exchange).getSSLSession());
+    if (key.isEmpty()) {
+      return "the client presented no certificate: only member nodes, with their own keys, read"
+          + " this export";
+    }
+    if (members.stream().noneMatch(m -> NodeTls.sameKey(m, key.get()))) {
+      return "the client's certificate holds a key no member node published ("
+          + NodeTls.describe(key.get())
+          + ")";
+    }
+    return null;
   }
 
   private void route(HttpExchange exchange) throws IOException {

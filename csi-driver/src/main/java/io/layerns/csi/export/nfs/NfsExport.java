@@ -1,5 +1,6 @@
 package io.layerns.csi.export.nfs;
 
+import io.layerns.csi.store.Digest;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -7,17 +8,29 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Runs the node's nfs-ganesha for the {@code Nfs} transport: writes its configuration, starts it in
- * the foreground as a child, restarts it when it dies and stops it on close.
+ * the foreground as a child, restarts it when it dies and stops it on close. It exports the layers
+ * it is told to ({@link #exportLayers}): the store's public ones, never a private one (see {@link
+ * GaneshaConfig}).
  *
  * <p>Files in the state folder: {@code ganesha.conf}, {@code ganesha.log}, {@code ganesha.pid} and
  * {@code recovery/}.
@@ -49,6 +62,16 @@ public final class NfsExport implements AutoCloseable {
           });
 
   private Process process;
+
+  /** The export id the next newly exported layer takes (unless taken). */
+  private int nextId;
+
+  /**
+   * The ids layers had in the configuration an earlier agent left: a layer exported again gets its
+   * id back, so that clients' file handles still name it after a restart.
+   */
+  private Map<String, Integer> earlier = Map.of();
+
   private long startedAtNanos;
   private int restarts;
   private int failuresInARow;
@@ -56,6 +79,10 @@ public final class NfsExport implements AutoCloseable {
 
   private NfsExport(GaneshaConfig config) {
     this.config = config;
+    this.nextId =
+        config.layers().values().stream().mapToInt(i -> i).max().orElse(0)
+                % GaneshaConfig.MAX_EXPORT_ID
+            + 1;
     this.conf = config.stateDir().resolve("ganesha.conf");
     this.log = config.stateDir().resolve("ganesha.log");
     this.pidFile = config.stateDir().resolve("ganesha.pid");
@@ -71,6 +98,13 @@ public final class NfsExport implements AutoCloseable {
     Files.createDirectories(config.stateDir().resolve("recovery"));
     NfsExport export = new NfsExport(config);
     export.stopLeftover();
+    export.earlier = layersIn(export.conf);
+    export.nextId =
+        Math.max(
+                    export.nextId - 1,
+                    export.earlier.values().stream().mapToInt(i -> i).max().orElse(0))
+                % GaneshaConfig.MAX_EXPORT_ID
+            + 1;
     Files.writeString(export.conf, config.render(), StandardCharsets.UTF_8);
     synchronized (export) {
       try {
@@ -107,17 +141,75 @@ public final class NfsExport implements AutoCloseable {
    * @throws IOException when the configuration cannot be written or ganesha not be signalled
    */
   public synchronized void allowClients(List<String> clients) throws IOException {
-    GaneshaConfig next =
-        new GaneshaConfig(
-            config.exportPath(),
-            config.pseudoPath(),
-            config.bindAddress(),
-            config.port(),
-            clients,
-            config.stateDir());
+    GaneshaConfig next = config.withClients(clients);
     if (next.clients().equals(config.clients())) {
       return;
     }
+    apply(next);
+    LOG.info("NFS export clients are now {}", next.clients());
+  }
+
+  /** The layers exported now, by the hex of their digests. */
+  public synchronized Set<String> layers() {
+    return config.layers().keySet();
+  }
+
+  /**
+   * Exports exactly {@code layers} (the store's public layers), each under {@code
+   * <pseudo>/sha256/<hex>}: the others vanish from ganesha's pseudo file system at the reload. A
+   * layer keeps its export id while it stays exported; a new one takes the next id not taken. Does
+   * nothing when the set is the same.
+   *
+   * @throws IOException when the configuration cannot be written or ganesha not be signalled
+   */
+  public synchronized void exportLayers(Collection<Digest> layers) throws IOException {
+    SortedMap<String, Integer> next = new TreeMap<>();
+    Set<Integer> taken = new HashSet<>();
+    Set<String> wanted = new TreeSet<>();
+    layers.forEach(d -> wanted.add(d.hex()));
+    for (String hex : wanted) {
+      Integer id = config.layers().get(hex);
+      if (id != null) {
+        next.put(hex, id);
+        taken.add(id);
+      }
+    }
+    for (String hex : wanted) {
+      if (next.containsKey(hex)) {
+        continue;
+      }
+      if (taken.size() >= GaneshaConfig.MAX_EXPORT_ID) {
+        LOG.warn(
+            "the NFS export holds {} layers, ganesha's most: {} layers are not exported",
+            GaneshaConfig.MAX_EXPORT_ID,
+            wanted.size() - next.size());
+        break;
+      }
+      Integer before = earlier.get(hex);
+      if (before != null && !taken.contains(before)) {
+        next.put(hex, before);
+        taken.add(before);
+        continue;
+      }
+      // Ids go on counting rather than reusing one just freed: ganesha would take a reused id for
+      // the old export with a new path (which it refuses), and clients' handles name the id.
+      while (taken.contains(nextId)) {
+        nextId = nextId % GaneshaConfig.MAX_EXPORT_ID + 1;
+      }
+      next.put(hex, nextId);
+      taken.add(nextId);
+      nextId = nextId % GaneshaConfig.MAX_EXPORT_ID + 1;
+    }
+    if (next.equals(config.layers())) {
+      return;
+    }
+    int before = config.layers().size();
+    apply(config.withLayers(next));
+    LOG.info("NFS export holds {} public layers (was {})", next.size(), before);
+  }
+
+  /** Writes {@code next} and has a running ganesha reload it; caller holds the lock. */
+  private void apply(GaneshaConfig next) throws IOException {
     Path work = config.stateDir().resolve("ganesha.conf.new");
     Files.writeString(work, next.render(), StandardCharsets.UTF_8);
     Files.move(
@@ -131,8 +223,27 @@ public final class NfsExport implements AutoCloseable {
       reload(p);
     }
     // A ganesha between crash and restart reads the new file when it starts.
-    LOG.info("NFS export clients are now {}", next.clients());
   }
+
+  /** The layers and their export ids in a configuration file this class wrote; empty if none. */
+  static Map<String, Integer> layersIn(Path conf) throws IOException {
+    if (!Files.isRegularFile(conf)) {
+      return Map.of();
+    }
+    Map<String, Integer> out = new HashMap<>();
+    Matcher m = EXPORT_OF_LAYER.matcher(Files.readString(conf, StandardCharsets.UTF_8));
+    while (m.find()) {
+      int id = Integer.parseInt(m.group(1));
+      if (id >= 1 && id <= GaneshaConfig.MAX_EXPORT_ID) {
+        out.put(m.group(2), id);
+      }
+    }
+    return out;
+  }
+
+  /** An export block as {@link GaneshaConfig#render} writes it: its id, then its layer's path. */
+  private static final Pattern EXPORT_OF_LAYER =
+      Pattern.compile("Export_Id = ([0-9]{1,5});\\s*Path = [^;]*/sha256/([a-f0-9]{64});");
 
   /** Sends SIGHUP, on which ganesha re-reads its configuration and updates its exports. */
   private static void reload(Process p) throws IOException {

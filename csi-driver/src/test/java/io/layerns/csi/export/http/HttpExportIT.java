@@ -5,23 +5,31 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.layerns.csi.identity.NodeCertificate;
+import io.layerns.csi.identity.NodeTls;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.MediaTypes;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.PulledImage;
+import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.transport.TestNodeKeys;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.KeyPair;
+import java.security.MessageDigest;
+import java.security.PublicKey;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Base64;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -30,9 +38,15 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Reads the HTTP export with plain registry clients: skopeo and curl. */
+/**
+ * Reads the HTTP export with plain registry clients, skopeo and curl, over TLS as a member reads
+ * it: pinning the key the export's node published, presenting a member's key in a certificate.
+ */
 class HttpExportIT {
   private static final ObjectMapper JSON = new ObjectMapper();
+  private static final KeyPair EXPORT_KEY = TestNodeKeys.generate();
+  private static final KeyPair MEMBER_KEY = TestNodeKeys.generate();
+  private static final KeyPair STRANGER_KEY = TestNodeKeys.generate();
 
   @TempDir static Path tmp;
   private static LayerStore store;
@@ -40,6 +54,8 @@ class HttpExportIT {
   private static TestImage image;
   private static PulledImage pulled;
   private static String base;
+  // curl and skopeo read PEM files: the member's certificate and key, and a stranger's.
+  private static Path certs;
 
   @BeforeAll
   static void serve() throws Exception {
@@ -47,7 +63,10 @@ class HttpExportIT {
     image = TestImage.threeLayers("export", Platform.LINUX_AMD64);
     image.writeLayout(tmp.resolve("layout"), "v1");
     pulled =
-        new ImageImporter(store, new RegistryClient(Set.of()), Platform.LINUX_AMD64)
+        new ImageImporter(
+                store,
+                new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
+                Platform.LINUX_AMD64)
             .importLayout(
                 tmp.resolve("layout"), ImageReference.parse("origin.example/team/app:v1"));
     // Loopback connections leave from 127.0.0.1 unless a client binds another address.
@@ -55,8 +74,15 @@ class HttpExportIT {
         HttpExportServer.start(
             store,
             new InetSocketAddress("127.0.1.2", 0),
-            Set.of(InetAddress.getByName("127.0.0.1"), InetAddress.getByName("127.0.1.1")));
+            Set.of(InetAddress.getByName("127.0.0.1"), InetAddress.getByName("127.0.1.1")),
+            EXPORT_KEY);
+    export.allowKeys(Set.of(MEMBER_KEY.getPublic()));
     base = export.baseUri().toString();
+    certs = Files.createDirectories(tmp.resolve("certs"));
+    writePem(certs.resolve("client.cert"), "CERTIFICATE", cert(MEMBER_KEY));
+    writePem(certs.resolve("client.key"), "PRIVATE KEY", MEMBER_KEY.getPrivate().getEncoded());
+    writePem(tmp.resolve("stranger.cert"), "CERTIFICATE", cert(STRANGER_KEY));
+    writePem(tmp.resolve("stranger.key"), "PRIVATE KEY", STRANGER_KEY.getPrivate().getEncoded());
   }
 
   @AfterAll
@@ -73,8 +99,8 @@ class HttpExportIT {
   void skopeoCopiesAnImageByDigestUnderAnyName() throws Exception {
     assumeTrue(Files.isExecutable(Path.of("/usr/bin/skopeo")), "needs skopeo");
     String host = export.address().getAddress().getHostAddress() + ":" + export.address().getPort();
-    // One skopeo run: each spends ~10 s trying https first before it falls back to plain http.
-    // skopeo copy reads the manifest, the config and every blob, checking each digest.
+    // skopeo copy reads the manifest, the config and every blob, checking each digest; it does not
+    // pin keys, so it trusts any certificate, and presents the member's from its cert dir.
     Path out = tmp.resolve("copied");
     Result copy =
         run(
@@ -82,6 +108,8 @@ class HttpExportIT {
             "--insecure-policy",
             "copy",
             "--src-tls-verify=false",
+            "--src-cert-dir",
+            certs.toString(),
             "--preserve-digests",
             "--dest-oci-accept-uncompressed-layers",
             "docker://" + host + "/any/name@" + pulled.manifestDigest(),
@@ -250,10 +278,103 @@ class HttpExportIT {
     assertThat(member.out()).isEqualTo("200");
   }
 
+  @Test
+  void theExportSpeaksTlsOnlyWithTheNodesKeyAndServesMembersKeysOnly() throws Exception {
+    String blob = base + "/v2/x/blobs/" + image.layers().getFirst().digest();
+
+    Result noKey = anonymousCurl("-i", blob);
+    assertThat(noKey.out())
+        .startsWith("HTTP/1.1 403")
+        .contains("\"code\":\"DENIED\"")
+        .contains("presented no certificate");
+    Result stranger =
+        anonymousCurl(
+            "-i",
+            "--cert",
+            tmp.resolve("stranger.cert").toString(),
+            "--key",
+            tmp.resolve("stranger.key").toString(),
+            blob);
+    assertThat(stranger.out())
+        .startsWith("HTTP/1.1 403")
+        .contains("holds a key no member node published")
+        .contains(NodeTls.describe(STRANGER_KEY.getPublic()));
+    // /v2/ holds nothing and answers allowed addresses without a key, as registry clients probe it.
+    assertThat(anonymousCurl("-o", "/dev/null", "-w", "%{http_code}", base + "/v2/").out())
+        .isEqualTo("200");
+
+    // In clear, nothing answers: no status line, no byte of the blob.
+    Result plain = anonymousCurl("-i", blob.replaceFirst("^https:", "http:"));
+    assertThat(plain.exit()).as(plain.err()).isNotZero();
+    assertThat(plain.out()).doesNotContain("HTTP/1.1");
+
+    // curl's own pinning: the export presents exactly its node's key, and nothing else passes.
+    Result wrongPin =
+        run(
+            "curl",
+            "-sS",
+            "--max-time",
+            "20",
+            "-k",
+            "--pinnedpubkey",
+            pin(STRANGER_KEY.getPublic()),
+            base + "/v2/");
+    assertThat(wrongPin.exit()).isNotZero();
+    assertThat(wrongPin.err()).containsIgnoringCase("public key");
+  }
+
+  /** curl as a member: pinning the export's key and presenting the member's certificate. */
   private static Result curl(String... args) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of("curl", "-sS", "--max-time", "20"));
+    List<String> cmd =
+        new ArrayList<>(
+            List.of(
+                "--cert",
+                certs.resolve("client.cert").toString(),
+                "--key",
+                certs.resolve("client.key").toString()));
+    cmd.addAll(List.of(args));
+    return anonymousCurl(cmd.toArray(String[]::new));
+  }
+
+  /** curl pinning the export's key, with no certificate of its own unless {@code args} give one. */
+  private static Result anonymousCurl(String... args) throws Exception {
+    List<String> cmd =
+        new ArrayList<>(
+            List.of(
+                "curl",
+                "-sS",
+                "--max-time",
+                "20",
+                // -k: no certificate authority vouches for a node; the pinned key does.
+                "-k",
+                "--pinnedpubkey",
+                pin(EXPORT_KEY.getPublic())));
     cmd.addAll(List.of(args));
     return run(cmd.toArray(String[]::new));
+  }
+
+  /** curl's form of a pinned key: the SHA-256 of its SubjectPublicKeyInfo, in base64. */
+  private static String pin(PublicKey key) throws Exception {
+    return "sha256//"
+        + Base64.getEncoder()
+            .encodeToString(MessageDigest.getInstance("SHA-256").digest(key.getEncoded()));
+  }
+
+  private static byte[] cert(KeyPair pair) throws Exception {
+    return NodeCertificate.selfSigned(pair).getEncoded();
+  }
+
+  private static void writePem(Path file, String type, byte[] der) throws IOException {
+    Files.writeString(
+        file,
+        "-----BEGIN "
+            + type
+            + "-----\n"
+            + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII))
+                .encodeToString(der)
+            + "\n-----END "
+            + type
+            + "-----\n");
   }
 
   private record Result(int exit, String out, String err) {}

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -16,8 +18,13 @@ class GaneshaConfigTest {
   private static final Path LAYERS = Path.of("/var/lib/layerns/layers");
   private static final Path STATE = Path.of("/var/lib/layerns-agent/nfs");
 
+  private static final String PUBLIC = "a".repeat(64);
+  private static final String OTHER = "b".repeat(64);
+
+  /** A configuration that exports layer {@link #PUBLIC}. */
   private static GaneshaConfig config(List<String> clients) {
-    return new GaneshaConfig(LAYERS, "/layerns", "10.0.0.5", 20490, clients, STATE);
+    return new GaneshaConfig(LAYERS, "/layerns", "10.0.0.5", 20490, clients, STATE)
+        .withLayers(new TreeMap<>(Map.of(PUBLIC, 1)));
   }
 
   @Test
@@ -25,7 +32,9 @@ class GaneshaConfigTest {
     String conf = config(List.of("10.0.0.6", "10.0.0.7", "10.0.1.0/24")).render();
 
     String export = block(conf, "EXPORT");
-    assertThat(export).contains("Path = /var/lib/layerns/layers;").contains("Pseudo = /layerns;");
+    assertThat(export)
+        .contains("Path = /var/lib/layerns/layers/sha256/" + PUBLIC + ";")
+        .contains("Pseudo = /layerns/sha256/" + PUBLIC + ";");
     // Nobody outside the CLIENT block gets in, and the CLIENT block only reads.
     assertThat(block(conf, "EXPORT_DEFAULTS")).contains("Access_Type = None;");
     assertThat(settings(export, "Access_Type")).containsExactly("None", "RO");
@@ -60,6 +69,31 @@ class GaneshaConfigTest {
 
     assertThat(conf).doesNotContain("CLIENT").doesNotContain("Clients");
     assertThat(settings(block(conf, "EXPORT"), "Access_Type")).containsExactly("None");
+  }
+
+  @Test
+  void eachLayerIsItsOwnExportAndALayerNotListedIsNoExport() {
+    String two =
+        config(List.of("10.0.0.6")).withLayers(new TreeMap<>(Map.of(PUBLIC, 7, OTHER, 2))).render();
+    String none = config(List.of("10.0.0.6")).withLayers(new TreeMap<>()).render();
+
+    assertThat(settings(two, "Export_Id")).containsExactly("7", "2");
+    assertThat(settings(two, "Pseudo"))
+        .containsExactly("/layerns/sha256/" + PUBLIC, "/layerns/sha256/" + OTHER);
+    // The store's folder itself is never exported: a layer not listed is not reachable.
+    assertThat(settings(two, "Path")).doesNotContain(LAYERS.toString());
+    assertThat(none).doesNotContain("EXPORT {").doesNotContain("Path =");
+  }
+
+  @Test
+  void layerNamesAndExportIdsThatCouldBreakTheConfigAreRefused() {
+    GaneshaConfig c = config(List.of());
+    assertThatThrownBy(() -> c.withLayers(new TreeMap<>(Map.of("../etc", 1))))
+        .hasMessageContaining("not a layer digest's hex");
+    assertThatThrownBy(() -> c.withLayers(new TreeMap<>(Map.of(PUBLIC, 1, OTHER, 1))))
+        .hasMessageContaining("taken");
+    assertThatThrownBy(() -> c.withLayers(new TreeMap<>(Map.of(PUBLIC, 0))))
+        .hasMessageContaining("out of range");
   }
 
   @ParameterizedTest(name = "[refused] client {0}")

@@ -18,7 +18,9 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -33,6 +35,7 @@ class NfsExportIT {
   private static final String HOST = "127.0.1.3";
   private static final String PSEUDO = "/layerns";
   private static final Digest LAYER = Digest.of("nfs-export-it".getBytes());
+  private static final Digest SECRET = Digest.of("nfs-export-it private".getBytes());
 
   /** libnfs's words when the server hides the export from a client that is not a member. */
   private static final String NOT_EXPORTED = "NFS4ERR_NOENT";
@@ -219,17 +222,89 @@ class NfsExportIT {
     }
   }
 
+  @Test
+  void onlyTheLayersItIsToldToExportAreThereEvenForRootFromAMember() throws Exception {
+    // A second layer in the store, private: libnfs asks as uid 0 (AUTH_SYS, not squashed) from a
+    // member's address, as a userspace client in a pod on a member node can.
+    Path secretDiff = Files.createDirectories(layers.resolve("sha256/" + SECRET.hex() + "/diff"));
+    Files.writeString(secretDiff.resolve("secret.txt"), "private bytes\n");
+    export = NfsExport.start(config(List.of(clientAddress)));
+    long pid = export.pid().orElseThrow();
+
+    Cmd secret = Cmd.run(List.of("nfs-cat", url(SECRET, "/secret.txt")));
+    Cmd listing =
+        Cmd.run(List.of("nfs-ls", "nfs://" + HOST + PSEUDO + "/sha256?version=4&nfsport=" + port));
+
+    assertThat(secret.exitCode()).as(secret.toString()).isNotZero();
+    assertThat(secret.output()).contains(NOT_EXPORTED).doesNotContain("private bytes");
+    assertThat(listing.output()).contains(LAYER.hex()).doesNotContain(SECRET.hex());
+    assertThat(Cmd.run(List.of("nfs-cat", url("/hello.txt"))).output())
+        .isEqualTo("hello over nfs\n");
+
+    // The layer set changes at a reload, without a restart: the public one goes, the other comes.
+    export.exportLayers(List.of(SECRET));
+    await("the newly exported layer is read")
+        .atMost(Duration.ofSeconds(30))
+        .pollInterval(Duration.ofMillis(500))
+        .until(
+            () ->
+                Cmd.run(List.of("nfs-cat", url(SECRET, "/secret.txt")))
+                    .output()
+                    .equals("private bytes\n"));
+    await("the layer no longer exported is gone")
+        .atMost(Duration.ofSeconds(30))
+        .pollInterval(Duration.ofMillis(500))
+        .until(
+            () -> Cmd.run(List.of("nfs-cat", url("/hello.txt"))).output().contains(NOT_EXPORTED));
+    assertThat(export.layers()).containsExactly(SECRET.hex());
+    assertThat(export.pid()).contains(pid);
+    assertThat(export.restarts()).isZero();
+  }
+
+  @Test
+  void aLayerExportedAgainAfterARestartGetsItsExportIdBack() throws Exception {
+    Files.createDirectories(layers.resolve("sha256/" + SECRET.hex() + "/diff"));
+    export = NfsExport.start(config(List.of(clientAddress)));
+    export.exportLayers(List.of(LAYER, SECRET));
+    Map<String, Integer> ids = NfsExport.layersIn(export.configFile());
+    assertThat(ids).containsOnlyKeys(LAYER.hex(), SECRET.hex());
+    export.close();
+
+    // The next agent starts with no layer and exports the store's public layers, the other first.
+    export =
+        NfsExport.start(
+            new GaneshaConfig(
+                layers.toRealPath(),
+                PSEUDO,
+                HOST,
+                port,
+                List.of(clientAddress),
+                tmp.resolve("nfs-state")));
+    export.exportLayers(List.of(SECRET));
+    export.exportLayers(List.of(SECRET, LAYER));
+
+    assertThat(NfsExport.layersIn(export.configFile())).isEqualTo(ids);
+    assertThat(Cmd.run(List.of("nfs-cat", url("/hello.txt"))).output())
+        .isEqualTo("hello over nfs\n");
+  }
+
+  /** The store's layers folder, exporting {@link #LAYER} only. */
   private GaneshaConfig config(List<String> clients) throws IOException {
     return new GaneshaConfig(
-        layers.toRealPath(), PSEUDO, HOST, port, clients, tmp.resolve("nfs-state"));
+            layers.toRealPath(), PSEUDO, HOST, port, clients, tmp.resolve("nfs-state"))
+        .withLayers(new TreeMap<>(Map.of(LAYER.hex(), 1)));
   }
 
   private String url(String file) {
+    return url(LAYER, file);
+  }
+
+  private String url(Digest layer, String file) {
     return "nfs://"
         + HOST
         + PSEUDO
         + "/sha256/"
-        + LAYER.hex()
+        + layer.hex()
         + "/diff"
         + file
         + "?version=4&nfsport="
