@@ -101,15 +101,13 @@ class FailedMountEventsIT {
   @Test
   @DisplayName(
       "When a pod names a tag the registry does not have, then its FailedMount event names the"
-          + " image, says the registry answered 404 manifest unknown and to check the name and tag")
+          + " image, says the registry answered 404 for the tag and to check the name and tag")
   void aTagTheRegistryDoesNotHave() {
     String image = ClusterNetwork.registryHost() + "/team/big:2";
     String event = failedMountOf("missing-tag", image);
     assertReadable(event, image);
     assertThat(event)
-        .contains("the registry " + ClusterNetwork.registryHost() + " answered 404")
-        .contains("manifest unknown")
-        .contains("tag 2")
+        .contains("the registry has no tag 2: " + ClusterNetwork.registryHost() + " answered 404")
         .contains("Check the image's name and tag.");
   }
 
@@ -123,9 +121,12 @@ class FailedMountEventsIT {
     String event = failedMountOf("missing-digest", image);
     assertReadable(event, image);
     assertThat(event)
-        .contains("the registry " + ClusterNetwork.registryHost() + " answered 404")
-        .contains("manifest unknown")
-        .contains("digest " + nowhere)
+        .contains(
+            "the registry has no manifest with digest "
+                + nowhere
+                + ": "
+                + ClusterNetwork.registryHost()
+                + " answered 404 (manifest unknown)")
         .contains("no member node holds it")
         .contains("Check the image's name and digest.");
   }

@@ -26,6 +26,10 @@ final class FailedMountMessage {
   private static final Pattern CLASS_PREFIX =
       Pattern.compile("^([\\w$]+\\.)+\\w*(Exception|Error): ");
 
+  /** What a tag's lookup says of the digest this node had recorded for a tag the registry lost. */
+  private static final Pattern RECORDED =
+      Pattern.compile("\\(any more; (the digest this node recorded for it, \\S+, is not used)\\)");
+
   /** The URL a failed request went to, in a registry error's message. */
   private static final Pattern URL_SCHEME = Pattern.compile(" at (https?)://");
 
@@ -33,10 +37,12 @@ final class FailedMountMessage {
 
   /** An image that neither a member node nor the registry has; empty when that is not known. */
   static Optional<String> notFound(String image, ImageNotFoundException e) {
-    if (!(e.getCause() instanceof FetchFailedException f)) {
-      return Optional.empty();
-    }
-    Optional<RegistryException> registry = registryError(f);
+    // The registry's answer: to the tag's HEAD (then no member was asked), or among the sources.
+    FetchFailedException f = e.getCause() instanceof FetchFailedException ff ? ff : null;
+    Optional<RegistryException> registry =
+        f != null
+            ? registryError(f)
+            : e.getCause() instanceof RegistryException r ? Optional.of(r) : Optional.empty();
     ImageReference ref = parse(image);
     // Only the registry's 404 for the manifest itself: a missing platform or blob keeps the whole
     // message, which says which.
@@ -48,17 +54,19 @@ final class FailedMountMessage {
     }
     boolean byDigest = ref.digest() != null;
     Matcher m = REGISTRY_ERROR.matcher(registry.get().getMessage());
+    Matcher recorded = RECORDED.matcher(e.getMessage());
     return Optional.of(
         "image "
             + image
             + " not found: "
-            + (byDigest ? membersHave(f) + " and " : "")
-            + "the registry "
+            + (byDigest && f != null ? membersHave(f) + " and " : "")
+            + "the registry has no "
+            + (byDigest ? "manifest with digest " + ref.digest() : "tag " + ref.tag())
+            + ": "
             + ref.registry()
             + " answered 404"
             + (m.find() ? " (" + m.group(2) + ")" : "")
-            + " for "
-            + (byDigest ? "digest " + ref.digest() : "tag " + ref.tag())
+            + (recorded.find() ? "; " + recorded.group(1) : "")
             + ". Check the image's name and "
             + (byDigest ? "digest" : "tag")
             + ".");

@@ -252,7 +252,8 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
                         .map(m -> m + ", is not used)")
                         .orElse("")
                     + ": "
-                    + e.getMessage());
+                    + e.getMessage(),
+                e);
         case AUTHENTICATION_FAILED ->
             throw new ImageAccessDeniedException(
                 asked, ref.registry(), registry.hasCredentialsFor(ref.registry()), e.getMessage());

@@ -47,10 +47,11 @@ class FailedMountMessageTest {
         .isEqualTo(
             "image "
                 + image
-                + " not found: no member node that could be asked holds it and the registry"
-                + " r.example:5000 answered 404 (manifest unknown) for digest "
+                + " not found: no member node that could be asked holds it and the registry has"
+                + " no manifest with digest "
                 + DIGEST
-                + ". Check the image's name and digest.");
+                + ": r.example:5000 answered 404 (manifest unknown). Check the image's name and"
+                + " digest.");
   }
 
   @Test
