@@ -30,6 +30,13 @@ public final class ClusterInstall {
   /** As above, with the cluster's options made from the image archives to import. */
   public static TestCluster startWithLayerns(
       java.util.function.Function<List<Path>, TestCluster.Options> options) {
+    return startWithLayerns(options, cluster -> {});
+  }
+
+  /** As above, with {@code beforeInstall} run on the started cluster before layerns is applied. */
+  public static TestCluster startWithLayerns(
+      java.util.function.Function<List<Path>, TestCluster.Options> options,
+      java.util.function.Consumer<TestCluster> beforeInstall) {
     assertThat(ProcessHandle.current().info().user())
         .as("a real cluster needs root")
         .hasValue("root");
@@ -45,6 +52,7 @@ public final class ClusterInstall {
     }
     TestCluster cluster = TestCluster.start(ControlPlane.defaultBinDir(), options.apply(archives));
     try {
+      beforeInstall.accept(cluster);
       LOG.info("{}", cluster.kubectl("apply", "-f", repo.resolve("crds").toString()));
       LOG.info("{}", cluster.kubectl("apply", "-k", repo.resolve("hack/local-cluster").toString()));
       awaitRollout(cluster, "deployment/layerns-operator");

@@ -12,6 +12,12 @@ public class ImageNotFoundException extends Exception {
     this.image = image;
   }
 
+  /** As above, with the failure that shows it (the sources tried and their answers). */
+  public ImageNotFoundException(String image, String detail, Throwable cause) {
+    super("image " + image + " not found: " + detail, cause);
+    this.image = image;
+  }
+
   public String image() {
     return image;
   }

@@ -241,7 +241,10 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
       } catch (ImageNotFoundException e) {
         transport[0] = assembler.transport(volumeId);
         assembler.release(volumeId);
-        throw Status.NOT_FOUND.withDescription(e.getMessage()).asRuntimeException();
+        LOG.info("volume {}: {}", volumeId, e.getMessage());
+        throw Status.NOT_FOUND
+            .withDescription(FailedMountMessage.notFound(image, e).orElse(e.getMessage()))
+            .asRuntimeException();
       } catch (ImageAccessDeniedException e) {
         transport[0] = assembler.transport(volumeId);
         assembler.release(volumeId);
@@ -249,6 +252,13 @@ public final class NodeService extends NodeGrpc.NodeImplBase {
       } catch (IOException | RuntimeException e) {
         transport[0] = assembler.transport(volumeId);
         assembler.release(volumeId);
+        Optional<String> said = FailedMountMessage.of(image, nodeId, e);
+        if (said.isPresent()) {
+          // The whole story (each source and its error) stays in the log; the pod gets the gist.
+          // INTERNAL as before: a final error to the kubelet, which retries it all the same.
+          LOG.warn("volume {}: assembling image {} failed: {}", volumeId, image, e.getMessage());
+          throw Status.INTERNAL.withDescription(said.get()).withCause(e).asRuntimeException();
+        }
         throw Status.INTERNAL
             .withDescription("assembling image " + image + " failed: " + e.getMessage())
             .withCause(e)

@@ -262,7 +262,8 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
                         .map(m -> m + ", is not used)")
                         .orElse("")
                     + ": "
-                    + e.getMessage());
+                    + e.getMessage(),
+                e);
         case AUTHENTICATION_FAILED ->
             throw new ImageAccessDeniedException(
                 asked, ref.registry(), registry.hasCredentialsFor(ref.registry()), e.getMessage());
@@ -709,7 +710,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
       FetchFailedException e, ImageReference ref, String asked, RegistrySource registry)
       throws ImageNotFoundException, ImageAccessDeniedException, IOException {
     switch (e.reason()) {
-      case NOT_FOUND -> throw new ImageNotFoundException(asked, e.getMessage());
+      case NOT_FOUND -> throw new ImageNotFoundException(asked, e.getMessage(), e);
       case AUTHENTICATION_FAILED ->
           throw new ImageAccessDeniedException(
               asked, ref.registry(), registry.hasCredentialsFor(ref.registry()), e.getMessage());

@@ -301,6 +301,9 @@ public final class LayerStore implements AutoCloseable {
     if (bytes > 0 && free >= 0 && bytes > free) {
       throw new StoreFullException(
           digest,
+          root,
+          bytes,
+          free,
           what
               + " needs "
               + bytes

@@ -17,10 +17,17 @@ public final class StoreFullException extends IOException {
   private static final int EDQUOT = 122;
 
   private final transient Digest digest;
+  private final transient Path root;
+  private final long needed;
+  private final long free;
 
-  StoreFullException(Digest digest, String message, Throwable cause) {
+  StoreFullException(
+      Digest digest, Path root, long needed, long free, String message, Throwable cause) {
     super(message, cause);
     this.digest = digest;
+    this.root = root;
+    this.needed = needed;
+    this.free = free;
   }
 
   /** The blob or layer that did not fit. */
@@ -28,17 +35,36 @@ public final class StoreFullException extends IOException {
     return digest;
   }
 
+  /** The store's directory. */
+  public Path root() {
+    return root;
+  }
+
+  /** The bytes it needed, or -1 when that is not known (a write ran out of room). */
+  public long needed() {
+    return needed;
+  }
+
+  /** The bytes free in the store's filesystem when it did not fit, or -1 when unknown. */
+  public long free() {
+    return free;
+  }
+
   /** A write that failed with ENOSPC or EDQUOT, in the store at {@code root}, as a clear error. */
   static StoreFullException wrote(String what, Digest digest, Path root, IOException cause) {
+    long free = freeBytes(root);
     return new StoreFullException(
         digest,
+        root,
+        -1,
+        free,
         what
             + " "
             + digest
             + ": the store's filesystem is full (ENOSPC) at "
             + root
             + ", "
-            + freeBytes(root)
+            + free
             + " bytes free; nothing of it was kept ("
             + cause.getMessage()
             + ")",
