@@ -16,7 +16,7 @@ import io.layerns.csi.registry.PulledImage;
 import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.Trees;
 import io.layerns.operator.LayernsOperator;
 import io.layerns.operator.OperatorConfig;
@@ -489,7 +489,7 @@ public final class PublishBenchmark {
     Files.createDirectories(work.resolve("baseline-scratch"));
     sync();
     double ready;
-    try (LayerStore store = LayerStore.open(root)) {
+    try (LocalLayerStore store = LocalLayerStore.open(root)) {
       ImageImporter importer =
           new ImageImporter(
               store,

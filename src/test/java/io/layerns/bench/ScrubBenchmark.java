@@ -5,7 +5,7 @@ import static org.awaitility.Awaitility.await;
 import io.layerns.csi.agent.Scrubber;
 import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.StoredLayer;
 import io.layerns.csi.store.Trees;
 import io.layerns.system.KubeletMounts;
@@ -58,11 +58,11 @@ public final class ScrubBenchmark {
   private static final Duration ALWAYS_DUE = Duration.ofNanos(1);
 
   private final Path work;
-  private final LayerStore volumeStore;
-  private final LayerStore scrubStore;
+  private final LocalLayerStore volumeStore;
+  private final LocalLayerStore scrubStore;
   private final CommandMounter mounter;
 
-  private ScrubBenchmark(Path work, LayerStore volumeStore, LayerStore scrubStore) {
+  private ScrubBenchmark(Path work, LocalLayerStore volumeStore, LocalLayerStore scrubStore) {
     this.work = work;
     this.volumeStore = volumeStore;
     this.scrubStore = scrubStore;
@@ -89,8 +89,8 @@ public final class ScrubBenchmark {
                     System.err.println("bench: unmounting under " + work + ": " + e);
                   }
                 }));
-    try (LayerStore volumeStore = LayerStore.open(work.resolve("volume-store"));
-        LayerStore scrubStore = LayerStore.open(work.resolve("scrub-store"))) {
+    try (LocalLayerStore volumeStore = LocalLayerStore.open(work.resolve("volume-store"));
+        LocalLayerStore scrubStore = LocalLayerStore.open(work.resolve("scrub-store"))) {
       new ScrubBenchmark(work, volumeStore, scrubStore)
           .run(volumeBytes, otherBytes, runs, rateSeconds);
     } finally {
@@ -367,7 +367,7 @@ public final class ScrubBenchmark {
   }
 
   /** Builds the layers of an image of {@code bytes} and imports them as a pull would. */
-  private Image importImage(LayerStore store, long bytes) throws Exception {
+  private Image importImage(LocalLayerStore store, long bytes) throws Exception {
     Path dir = Files.createDirectories(work.resolve("image-" + bytes));
     long t = System.nanoTime();
     PublishBenchmark.Layers layers = PublishBenchmark.writeLayers(dir, bytes);

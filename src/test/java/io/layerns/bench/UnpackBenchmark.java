@@ -1,7 +1,7 @@
 package io.layerns.bench;
 
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -129,7 +129,7 @@ public final class UnpackBenchmark {
       Path root = work.resolve("store-" + i);
       sync();
       long t = System.nanoTime();
-      try (LayerStore s = LayerStore.open(root);
+      try (LocalLayerStore s = LocalLayerStore.open(root);
           InputStream in = Files.newInputStream(blob)) {
         s.importLayer(digest, diff, mediaType, in);
       }

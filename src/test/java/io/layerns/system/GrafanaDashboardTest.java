@@ -9,7 +9,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.layerns.csi.metrics.NodeMetrics;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.remote.RemoteLayerMounts.RemoteLayer;
 import io.layerns.operator.LayernsOperator;
 import io.layerns.operator.OperatorConfig;
@@ -150,7 +150,7 @@ class GrafanaDashboardTest {
    */
   private static String pluginScrape(Path root) throws Exception {
     NodeMetrics metrics = NodeMetrics.prometheus();
-    metrics.watchStore(LayerStore.open(root));
+    metrics.watchStore(LocalLayerStore.open(root));
     RemoteLayer mount = new RemoteLayer("peer-1", Digest.parse("sha256:" + "a".repeat(64)));
     metrics.watchRemoteMounts(() -> List.of(mount), List::of);
     return metrics.scrape();

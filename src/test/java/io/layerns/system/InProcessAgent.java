@@ -16,7 +16,7 @@ import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.testing.ControlPlane;
 import java.io.IOException;
@@ -43,7 +43,7 @@ import java.util.function.UnaryOperator;
  */
 public record InProcessAgent(
     String name,
-    LayerStore store,
+    LocalLayerStore store,
     HttpExportServer export,
     SftpExportServer sftp,
     NodeKey nodeKey,
@@ -69,8 +69,8 @@ public record InProcessAgent(
    * An agent that also serves its layers over SFTP and reports the volumes {@code volumes} lists,
    * as the node plugin does: with its own node key (published as its host key), and its exports'
    * member lists kept from the Nodes' addresses and the members' published keys. Its watch of its
-   * LayerStore is not started: the caller wires the rest first and then starts it, in the plugin's
-   * order.
+   * LocalLayerStore is not started: the caller wires the rest first and then starts it, in the
+   * plugin's order.
    */
   static InProcessAgent startWithSftp(
       ControlPlane cp, String name, String address, Path root, VolumeUsage volumes)
@@ -89,7 +89,7 @@ public record InProcessAgent(
       boolean startWatch)
       throws IOException {
     InetAddress bind = InetAddress.getByName(address);
-    LayerStore store = LayerStore.open(root);
+    LocalLayerStore store = LocalLayerStore.open(root);
     NodeKey nodeKey =
         NodeKey.loadOrCreate(root.resolveSibling(root.getFileName() + "-" + NodeKey.FILE_NAME));
     HttpExportServer export =

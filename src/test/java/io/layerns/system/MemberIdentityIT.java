@@ -98,7 +98,7 @@ class MemberIdentityIT {
     layerDigest = layer.digest().toString();
     layerBlob = layer.blob();
     Path store = dir.resolve("store");
-    try (var s = io.layerns.csi.store.LayerStore.open(store)) {
+    try (var s = io.layerns.csi.store.LocalLayerStore.open(store)) {
       s.importLayer(
           layer.digest(), layer.diffId(), TestLayers.GZIP, new ByteArrayInputStream(layer.blob()));
     }

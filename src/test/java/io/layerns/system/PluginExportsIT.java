@@ -52,7 +52,7 @@ class PluginExportsIT {
     // A layer the node knows only through a private image: marked, then imported, as a pull does.
     TestLayers secret = TestLayers.of(Map.of("etc/secret", "private bytes\n"), 0, 1);
     Path store = dir.resolve("store");
-    try (var s = io.layerns.csi.store.LayerStore.open(store)) {
+    try (var s = io.layerns.csi.store.LocalLayerStore.open(store)) {
       s.importLayer(
           layer.digest(), layer.diffId(), TestLayers.GZIP, new ByteArrayInputStream(layer.blob()));
       new PrivateImages(store).recordLayer(secret.digest(), List.of("registry.test/team/private"));
@@ -203,7 +203,7 @@ class PluginExportsIT {
     TestNodes.addReadyNode(client, "join-2", Map.of(), joinerAddress); // not yet selected
     TestLayers layer = TestLayers.of(Map.of("etc/motd", "only on join-1\n"), 0, 2);
     Path holderStore = dir.resolve("store-1");
-    try (var s = io.layerns.csi.store.LayerStore.open(holderStore)) {
+    try (var s = io.layerns.csi.store.LocalLayerStore.open(holderStore)) {
       s.importLayer(
           layer.digest(), layer.diffId(), TestLayers.GZIP, new ByteArrayInputStream(layer.blob()));
     }

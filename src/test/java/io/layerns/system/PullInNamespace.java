@@ -8,7 +8,7 @@ import io.layerns.csi.registry.PulledImage;
 import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.RegistryHosts;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import java.nio.file.Path;
 
 /**
@@ -23,7 +23,7 @@ public final class PullInNamespace {
 
   public static void main(String[] args) {
     try {
-      LayerStore store = LayerStore.open(Path.of(args[1]));
+      LocalLayerStore store = LocalLayerStore.open(Path.of(args[1]));
       RegistryClient client =
           new RegistryClient(RegistryHosts.load(Path.of(args[0])), RegistryAddresses.DEFAULT);
       PulledImage pulled =

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryPusher;
 import io.layerns.csi.registry.TestImage;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -150,7 +150,7 @@ class RegistryTransportIT {
 
   private void assertPulled(Pull pull) throws IOException {
     assertThat(pull.exit()).as(pull.output()).isZero();
-    try (LayerStore store = LayerStore.open(pull.store())) {
+    try (LocalLayerStore store = LocalLayerStore.open(pull.store())) {
       for (TestImage.Layer layer : image.layers()) {
         assertThat(pull.output()).contains("layer " + layer.digest());
         assertThat(store.hasBlob(layer.digest())).as(layer.digest().toString()).isTrue();

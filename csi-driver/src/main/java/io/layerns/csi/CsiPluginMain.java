@@ -34,7 +34,7 @@ import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.RegistryHosts;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.csi.transport.remote.CommandRemoteMounter;
 import io.layerns.csi.transport.remote.RemoteLayerMounts;
@@ -69,7 +69,7 @@ public final class CsiPluginMain {
 
   /**
    * How often the exports' client lists are set to the namespace's member nodes again, besides each
-   * change the LayerStore watch sees (a safety net for a missed event).
+   * change the LocalLayerStore watch sees (a safety net for a missed event).
    */
   static final Duration MEMBERSHIP_PERIOD = Duration.ofSeconds(30);
 
@@ -179,7 +179,7 @@ public final class CsiPluginMain {
       List<Supplier<String>> problems,
       NodeMetrics metrics)
       throws IOException {
-    LayerStore store = LayerStore.open(config.storeRoot());
+    LocalLayerStore store = LocalLayerStore.open(config.storeRoot());
     metrics.watchStore(store);
     InetAddress address = InetAddress.getByName(config.exportAddress());
     // Who this node is to its peers: its SFTP host key, its HTTP export's TLS key, and the key it

@@ -27,7 +27,7 @@ import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.PeerFetcher;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -107,7 +107,7 @@ class CsiSanityIT {
   void csiSanityPasses() throws Exception {
     RealMounts.assumeRoot();
     Path sanity = csiSanityBinary();
-    LayerStore store = LayerStore.open(tmp.resolve("store"));
+    LocalLayerStore store = LocalLayerStore.open(tmp.resolve("store"));
     ImageImporter importer =
         new ImageImporter(
             store,

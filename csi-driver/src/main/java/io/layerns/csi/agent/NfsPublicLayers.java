@@ -5,7 +5,7 @@ import io.layerns.csi.node.ClusterView;
 import io.layerns.csi.node.NamespaceView;
 import io.layerns.csi.registry.PrivateImages;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.StoredLayer;
 import java.io.IOException;
 import java.time.Duration;
@@ -33,7 +33,7 @@ public final class NfsPublicLayers implements AutoCloseable {
   /** How long the members' marks are used before they are read again from the API server. */
   static final Duration MEMBER_MARKS_PERIOD = Duration.ofSeconds(30);
 
-  private final LayerStore store;
+  private final LocalLayerStore store;
   private final PrivateImages privateImages;
   private final ClusterView cluster;
   private final NfsExport nfs;
@@ -48,7 +48,7 @@ public final class NfsPublicLayers implements AutoCloseable {
   private long membersReadAt;
   private boolean membersRead;
 
-  public NfsPublicLayers(LayerStore store, ClusterView cluster, NfsExport nfs) {
+  public NfsPublicLayers(LocalLayerStore store, ClusterView cluster, NfsExport nfs) {
     this.store = store;
     this.privateImages = new PrivateImages(store.root());
     this.cluster = cluster;

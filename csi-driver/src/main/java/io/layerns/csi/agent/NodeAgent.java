@@ -17,7 +17,7 @@ import io.layerns.api.v1alpha1.PublishedVolume;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import io.layerns.csi.store.DeleteOutcome;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.StoredLayer;
 import io.layerns.csi.transport.remote.RemoteLayerMounts.DeadMount;
 import io.layerns.csi.transport.remote.RemoteLayerMounts.RemoteLayer;
@@ -89,7 +89,7 @@ public final class NodeAgent implements AutoCloseable {
 
   private final KubernetesClient client;
   private final String nodeName;
-  private final LayerStore store;
+  private final LocalLayerStore store;
   private final io.layerns.csi.registry.PrivateImages privateImages;
   private final LayerFetcher fetcher;
   private final VolumeUsage volumes;
@@ -170,7 +170,7 @@ public final class NodeAgent implements AutoCloseable {
   public NodeAgent(
       KubernetesClient client,
       String nodeName,
-      LayerStore store,
+      LocalLayerStore store,
       LayerFetcher fetcher,
       VolumeUsage volumes,
       StoreEndpoints endpoints,

@@ -4,7 +4,7 @@ import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
 import io.layerns.csi.registry.PulledImage;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import java.io.IOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -14,9 +14,9 @@ import java.util.Map;
  */
 public final class RegistryPreloader implements Preloader {
   private final ImageImporter importer;
-  private final LayerStore store;
+  private final LocalLayerStore store;
 
-  public RegistryPreloader(ImageImporter importer, LayerStore store) {
+  public RegistryPreloader(ImageImporter importer, LocalLayerStore store) {
     this.importer = importer;
     this.store = store;
   }

@@ -1,7 +1,7 @@
 package io.layerns.csi.agent;
 
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.StoredLayer;
 import java.io.IOException;
 import java.time.Clock;
@@ -15,7 +15,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Re-verifies the copies the store holds (see {@link LayerStore#verify}) so that rot is found
+ * Re-verifies the copies the store holds (see {@link LocalLayerStore#verify}) so that rot is found
  * before dedup keeps a rotten copy: every copy once per {@code period}, reading at most {@code
  * bytesPerSecond}, and any copy at once on request (the operator asks before it lets another copy
  * go). A copy that fails is quarantined, so nothing serves or mounts it, and its failure told to
@@ -56,7 +56,7 @@ public final class Scrubber implements AutoCloseable {
     void failed(Digest digest, String problem);
   }
 
-  private final LayerStore store;
+  private final LocalLayerStore store;
   private final Settings settings;
   private final Clock clock;
   private final Listener listener;
@@ -66,7 +66,7 @@ public final class Scrubber implements AutoCloseable {
   private long bytesRead;
   private final Pace pace;
 
-  public Scrubber(LayerStore store, Settings settings, Clock clock, Listener listener) {
+  public Scrubber(LocalLayerStore store, Settings settings, Clock clock, Listener listener) {
     this.store = store;
     this.settings = settings;
     this.clock = clock;

@@ -1,6 +1,6 @@
 package io.layerns.csi.metrics;
 
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.StoredLayer;
 import io.layerns.csi.transport.remote.RemoteLayerMounts.RemoteLayer;
 import io.micrometer.core.instrument.Counter;
@@ -258,7 +258,7 @@ public final class NodeMetrics {
    * Copies held, bytes stored, copies quarantined, and the time since which every copy held has
    * been verified (the oldest last verification: when the last complete scrub pass began).
    */
-  public void watchStore(LayerStore store) {
+  public void watchStore(LocalLayerStore store) {
     Gauge.builder("layerns.node.copies", store, s -> orNaN(() -> s.listLayers().size()))
         .description("Layer copies this node holds")
         .register(registry);
@@ -314,7 +314,7 @@ public final class NodeMetrics {
         };
   }
 
-  private static Optional<Instant> oldestVerification(LayerStore store) throws IOException {
+  private static Optional<Instant> oldestVerification(LocalLayerStore store) throws IOException {
     Instant oldest = null;
     for (StoredLayer layer : store.listLayers()) {
       Optional<Instant> at = store.lastVerified(layer.digest());

@@ -17,7 +17,7 @@ import io.layerns.csi.registry.RegistryException;
 import io.layerns.csi.registry.ResolvedImage;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.LayerLease;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.OverlayMarkers;
 import io.layerns.csi.store.StoredLayer;
 import io.layerns.csi.transport.PeerFetcher;
@@ -70,7 +70,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
 
   private final String nodeName;
   private final ImageImporter importer;
-  private final LayerStore store;
+  private final LocalLayerStore store;
   private final PeerFetcher peers;
   private final ClusterView cluster;
   private final Map<Transport, RemoteLayerMounts> remote;

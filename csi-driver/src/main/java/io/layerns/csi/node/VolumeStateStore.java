@@ -1,6 +1,6 @@
 package io.layerns.csi.node;
 
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.Trees;
 import io.layerns.csi.store.posix.Posix;
 import java.io.IOException;
@@ -44,7 +44,7 @@ public final class VolumeStateStore {
    */
   public static VolumeStateStore open(Path stateDir) throws IOException {
     Files.createDirectories(stateDir);
-    Posix.chmod(stateDir, LayerStore.PRIVATE_DIRECTORY_MODE);
+    Posix.chmod(stateDir, LocalLayerStore.PRIVATE_DIRECTORY_MODE);
     return new VolumeStateStore(stateDir);
   }
 

@@ -6,7 +6,7 @@ import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.DigestMismatchException;
 import io.layerns.csi.store.FetchedBytes;
 import io.layerns.csi.store.LayerRefusedException;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.StoreFullException;
 import io.layerns.csi.store.StoredLayer;
 import java.io.ByteArrayInputStream;
@@ -42,7 +42,7 @@ public final class ImageImporter {
   /** An index may point at an index; real images never nest deeper than this. */
   private static final int MAX_INDEX_DEPTH = 2;
 
-  private final LayerStore store;
+  private final LocalLayerStore store;
   private final RegistryClient registry;
   private final Platform platform;
   private final ImageRefs refs;
@@ -60,7 +60,7 @@ public final class ImageImporter {
    * @param registry the client for registry pulls
    * @param platform the node's platform, chosen from image indexes
    */
-  public ImageImporter(LayerStore store, RegistryClient registry, Platform platform) {
+  public ImageImporter(LocalLayerStore store, RegistryClient registry, Platform platform) {
     this(store, registry, platform, StallGuard.DEFAULT_TIMEOUT);
   }
 
@@ -69,7 +69,7 @@ public final class ImageImporter {
    *     importer gives up on it and tries the next source
    */
   public ImageImporter(
-      LayerStore store, RegistryClient registry, Platform platform, Duration stallTimeout) {
+      LocalLayerStore store, RegistryClient registry, Platform platform, Duration stallTimeout) {
     this.store = store;
     this.registry = registry;
     this.platform = platform;
@@ -84,7 +84,7 @@ public final class ImageImporter {
   }
 
   /** The store images are imported into. */
-  public LayerStore store() {
+  public LocalLayerStore store() {
     return store;
   }
 

@@ -1,6 +1,6 @@
 package io.layerns.csi.store;
 
-/** What {@link LayerStore#deleteLayer} did. */
+/** What {@link LocalLayerStore#deleteLayer} did. */
 public enum DeleteOutcome {
   /** The layer was removed. */
   DELETED,

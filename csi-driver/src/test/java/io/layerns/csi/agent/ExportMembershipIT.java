@@ -7,7 +7,7 @@ import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.node.ClusterView;
 import io.layerns.csi.node.NamespaceView;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -32,7 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ExportMembershipIT {
 
   @TempDir Path tmp;
-  private LayerStore store;
+  private LocalLayerStore store;
   private HttpExportServer export;
   private final java.security.KeyPair exportKey = io.layerns.csi.transport.TestNodeKeys.generate();
   private volatile NamespaceView namespace = NamespaceView.NONE;
@@ -45,7 +45,7 @@ class ExportMembershipIT {
 
   @BeforeEach
   void setUp() throws Exception {
-    store = LayerStore.open(tmp.resolve("store"));
+    store = LocalLayerStore.open(tmp.resolve("store"));
     export =
         HttpExportServer.start(
             store,

@@ -10,7 +10,7 @@ import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.PulledImage;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.TestNodeKeys;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -37,7 +37,7 @@ class ExportMetricsIT {
   @Test
   void fetchedServedAndRefusedAreCountedWhereTheyHappen(@TempDir Path tmp) throws Exception {
     NodeMetrics metrics = NodeMetrics.prometheus();
-    try (LayerStore store = LayerStore.open(tmp.resolve("store"))) {
+    try (LocalLayerStore store = LocalLayerStore.open(tmp.resolve("store"))) {
       TestImage image = TestImage.threeLayers("metrics", Platform.LINUX_AMD64);
       image.writeLayout(tmp.resolve("layout"), "v1");
       ImageImporter importer =

@@ -22,7 +22,7 @@ import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.PeerFetcher;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -54,7 +54,7 @@ class HostileVolumeRequestIT {
 
   @TempDir Path base;
   private FakeRegistry registry;
-  private LayerStore store;
+  private LocalLayerStore store;
   private CsiServer server;
   private GrpcChannels client;
   private NodeGrpc.NodeBlockingStub node;
@@ -82,7 +82,7 @@ class HostileVolumeRequestIT {
     RealMounts.assumeRoot();
     registry = FakeRegistry.start();
     registry.push(REPO, IMAGE, "v1");
-    store = LayerStore.open(base.resolve("plugin/store"));
+    store = LocalLayerStore.open(base.resolve("plugin/store"));
     ImageImporter importer =
         new ImageImporter(
             store,

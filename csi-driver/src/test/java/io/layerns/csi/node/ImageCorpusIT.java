@@ -16,7 +16,7 @@ import io.layerns.csi.registry.PulledImage;
 import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.store.ImageCorpus;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.csi.transport.remote.CommandRemoteMounter;
 import io.layerns.csi.transport.remote.RemoteLayerMounts;
@@ -83,11 +83,11 @@ class ImageCorpusIT {
   @TempDir Path tmp;
 
   private Path cache;
-  private LayerStore store1;
+  private LocalLayerStore store1;
   private ImageImporter importer1;
   private HttpExportServer http1;
   private SftpExportServer sftp1;
-  private LayerStore store2;
+  private LocalLayerStore store2;
   private StoreVolumeAssembler assembler2;
   private final FixedCluster cluster = new FixedCluster();
   private CommandMounter mounter;
@@ -104,7 +104,7 @@ class ImageCorpusIT {
 
     InetAddress node1 = InetAddress.getByName("127.0.1.1");
     InetAddress node2 = InetAddress.getByName("127.0.1.2");
-    store1 = LayerStore.open(tmp.resolve("node-1/store"));
+    store1 = LocalLayerStore.open(tmp.resolve("node-1/store"));
     importer1 =
         new ImageImporter(
             store1,
@@ -125,7 +125,7 @@ class ImageCorpusIT {
                 SftpExportConfig.DEFAULT_USER,
                 Optional.empty()));
 
-    store2 = LayerStore.open(tmp.resolve("node-2/store"));
+    store2 = LocalLayerStore.open(tmp.resolve("node-2/store"));
     ImageImporter importer2 =
         new ImageImporter(
             store2,

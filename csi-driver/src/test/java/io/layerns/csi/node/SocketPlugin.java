@@ -13,7 +13,7 @@ import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.PeerFetcher;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,12 +30,12 @@ import java.util.Set;
  */
 final class SocketPlugin implements AutoCloseable {
   private final Path base;
-  private final LayerStore store;
+  private final LocalLayerStore store;
   private final CsiServer server;
   private final GrpcChannels client;
   private final NodeGrpc.NodeBlockingStub node;
 
-  private SocketPlugin(Path base, LayerStore store, CsiServer server, GrpcChannels client) {
+  private SocketPlugin(Path base, LocalLayerStore store, CsiServer server, GrpcChannels client) {
     this.base = base;
     this.store = store;
     this.server = server;
@@ -45,7 +45,7 @@ final class SocketPlugin implements AutoCloseable {
 
   static SocketPlugin start(Path base, RegistryAddresses allowed) throws IOException {
     RealMounts.assumeRoot();
-    LayerStore store = LayerStore.open(base.resolve("plugin/store"));
+    LocalLayerStore store = LocalLayerStore.open(base.resolve("plugin/store"));
     ImageImporter importer =
         new ImageImporter(store, new RegistryClient(Set.of(), allowed), Platform.LINUX_AMD64);
     Path state = base.resolve("plugin/state");
@@ -103,7 +103,7 @@ final class SocketPlugin implements AutoCloseable {
             .build());
   }
 
-  LayerStore store() {
+  LocalLayerStore store() {
     return store;
   }
 

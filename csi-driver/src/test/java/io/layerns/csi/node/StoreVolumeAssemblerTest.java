@@ -23,7 +23,7 @@ import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.DeleteOutcome;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.csi.transport.remote.Nfs4Transport;
 import io.layerns.csi.transport.remote.RecordingRemoteMounter;
@@ -64,9 +64,9 @@ class StoreVolumeAssemblerTest {
 
   private final TestImage image = TestImage.threeLayers("v1", Platform.LINUX_AMD64);
   private FakeRegistry registry;
-  private LayerStore store;
+  private LocalLayerStore store;
   private ImageImporter importer;
-  private LayerStore peerStore;
+  private LocalLayerStore peerStore;
   private HttpExportServer peerExport;
   private RecordingRemoteMounter remoteMounter;
   private Map<Transport, RemoteLayerMounts> remote;
@@ -80,14 +80,14 @@ class StoreVolumeAssemblerTest {
   void setUp() throws Exception {
     registry = FakeRegistry.start();
     registry.push(REPO, image, "v1");
-    store = LayerStore.open(tmp.resolve("node-3/store"));
+    store = LocalLayerStore.open(tmp.resolve("node-3/store"));
     importer =
         new ImageImporter(
             store,
             new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
             Platform.LINUX_AMD64);
     // node-1 holds the whole image and exports it over HTTP.
-    peerStore = LayerStore.open(tmp.resolve("node-1/store"));
+    peerStore = LocalLayerStore.open(tmp.resolve("node-1/store"));
     image.writeLayout(tmp.resolve("layout"), "v1");
     new ImageImporter(
             peerStore,
@@ -364,7 +364,7 @@ class StoreVolumeAssemblerTest {
                 "node-2", new StoreEndpoints(peerUrl(), null, HOST_KEY, null), Set.of(), Set.of()));
     peerStore.close();
     peerExport.close();
-    peerStore = LayerStore.open(tmp.resolve("node-2/store"));
+    peerStore = LocalLayerStore.open(tmp.resolve("node-2/store"));
     peerExport =
         HttpExportServer.start(
             peerStore,
@@ -660,7 +660,7 @@ class StoreVolumeAssemblerTest {
     return peerExport.baseUri().toString();
   }
 
-  private List<Path> storeDirs(LayerStore s) throws IOException {
+  private List<Path> storeDirs(LocalLayerStore s) throws IOException {
     List<Path> out = new ArrayList<>();
     for (TestImage.Layer l : image.layers()) {
       out.add(s.layer(l.digest()).orElseThrow().directory());

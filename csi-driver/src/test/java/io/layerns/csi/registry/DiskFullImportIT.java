@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import io.layerns.csi.RealMounts;
 import io.layerns.csi.registry.TestImage.Compression;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.StoreFullException;
 import io.layerns.csi.store.StoredLayer;
 import java.io.IOException;
@@ -37,7 +37,7 @@ class DiskFullImportIT {
   @TempDir Path base;
   private Path disk;
   private ScriptedRegistry registry;
-  private LayerStore store;
+  private LocalLayerStore store;
   private ImageImporter importer;
 
   /** An image too big for the disk, and what the error must say besides the layer's digest. */
@@ -55,7 +55,7 @@ class DiskFullImportIT {
     disk = Files.createDirectory(base.resolve("disk"));
     run("mount", "-t", "tmpfs", "-o", "size=" + DISK_BYTES, "tmpfs", disk.toString());
     registry = ScriptedRegistry.start();
-    store = LayerStore.open(disk.resolve("store"));
+    store = LocalLayerStore.open(disk.resolve("store"));
     importer =
         new ImageImporter(
             store,

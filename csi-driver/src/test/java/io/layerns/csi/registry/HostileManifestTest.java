@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.layerns.csi.registry.ScriptedRegistry.Manifest;
 import io.layerns.csi.registry.TestImage.Compression;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -48,7 +48,7 @@ class HostileManifestTest {
   private static ScriptedRegistry registry;
 
   @TempDir Path tmp;
-  private LayerStore store;
+  private LocalLayerStore store;
   private ImageImporter importer;
 
   /** One hostile registry answer and the words the refusal must contain. */
@@ -72,7 +72,7 @@ class HostileManifestTest {
   @BeforeEach
   void openStore() throws IOException {
     registry.clear();
-    store = LayerStore.open(tmp.resolve("store"));
+    store = LocalLayerStore.open(tmp.resolve("store"));
     importer =
         new ImageImporter(
             store,

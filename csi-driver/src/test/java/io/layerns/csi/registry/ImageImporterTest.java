@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.layerns.csi.registry.RegistryException.Reason;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.StoredLayer;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -33,13 +33,13 @@ import org.junit.jupiter.api.io.TempDir;
 
 class ImageImporterTest {
   @TempDir Path tmp;
-  private LayerStore store;
+  private LocalLayerStore store;
   private ImageImporter importer;
   private final TestImage image = TestImage.threeLayers("v1", Platform.LINUX_AMD64);
 
   @BeforeEach
   void open() throws IOException {
-    store = LayerStore.open(tmp.resolve("store"));
+    store = LocalLayerStore.open(tmp.resolve("store"));
     importer =
         new ImageImporter(
             store,
@@ -327,7 +327,7 @@ class ImageImporterTest {
     assertThat(store.fetchedBytes().fromRegistries()).isEqualTo(sizes[0]);
     assertThat(store.fetchedBytes().fromPeers()).isEqualTo(sizes[1]);
     store.close();
-    store = LayerStore.open(tmp.resolve("store"));
+    store = LocalLayerStore.open(tmp.resolve("store"));
     assertThat(store.fetchedBytes().fromRegistries()).isEqualTo(sizes[0]);
     assertThat(store.fetchedBytes().fromPeers()).isEqualTo(sizes[1]);
   }
@@ -337,7 +337,7 @@ class ImageImporterTest {
     store.close();
     java.nio.file.Files.writeString(
         tmp.resolve("store/fetched-bytes.properties"), "peers=not a number\n");
-    store = LayerStore.open(tmp.resolve("store"));
+    store = LocalLayerStore.open(tmp.resolve("store"));
     assertThat(store.fetchedBytes().fromPeers()).isZero();
   }
 

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.layerns.csi.registry.RegistryException.Reason;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -34,7 +34,7 @@ class RegistryIT {
   private static RegistryPusher pusher;
 
   @TempDir Path tmp;
-  private LayerStore store;
+  private LocalLayerStore store;
   private ImageImporter importer;
 
   @BeforeAll
@@ -58,7 +58,7 @@ class RegistryIT {
 
   @BeforeEach
   void openStore() throws IOException {
-    store = LayerStore.open(tmp.resolve("store"));
+    store = LocalLayerStore.open(tmp.resolve("store"));
     importer =
         new ImageImporter(
             store,

@@ -20,7 +20,7 @@ public final class CrashingImporter {
     String point = args[1];
     int occurrence = Integer.parseInt(args[2]);
     AtomicInteger seen = new AtomicInteger();
-    try (LayerStore store = LayerStore.open(root)) {
+    try (LocalLayerStore store = LocalLayerStore.open(root)) {
       store.onCheckpoint(
           name -> {
             if (name.equals(point) && seen.incrementAndGet() == occurrence) {

@@ -51,7 +51,7 @@ class HostUserIsolationIT {
   @TempDir Path tmp;
 
   private Path dir;
-  private LayerStore store;
+  private LocalLayerStore store;
   private NodeService node;
   private VolumeStateStore states;
   private TestImage image;
@@ -85,7 +85,7 @@ class HostUserIsolationIT {
     image.writeLayout(tmp.resolve("layout"), "v1");
 
     // The plugin's two folders, made as the plugin makes them.
-    store = LayerStore.open(dir.resolve("store"));
+    store = LocalLayerStore.open(dir.resolve("store"));
     states = VolumeStateStore.open(dir.resolve("csi"));
     ImageImporter importer =
         new ImageImporter(

@@ -39,7 +39,7 @@ class HostileLayerTest {
 
   @TempDir Path base;
   private Path sentinel;
-  private LayerStore store;
+  private LocalLayerStore store;
 
   /** One hostile layer and what the refusal must say. */
   record Case(String title, Function<String, Attempt> attempt, String entry, String problem) {
@@ -60,7 +60,7 @@ class HostileLayerTest {
   void setUp() throws IOException {
     sentinel = Files.createDirectory(base.resolve("sentinel"));
     Files.writeString(sentinel.resolve("keep"), "keep");
-    store = LayerStore.open(base.resolve("store"), LIMITS);
+    store = LocalLayerStore.open(base.resolve("store"), LIMITS);
   }
 
   @AfterEach
@@ -117,7 +117,7 @@ class HostileLayerTest {
   @Test
   void aZstdBombIsStoppedByItsRatioAndGzipAtItsCeilingIsNot() throws IOException {
     UnpackLimits byRatio = new UnpackLimits(64L << 30, 1000, LIMITS.tar(), 1100, 1024 * 1024, 0.10);
-    try (LayerStore roomy = LayerStore.open(base.resolve("roomy"), byRatio)) {
+    try (LocalLayerStore roomy = LocalLayerStore.open(base.resolve("roomy"), byRatio)) {
       TestLayer zstd = bomb(LayerCompression.ZSTD);
       assertThatThrownBy(
               () ->

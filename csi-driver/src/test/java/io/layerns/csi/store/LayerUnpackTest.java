@@ -40,11 +40,11 @@ class LayerUnpackTest {
   };
 
   @TempDir Path base;
-  private LayerStore store;
+  private LocalLayerStore store;
 
   @BeforeEach
   void openStore() throws IOException {
-    store = LayerStore.open(base.resolve("store"));
+    store = LocalLayerStore.open(base.resolve("store"));
   }
 
   @AfterEach

@@ -44,11 +44,11 @@ class StoreCrashRecoveryTest {
     }
     if (!layerVisible) {
       // Proves the kill came mid-import, so that the empty tmp/ below is the store's doing.
-      assertThat(LayerStoreTest.list(root.resolve("tmp"))).as("the child's work").isNotEmpty();
+      assertThat(LocalLayerStoreTest.list(root.resolve("tmp"))).as("the child's work").isNotEmpty();
     }
 
-    try (LayerStore store = LayerStore.open(root)) {
-      assertThat(LayerStoreTest.list(root.resolve("tmp"))).isEmpty();
+    try (LocalLayerStore store = LocalLayerStore.open(root)) {
+      assertThat(LocalLayerStoreTest.list(root.resolve("tmp"))).isEmpty();
       assertThat(store.hasLayer(layer.digest())).isEqualTo(layerVisible);
       assertThat(store.hasBlob(layer.digest())).isEqualTo(blobVisible);
       if (blobVisible) {

@@ -19,14 +19,14 @@ import org.junit.jupiter.api.io.TempDir;
 class StoreScrubTest {
   @TempDir Path base;
   private Path root;
-  private LayerStore store;
+  private LocalLayerStore store;
   private TestLayer layer;
   private StoredLayer stored;
 
   @BeforeEach
   void importALayer() throws IOException {
     root = base.resolve("store");
-    store = LayerStore.open(root);
+    store = LocalLayerStore.open(root);
     layer = LayerUnpackTest.richLayer().layer(LayerCompression.GZIP);
     stored =
         store.importLayer(

@@ -46,7 +46,7 @@ class UmociComparisonIT {
     List<String> expected = TreeListing.list(bundle.resolve("rootfs"));
 
     List<String> lowerdirs = new ArrayList<>();
-    try (LayerStore store = LayerStore.open(base.resolve("store"))) {
+    try (LocalLayerStore store = LocalLayerStore.open(base.resolve("store"))) {
       for (TestLayer layer : forStore) {
         StoredLayer stored =
             store.importLayer(

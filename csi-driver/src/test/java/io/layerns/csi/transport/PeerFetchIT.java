@@ -19,7 +19,7 @@ import io.layerns.csi.registry.RegistryException.Reason;
 import io.layerns.csi.registry.RegistryPusher;
 import io.layerns.csi.registry.RegistryServer;
 import io.layerns.csi.registry.TestImage;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.StoredLayer;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -46,9 +46,9 @@ import org.junit.jupiter.api.io.TempDir;
 class PeerFetchIT {
   @TempDir Path tmp;
   private final TestImage image = TestImage.threeLayers("peer", Platform.LINUX_AMD64);
-  private LayerStore storeA;
-  private LayerStore storeB;
-  private LayerStore storeC;
+  private LocalLayerStore storeA;
+  private LocalLayerStore storeB;
+  private LocalLayerStore storeC;
   private HttpExportServer exportA;
   private HttpExportServer exportB;
   private PeerFetcher fetcher;
@@ -67,7 +67,7 @@ class PeerFetchIT {
     exportA = HttpExportServer.start(storeA, new InetSocketAddress("127.0.1.1", 0), members, keyA);
     exportB = HttpExportServer.start(storeB, new InetSocketAddress("127.0.1.2", 0), members, keyB);
     pins = TestNodeKeys.published(Map.of(exportA.baseUri(), keyA, exportB.baseUri(), keyB));
-    storeC = LayerStore.open(tmp.resolve("c"));
+    storeC = LocalLayerStore.open(tmp.resolve("c"));
     importerC =
         new ImageImporter(
             storeC,
@@ -80,8 +80,8 @@ class PeerFetchIT {
             Duration.ofSeconds(10));
   }
 
-  private LayerStore holder(String name) throws IOException {
-    LayerStore store = LayerStore.open(tmp.resolve(name));
+  private LocalLayerStore holder(String name) throws IOException {
+    LocalLayerStore store = LocalLayerStore.open(tmp.resolve(name));
     new ImageImporter(
             store,
             new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
@@ -264,7 +264,7 @@ class PeerFetchIT {
     }
   }
 
-  private static void assertTmpEmpty(LayerStore store) throws IOException {
+  private static void assertTmpEmpty(LocalLayerStore store) throws IOException {
     try (Stream<Path> litter = Files.list(store.root().resolve("tmp"))) {
       assertThat(litter).isEmpty();
     }

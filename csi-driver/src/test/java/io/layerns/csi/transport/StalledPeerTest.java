@@ -14,7 +14,7 @@ import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -49,7 +49,7 @@ class StalledPeerTest {
   private final CountDownLatch release = new CountDownLatch(1);
   private HttpServer stalling;
   private HttpServer healthy;
-  private LayerStore store;
+  private LocalLayerStore store;
   private ImageImporter importer;
   private PeerFetcher peers;
 
@@ -77,7 +77,7 @@ class StalledPeerTest {
                 out.write(layer.blob());
               }
             });
-    store = LayerStore.open(tmp.resolve("store"));
+    store = LocalLayerStore.open(tmp.resolve("store"));
     importer =
         new ImageImporter(
             store,

@@ -11,7 +11,7 @@ import io.layerns.csi.registry.ImageRefs;
 import io.layerns.csi.registry.ManifestDocument;
 import io.layerns.csi.registry.PrivateImages;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.OverlayMarkers;
 import io.layerns.csi.store.StoredLayer;
 import java.io.IOException;
@@ -70,7 +70,7 @@ public final class HttpExportServer implements AutoCloseable {
    */
   public static final String DIFF_ID_HEADER = "Layerns-Diff-Id";
 
-  private final LayerStore store;
+  private final LocalLayerStore store;
   private final ImageRefs refs;
   private final PrivateImages privateImages;
   private final HttpsServer server;
@@ -84,7 +84,10 @@ public final class HttpExportServer implements AutoCloseable {
   private volatile Set<PublicKey> memberKeys;
 
   private HttpExportServer(
-      LayerStore store, HttpsServer server, ExecutorService executor, Set<InetAddress> allowed) {
+      LocalLayerStore store,
+      HttpsServer server,
+      ExecutorService executor,
+      Set<InetAddress> allowed) {
     this.store = store;
     this.refs = new ImageRefs(store.root());
     this.privateImages = new PrivateImages(store.root());
@@ -103,7 +106,10 @@ public final class HttpExportServer implements AutoCloseable {
    *     publishes, which its certificate holds
    */
   public static HttpExportServer start(
-      LayerStore store, InetSocketAddress bind, Set<InetAddress> allowedClients, KeyPair nodeKey)
+      LocalLayerStore store,
+      InetSocketAddress bind,
+      Set<InetAddress> allowedClients,
+      KeyPair nodeKey)
       throws IOException {
     HttpsServer server = HttpsServer.create(bind, 64);
     SSLContext tls = NodeTls.server(nodeKey);

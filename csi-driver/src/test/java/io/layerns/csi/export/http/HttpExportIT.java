@@ -16,7 +16,7 @@ import io.layerns.csi.registry.RegistryAddresses;
 import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LayerStore;
+import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.TestNodeKeys;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -49,7 +49,7 @@ class HttpExportIT {
   private static final KeyPair STRANGER_KEY = TestNodeKeys.generate();
 
   @TempDir static Path tmp;
-  private static LayerStore store;
+  private static LocalLayerStore store;
   private static HttpExportServer export;
   private static TestImage image;
   private static PulledImage pulled;
@@ -59,7 +59,7 @@ class HttpExportIT {
 
   @BeforeAll
   static void serve() throws Exception {
-    store = LayerStore.open(tmp.resolve("store"));
+    store = LocalLayerStore.open(tmp.resolve("store"));
     image = TestImage.threeLayers("export", Platform.LINUX_AMD64);
     image.writeLayout(tmp.resolve("layout"), "v1");
     pulled =

@@ -49,8 +49,9 @@ import java.util.function.Consumer;
  * rename is the commit. A crash before it leaves only tmp/ litter, which opening the store removes;
  * a crash after it leaves a complete, verified entry.
  */
-public final class LayerStore implements AutoCloseable {
-  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(LayerStore.class);
+public final class LocalLayerStore implements AutoCloseable {
+  private static final org.slf4j.Logger LOG =
+      org.slf4j.LoggerFactory.getLogger(LocalLayerStore.class);
 
   /** Where the node agent keeps its store unless configured otherwise. */
   public static final Path DEFAULT_ROOT = Path.of("/var/lib/layerns");
@@ -77,7 +78,7 @@ public final class LayerStore implements AutoCloseable {
   private volatile Consumer<String> checkpoint = point -> {};
   private final FetchedBytes fetchedBytes;
 
-  private LayerStore(Path root, UnpackLimits limits, FileChannel lockChannel, FileLock lock) {
+  private LocalLayerStore(Path root, UnpackLimits limits, FileChannel lockChannel, FileLock lock) {
     this.root = root;
     this.blobs = root.resolve("blobs").resolve("sha256");
     this.layers = root.resolve("layers").resolve("sha256");
@@ -95,7 +96,7 @@ public final class LayerStore implements AutoCloseable {
   /**
    * Opens the store at {@code root} with the default limits; see {@link #open(Path, UnpackLimits)}.
    */
-  public static LayerStore open(Path root) throws IOException {
+  public static LocalLayerStore open(Path root) throws IOException {
     return open(root, UnpackLimits.DEFAULT);
   }
 
@@ -105,7 +106,7 @@ public final class LayerStore implements AutoCloseable {
    *
    * @throws IOException when another process has the store open
    */
-  public static LayerStore open(Path root, UnpackLimits limits) throws IOException {
+  public static LocalLayerStore open(Path root, UnpackLimits limits) throws IOException {
     Files.createDirectories(root);
     // Root's alone: layer trees keep their setuid bits, file capabilities and private files,
     // which a host user must never reach (pods see them through their overlay, mounted by root).
@@ -122,7 +123,7 @@ public final class LayerStore implements AutoCloseable {
       channel.close();
       throw new IOException("the layer store at " + root + " is open in another process");
     }
-    LayerStore store = new LayerStore(root, limits, channel, lock);
+    LocalLayerStore store = new LocalLayerStore(root, limits, channel, lock);
     store.recover();
     return store;
   }

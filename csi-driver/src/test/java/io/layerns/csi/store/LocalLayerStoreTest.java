@@ -23,15 +23,15 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The store's API: blobs, layers, leases, deletion, sizes, and recovery when it opens. */
-class LayerStoreTest {
+class LocalLayerStoreTest {
   @TempDir Path base;
   private Path root;
-  private LayerStore store;
+  private LocalLayerStore store;
 
   @BeforeEach
   void open() throws IOException {
     root = base.resolve("store");
-    store = LayerStore.open(root);
+    store = LocalLayerStore.open(root);
   }
 
   @AfterEach
@@ -157,7 +157,7 @@ class LayerStoreTest {
 
   @Test
   void aSecondOpenOfTheSameStoreIsRefused() {
-    assertThatThrownBy(() -> LayerStore.open(root))
+    assertThatThrownBy(() -> LocalLayerStore.open(root))
         .hasMessage("the layer store at " + root + " is open in another process");
   }
 
@@ -173,7 +173,7 @@ class LayerStoreTest {
     Path foreign =
         Files.createDirectories(root.resolve("layers/sha256/" + "ab".repeat(32) + "/diff"));
 
-    store = LayerStore.open(root);
+    store = LocalLayerStore.open(root);
 
     assertThat(list(root.resolve("tmp"))).isEmpty();
     assertThat(Files.exists(foreign)).isFalse();
