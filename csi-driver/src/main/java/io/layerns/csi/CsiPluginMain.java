@@ -69,7 +69,7 @@ public final class CsiPluginMain {
 
   /**
    * How often the exports' client lists are set to the namespace's member nodes again, besides each
-   * change the LocalLayerStore watch sees (a safety net for a missed event).
+   * change the LayerStore watch sees (a safety net for a missed event).
    */
   static final Duration MEMBERSHIP_PERIOD = Duration.ofSeconds(30);
 
@@ -191,6 +191,12 @@ public final class CsiPluginMain {
             new InetSocketAddress(address, config.httpExportPort()),
             Set.of(),
             nodeKey.keyPair());
+    if (!address.isAnyLocalAddress()) {
+      // Closed until the membership watch below lets the members in: starting up (SFTP, ganesha,
+      // the first API reads) takes seconds, and the export must not serve anyone meanwhile.
+      export.allowClients(Set.of(address));
+      export.allowKeys(Set.of(nodeKey.keyPair().getPublic()));
+    }
     export.recordTo(metrics);
     String host = export.baseUri().getHost();
     String sftp = null;

@@ -24,9 +24,11 @@ public final class ProbeServer implements AutoCloseable {
   }
 
   private final HttpServer server;
+  private final java.util.concurrent.ExecutorService executor;
 
-  private ProbeServer(HttpServer server) {
+  private ProbeServer(HttpServer server, java.util.concurrent.ExecutorService executor) {
     this.server = server;
+    this.executor = executor;
   }
 
   /** Serves {@code paths} on {@code address} (port 0 picks a free one). */
@@ -34,8 +36,11 @@ public final class ProbeServer implements AutoCloseable {
       throws IOException {
     HttpServer server = HttpServer.create(address, 0);
     paths.forEach((path, answer) -> server.createContext(path, ex -> send(ex, answer.get())));
+    // A thread per request: a slow scrape of /metrics must not hold up the kubelet's probes.
+    var executor = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
+    server.setExecutor(executor);
     server.start();
-    return new ProbeServer(server);
+    return new ProbeServer(server, executor);
   }
 
   public InetSocketAddress address() {
@@ -58,5 +63,6 @@ public final class ProbeServer implements AutoCloseable {
   @Override
   public void close() {
     server.stop(0);
+    executor.shutdownNow();
   }
 }

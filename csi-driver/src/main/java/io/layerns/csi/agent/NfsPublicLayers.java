@@ -73,6 +73,12 @@ public final class NfsPublicLayers implements AutoCloseable {
   /** Reads the store and the marks and exports exactly the public layers. */
   public synchronized void refresh() throws IOException {
     NamespaceView ns = members();
+    if (!membersRead) {
+      // Without the members' marks a layer only a member knows as private looks public: export
+      // nothing until they have been read once.
+      nfs.exportLayers(List.of());
+      return;
+    }
     Set<Digest> marked = privateImages.layerMarks().keySet();
     List<Digest> exported = new ArrayList<>();
     for (StoredLayer layer : store.listLayers()) {

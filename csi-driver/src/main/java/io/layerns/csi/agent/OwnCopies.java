@@ -24,8 +24,11 @@ import org.slf4j.LoggerFactory;
 final class OwnCopies {
   private static final Logger LOG = LoggerFactory.getLogger(OwnCopies.class);
 
-  /** The most released layers remembered; the oldest are forgotten first. */
-  static final int MAX_RELEASED = 10_000;
+  /**
+   * The most released layers remembered; the oldest are forgotten first. Each is ~75 bytes of the
+   * node's LayerStore status, which must stay far below etcd's request limit beside its layers.
+   */
+  static final int MAX_RELEASED = 1_000;
 
   private final Path file;
   private final Set<String> placed = new TreeSet<>();

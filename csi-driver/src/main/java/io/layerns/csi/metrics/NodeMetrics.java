@@ -72,7 +72,7 @@ public final class NodeMetrics {
     INVALID_REQUEST,
     /** A registry refused the pod's credentials, or the pod may not read a private image. */
     ACCESS_DENIED,
-    /** An export refused a client that is not a member node (address, signature or key). */
+    /** An export refused a client that is not a member node (address or key). */
     NON_MEMBER;
 
     String label() {

@@ -48,9 +48,14 @@ public final class MemberExportKeys implements PeerKeys {
     return Optional.ofNullable(read.byAddress().get(address));
   }
 
-  /** Each member's published key by its HTTP export's {@code host:port}; unusable keys left out. */
+  /**
+   * Each member's published key by its HTTP export's {@code host:port}; unusable keys, exports that
+   * are not {@code https} and addresses that two members claim with different keys left out (the
+   * address is what a member writes about itself: one must not get the key another's is pinned to).
+   */
   static Map<String, PublicKey> keysByAddress(NamespaceView ns) {
     Map<String, PublicKey> keys = new HashMap<>();
+    java.util.Set<String> claimedTwice = new java.util.HashSet<>();
     for (NamespaceView.PeerStore p : ns.peers()) {
       var e = p.endpoints();
       if (e == null || e.http() == null || e.sftpHostKey() == null) {
@@ -58,11 +63,24 @@ public final class MemberExportKeys implements PeerKeys {
       }
       try {
         URI http = URI.create(e.http());
-        keys.put(address(http.getHost(), http.getPort()), NodeKey.parsePublicKey(e.sftpHostKey()));
+        if (!"https".equals(http.getScheme())) {
+          throw new IllegalArgumentException("not https: " + e.http());
+        }
+        String address = address(http.getHost(), http.getPort());
+        PublicKey key = NodeKey.parsePublicKey(e.sftpHostKey());
+        PublicKey before = keys.putIfAbsent(address, key);
+        if (before != null && !before.equals(key)) {
+          claimedTwice.add(address);
+          LOG.warn(
+              "{} publishes {}, which another member publishes too: neither is trusted there",
+              p.node(),
+              address);
+        }
       } catch (IllegalArgumentException bad) {
         LOG.warn("{} publishes an unusable HTTP export or key: {}", p.node(), bad.getMessage());
       }
     }
+    keys.keySet().removeAll(claimedTwice);
     return keys;
   }
 

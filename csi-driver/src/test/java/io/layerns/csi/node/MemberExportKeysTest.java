@@ -70,6 +70,18 @@ class MemberExportKeysTest {
     assertThat(reads).hasValue(2);
   }
 
+  @Test
+  void anAddressTwoMembersClaimWithDifferentKeysOrAPlainHttpExportHasNoKey() throws Exception {
+    // The address is what a member writes about itself: a member claiming another's must not
+    // have its own key pinned there (a man in the middle), whichever is listed first.
+    peers.add(peer("node-a", "https://10.0.0.1:7443", TestNodeKeys.generate()));
+    peers.add(peer("impostor", "https://10.0.0.1:7443", TestNodeKeys.generate()));
+    peers.add(peer("old-plain", "http://10.0.0.5:7443", TestNodeKeys.generate()));
+
+    assertThat(keys.publishedBy("10.0.0.1", 7443)).isEmpty();
+    assertThat(keys.publishedBy("10.0.0.5", 7443)).as("not https").isEmpty();
+  }
+
   private static NamespaceView.PeerStore peer(String node, String http, KeyPair key) {
     return new NamespaceView.PeerStore(
         node,
