@@ -49,6 +49,9 @@ step "build layerns and its image (Maven, tests skipped; the image with no regis
 mvn=(mvn -B -ntp -q -Dlayerns.cache="$cache")
 "${mvn[@]}" -DskipTests -DskipITs install >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 "$repo/hack/build-image.sh" >>"$work/build.log" 2>&1 || { tail -30 "$work/build.log"; exit 1; }
+# The cluster's own pause and busybox images (a fresh clone has none).
+LAYERNS_CACHE="$cache" "$repo/hack/build-test-images.sh" >>"$work/build.log" 2>&1 \
+  || { tail -30 "$work/build.log"; exit 1; }
 "${mvn[@]}" -pl test-support dependency:build-classpath -Dmdep.outputFile="$work/cp" >>"$work/build.log" 2>&1
 say "$(cd "$repo/target/image" && ls ./*.tar | tr '\n' ' ')"
 
