@@ -11,25 +11,15 @@ import csi.v1.Csi.VolumeCapability.AccessMode;
 import csi.v1.NodeGrpc;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.layerns.csi.CsiServer;
-import io.layerns.csi.GrpcChannels;
 import io.layerns.csi.RealMounts;
-import io.layerns.csi.mount.CommandMounter;
 import io.layerns.csi.mount.MountTable;
-import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.Platform;
 import io.layerns.csi.registry.RegistryAddresses;
-import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.Digest;
-import io.layerns.csi.store.LocalLayerStore;
-import io.layerns.csi.transport.PeerFetcher;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.BiFunction;
@@ -54,9 +44,7 @@ class HostileVolumeRequestIT {
 
   @TempDir Path base;
   private FakeRegistry registry;
-  private LocalLayerStore store;
-  private CsiServer server;
-  private GrpcChannels client;
+  private SocketPlugin plugin;
   private NodeGrpc.NodeBlockingStub node;
   private Path pods;
   private Path escaped;
@@ -82,36 +70,8 @@ class HostileVolumeRequestIT {
     RealMounts.assumeRoot();
     registry = FakeRegistry.start();
     registry.push(REPO, IMAGE, "v1");
-    store = LocalLayerStore.open(base.resolve("plugin/store"));
-    ImageImporter importer =
-        new ImageImporter(
-            store,
-            new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8")),
-            Platform.LINUX_AMD64);
-    Path state = base.resolve("plugin/state");
-    StoreVolumeAssembler assembler =
-        new StoreVolumeAssembler(
-            "node-1",
-            importer,
-            new PeerFetcher(
-                importer,
-                PeerFetcher.httpClient(
-                    null,
-                    io.layerns.csi.transport.TestNodeKeys.generate(),
-                    (host, port) -> java.util.Optional.empty()),
-                Duration.ofSeconds(10)),
-            new NoCluster(),
-            Map.of(),
-            base.resolve("plugin/csi"));
-    NodeService service =
-        new NodeService(
-            "node-1",
-            assembler,
-            new CommandMounter(state.resolve("scratch")),
-            new VolumeStateStore(state));
-    server = CsiServer.start(base.resolve("plugin/csi.sock"), List.of(service));
-    client = new GrpcChannels(base.resolve("plugin/csi.sock"));
-    node = NodeGrpc.newBlockingStub(client.channel());
+    plugin = SocketPlugin.start(base, RegistryAddresses.parse("127.0.0.0/8"));
+    node = plugin.node();
     pods = Files.createDirectories(base.resolve("kubelet/pods"));
     escaped = base.resolve("escaped");
   }
@@ -122,9 +82,9 @@ class HostileVolumeRequestIT {
       return;
     }
     RealMounts.unmountAllUnder(base);
-    client.close();
-    server.close();
-    store.close();
+    if (plugin != null) {
+      plugin.close();
+    }
     registry.close();
   }
 

@@ -73,6 +73,11 @@ final class SocketPlugin implements AutoCloseable {
     return new SocketPlugin(base, store, server, new GrpcChannels(base.resolve("plugin/csi.sock")));
   }
 
+  /** The plugin's Node service, as the kubelet calls it. */
+  NodeGrpc.NodeBlockingStub node() {
+    return node;
+  }
+
   /** Publishes a read-only volume of {@code image}; returns its target, where the image shows. */
   Path publish(String volumeId, String image) throws IOException {
     Path target = base.resolve("kubelet/pods/" + volumeId + "/volumes/kubernetes.io~csi/app/mount");
