@@ -252,6 +252,11 @@ public final class CsiPluginMain {
             importer,
             PeerFetcher.httpClient(address, nodeKey.keyPair(), new MemberExportKeys(cluster)),
             Duration.ofMinutes(2));
+    if (config.mirror().address().isPresent()) {
+      // containerd's mirror on this node: lives as long as the plugin.
+      io.layerns.csi.mirror.MirrorServer.start(config.mirror(), importer, peers, cluster)
+          .recordTo(metrics);
+    }
     if (nfsExport != null) {
       // Public layers only: NFS believes the uid a client claims. Exported before the plugin
       // reports its endpoints, then kept up to date; lives as long as the plugin.

@@ -34,6 +34,8 @@ import java.util.Optional;
  * @param scrub how fast the agent re-verifies its copies, and within what period each
  * @param registryAllowedNetworks loopback, link-local or unspecified addresses registry requests
  *     may go to (none by default)
+ * @param mirror containerd's registry mirror on this node ({@code LAYERNS_MIRROR_*}, see {@link
+ *     io.layerns.csi.mirror.MirrorServer})
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -56,7 +58,8 @@ public record PluginConfig(
     Path registryHostsDir,
     int healthPort,
     io.layerns.csi.agent.Scrubber.Settings scrub,
-    RegistryAddresses registryAllowedNetworks) {
+    RegistryAddresses registryAllowedNetworks,
+    io.layerns.csi.mirror.MirrorServer.Settings mirror) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -133,7 +136,8 @@ public record PluginConfig(
                                 .period()
                                 .toSeconds()))))),
         RegistryAddresses.parse(
-            value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")));
+            value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")),
+        io.layerns.csi.mirror.MirrorServer.Settings.parse(env));
   }
 
   private static String value(
