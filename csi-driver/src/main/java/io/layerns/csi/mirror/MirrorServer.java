@@ -191,6 +191,17 @@ public final class MirrorServer implements AutoCloseable {
   public static MirrorServer start(
       Settings settings, ImageImporter importer, PeerFetcher peers, ClusterView cluster)
       throws IOException {
+    return start(settings, importer, peers, cluster, Clock.systemUTC());
+  }
+
+  /** As the public {@code start}, on {@code clock} (tag windows, credential answers). */
+  static MirrorServer start(
+      Settings settings,
+      ImageImporter importer,
+      PeerFetcher peers,
+      ClusterView cluster,
+      Clock clock)
+      throws IOException {
     InetSocketAddress bind =
         settings
             .address()
@@ -201,7 +212,7 @@ public final class MirrorServer implements AutoCloseable {
     HttpServer server = HttpServer.create(bind, 64);
     ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     MirrorServer mirror =
-        new MirrorServer(settings, importer, peers, cluster, Clock.systemUTC(), server, executor);
+        new MirrorServer(settings, importer, peers, cluster, clock, server, executor);
     server.createContext("/", mirror::handle);
     server.setExecutor(executor);
     server.start();
