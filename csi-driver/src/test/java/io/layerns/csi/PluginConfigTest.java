@@ -26,6 +26,18 @@ class PluginConfigTest {
   }
 
   @Test
+  void containerdsMirrorIsOnLoopbackUnlessTurnedOff() {
+    assertThat(PluginConfig.parse(new String[0], Map.of("NODE_NAME", "n")).mirror().address())
+        .contains(new java.net.InetSocketAddress("127.0.0.1", 7050));
+    assertThat(
+            PluginConfig.parse(
+                    new String[0], Map.of("NODE_NAME", "n", "LAYERNS_MIRROR_ADDRESS", "off"))
+                .mirror()
+                .address())
+        .isEmpty();
+  }
+
+  @Test
   void remoteMountsAreCheckedEvery30sUnlessConfigured() {
     assertThat(PluginConfig.parse(new String[0], Map.of("NODE_NAME", "n")).remoteMountCheck())
         .isEqualTo(Duration.ofSeconds(30));
