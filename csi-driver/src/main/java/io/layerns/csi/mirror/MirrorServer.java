@@ -238,12 +238,7 @@ public final class MirrorServer implements AutoCloseable {
 
   /** The URL for {@code hosts.toml}, such as {@code http://127.0.0.1:7050}. */
   public URI baseUri() {
-    InetSocketAddress a = address();
-    String host = a.getAddress().getHostAddress();
-    if (host.contains(":")) {
-      host = "[" + host + "]";
-    }
-    return URI.create("http://" + host + ":" + a.getPort());
+    return OciHttp.baseUri("http", address());
   }
 
   @Override

@@ -4,8 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.layerns.api.v1alpha1.StoreEndpoints;
-import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.export.Cmd;
 import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.metrics.NodeMetrics;
@@ -31,7 +29,6 @@ import java.nio.file.Path;
 import java.security.KeyPair;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -149,26 +146,8 @@ class ContainerdMirrorIT {
       NodeMetrics metrics)
       throws Exception {
     ImageImporter importer = new ImageImporter(store, registryClient, Platform.LINUX_AMD64);
-    PeerFetcher peers =
-        new PeerFetcher(
-            importer,
-            PeerFetcher.httpClient(
-                InetAddress.getByName("127.0.1.3"),
-                nodeKey,
-                TestNodeKeys.published(Map.of(peerExport.baseUri(), peerKey))),
-            Duration.ofSeconds(10));
-    Set<String> held =
-        image.layers().stream().map(l -> l.digest().toString()).collect(Collectors.toSet());
-    NamespaceView ns =
-        new NamespaceView(
-            "ns",
-            Transport.Copy,
-            List.of(
-                new NamespaceView.PeerStore(
-                    "peer",
-                    new StoreEndpoints(peerExport.baseUri().toString(), null, null, null),
-                    held,
-                    held)));
+    PeerFetcher peers = MirrorServerIT.peerFetcher(importer, peerExport, peerKey, nodeKey);
+    NamespaceView ns = MirrorServerIT.peerHolding(peerExport, image);
     MirrorServer mirror =
         MirrorServer.start(
             new MirrorServer.Settings(

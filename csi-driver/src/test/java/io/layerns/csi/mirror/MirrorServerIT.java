@@ -25,7 +25,6 @@ import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.csi.transport.TestNodeKeys;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -137,14 +136,7 @@ class MirrorServerIT {
     importer.pull(
         ImageReference.parse(privateRegistry.host() + "/team/secret:v1"),
         DockerConfig.of(privateRegistry.host(), new Credentials(USER, PASSWORD)));
-    peers =
-        new PeerFetcher(
-            importer,
-            PeerFetcher.httpClient(
-                InetAddress.getByName("127.0.1.3"),
-                nodeKey,
-                TestNodeKeys.published(Map.of(peerExport.baseUri(), peerKey))),
-            Duration.ofSeconds(10));
+    peers = peerFetcher(importer, peerExport, peerKey, nodeKey);
     metrics = NodeMetrics.prometheus();
     mirror = start(Duration.ZERO);
   }
@@ -167,8 +159,26 @@ class MirrorServerIT {
 
   /** The mirror node's namespace: the peer, holding (and owning) peerImage's layers. */
   private NamespaceView namespace() {
+    return peerHolding(peerExport, peerImage);
+  }
+
+  /** The node on 127.0.1.3's client of the peer's export, which pins the peer's key. */
+  static PeerFetcher peerFetcher(
+      ImageImporter importer, HttpExportServer peerExport, KeyPair peerKey, KeyPair nodeKey)
+      throws IOException {
+    return new PeerFetcher(
+        importer,
+        PeerFetcher.httpClient(
+            InetAddress.getByName("127.0.1.3"),
+            nodeKey,
+            TestNodeKeys.published(Map.of(peerExport.baseUri(), peerKey))),
+        Duration.ofSeconds(10));
+  }
+
+  /** A namespace of one member, whose export serves {@code image}'s layers as held and owned. */
+  static NamespaceView peerHolding(HttpExportServer peerExport, TestImage image) {
     Set<String> held =
-        peerImage.layers().stream().map(l -> l.digest().toString()).collect(Collectors.toSet());
+        image.layers().stream().map(l -> l.digest().toString()).collect(Collectors.toSet());
     return new NamespaceView(
         "ns",
         Transport.Copy,
@@ -420,12 +430,7 @@ class MirrorServerIT {
   }
 
   private static void flipByte(Path file, long offset) throws IOException {
-    try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
-      f.seek(offset);
-      int b = f.read();
-      f.seek(offset);
-      f.write(b ^ 0x01);
-    }
+    io.layerns.csi.store.Corruption.flipByte(file, offset);
   }
 
   /** The system clock, moved forward by the test. */
