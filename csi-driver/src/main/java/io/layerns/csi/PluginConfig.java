@@ -34,7 +34,8 @@ import java.util.Optional;
  * @param scrub how fast the agent re-verifies its copies, and within what period each
  * @param registryAllowedNetworks loopback, link-local or unspecified addresses registry requests
  *     may go to (none by default)
- * @param mirror containerd's registry mirror on this node ({@code LAYERNS_MIRROR_*}, see {@link
+ * @param mirror containerd's registry mirror on this node ({@code LAYERNS_MIRROR_*} or {@code
+ *     --mirror-address}, {@code --mirror-tag-max-age}, {@code --mirror-keep}; see {@link
  *     io.layerns.csi.mirror.MirrorServer})
  */
 public record PluginConfig(
@@ -137,7 +138,24 @@ public record PluginConfig(
                                 .toSeconds()))))),
         RegistryAddresses.parse(
             value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")),
-        io.layerns.csi.mirror.MirrorServer.Settings.parse(env));
+        io.layerns.csi.mirror.MirrorServer.Settings.parse(mirrorSettings(a, env)));
+  }
+
+  /** The mirror's variables, {@code --mirror-address=...} and the like winning over env. */
+  private static Map<String, String> mirrorSettings(
+      Map<String, String> args, Map<String, String> env) {
+    Map<String, String> m = new HashMap<>(env);
+    for (var e :
+        Map.of(
+                "mirror-address", io.layerns.csi.mirror.MirrorServer.Settings.ADDRESS,
+                "mirror-tag-max-age", io.layerns.csi.mirror.MirrorServer.Settings.TAG_MAX_AGE,
+                "mirror-keep", io.layerns.csi.mirror.MirrorServer.Settings.KEEP)
+            .entrySet()) {
+      if (args.containsKey(e.getKey())) {
+        m.put(e.getValue(), args.get(e.getKey()));
+      }
+    }
+    return m;
   }
 
   private static String value(

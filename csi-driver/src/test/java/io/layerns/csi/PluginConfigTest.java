@@ -35,6 +35,16 @@ class PluginConfigTest {
                 .mirror()
                 .address())
         .isEmpty();
+    assertThat(
+            PluginConfig.parse(
+                    new String[] {"--mirror-address=127.0.1.5:0", "--mirror-tag-max-age=9"},
+                    Map.of("NODE_NAME", "n", "LAYERNS_MIRROR_ADDRESS", "off"))
+                .mirror())
+        .satisfies(
+            m -> {
+              assertThat(m.address()).contains(new java.net.InetSocketAddress("127.0.1.5", 0));
+              assertThat(m.tagMaxAge()).isEqualTo(Duration.ofSeconds(9));
+            });
   }
 
   @Test

@@ -363,8 +363,8 @@ public final class MirrorServer implements AutoCloseable {
           "manifest " + digest + " is neither on this node nor on a member peer");
       return;
     }
-    OciHttp.sendManifest(exchange, digest, bytes, mediaType);
     metrics.mirrored(source, OciHttp.isHead(exchange) ? 0 : bytes.length);
+    OciHttp.sendManifest(exchange, digest, bytes, mediaType);
   }
 
   /** The digest the tag pointed at when this node resolved it upstream, if recent enough. */
@@ -446,8 +446,8 @@ public final class MirrorServer implements AutoCloseable {
     exchange
         .getResponseHeaders()
         .set("WWW-Authenticate", "Basic realm=\"" + REALM + "\", charset=\"UTF-8\"");
-    OciHttp.error(exchange, 401, "UNAUTHORIZED", message);
     metrics.mirrored(MirrorSource.UNAUTHORIZED, 0);
+    OciHttp.error(exchange, 401, "UNAUTHORIZED", message);
   }
 
   /**
@@ -532,8 +532,8 @@ public final class MirrorServer implements AutoCloseable {
   }
 
   private void notFound(HttpExchange exchange, String code, String message) throws IOException {
-    OciHttp.error(exchange, 404, code, message);
     metrics.mirrored(MirrorSource.NOT_FOUND, 0);
+    OciHttp.error(exchange, 404, code, message);
   }
 
   private static String query(HttpExchange exchange, String name) {

@@ -230,14 +230,18 @@ class MirrorServerIT {
                 .method("HEAD", HttpRequest.BodyPublishers.noBody()));
     assertThat(head.headers().firstValue("Content-Length"))
         .contains(Integer.toString(layer.blob().length));
-    assertThat(metrics.scrape())
-        .contains("layerns_node_mirror_requests_total{source=\"local\"} 4.0")
-        .contains(
-            "layerns_node_mirror_served_bytes_total{source=\"local\"} "
-                + (double)
-                    (layer.blob().length
-                        + publicImage.config().length
-                        + publicImage.manifest().length));
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(metrics.scrape())
+                    .contains("layerns_node_mirror_requests_total{source=\"local\"} 4.0")
+                    .contains(
+                        "layerns_node_mirror_served_bytes_total{source=\"local\"} "
+                            + (double)
+                                (layer.blob().length
+                                    + publicImage.config().length
+                                    + publicImage.manifest().length)));
   }
 
   @Test
@@ -256,11 +260,15 @@ class MirrorServerIT {
     assertThat(
             store.layer(layer.digest()).orElseThrow().directory().resolve("usr/share/doc/readme"))
         .hasContent("zstd layer of mirror-peer\n");
-    assertThat(metrics.scrape())
-        .contains("layerns_node_mirror_requests_total{source=\"peer\"} 1.0")
-        .contains(
-            "layerns_node_mirror_served_bytes_total{source=\"peer\"} "
-                + (double) layer.blob().length);
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(metrics.scrape())
+                    .contains("layerns_node_mirror_requests_total{source=\"peer\"} 1.0")
+                    .contains(
+                        "layerns_node_mirror_served_bytes_total{source=\"peer\"} "
+                            + (double) layer.blob().length));
     // Its manifest and config, which peers do not report, come from the peer too.
     HttpResponse<byte[]> manifest =
         get("team/peer", "manifests/" + peerImage.manifestDigest(), publicRegistry, null);
@@ -285,9 +293,13 @@ class MirrorServerIT {
     try (Stream<Path> left = Files.list(store.root().resolve("tmp"))) {
       assertThat(left).isEmpty();
     }
-    assertThat(metrics.scrape())
-        .contains("layerns_node_mirror_requests_total{source=\"not_found\"} 1.0")
-        .contains("layerns_node_mirror_requests_total{source=\"peer\"} 0.0");
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(metrics.scrape())
+                    .contains("layerns_node_mirror_requests_total{source=\"not_found\"} 1.0")
+                    .contains("layerns_node_mirror_requests_total{source=\"peer\"} 0.0"));
   }
 
   @Test
@@ -352,8 +364,12 @@ class MirrorServerIT {
           .hasValueSatisfying(v -> assertThat(v).startsWith("Basic realm="));
       assertThat(r.body()).as(path).isNotEqualTo(privateImage.config());
     }
-    assertThat(metrics.scrape())
-        .contains("layerns_node_mirror_requests_total{source=\"unauthorized\"} 3.0");
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(metrics.scrape())
+                    .contains("layerns_node_mirror_requests_total{source=\"unauthorized\"} 3.0"));
   }
 
   @Test
