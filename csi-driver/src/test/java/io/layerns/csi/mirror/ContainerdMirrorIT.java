@@ -118,10 +118,15 @@ class ContainerdMirrorIT {
         long bytes =
             image.blobs().values().stream().mapToLong(b -> b.length).sum()
                 + image.manifest().length;
-        String scrape = metrics.scrape();
-        assertThat(served(scrape, "peer") + served(scrape, "local")).isEqualTo(bytes);
-        assertThat(served(scrape, "peer"))
-            .isGreaterThanOrEqualTo(image.layers().stream().mapToLong(l -> l.blob().length).sum());
+        long layerBytes = image.layers().stream().mapToLong(l -> l.blob().length).sum();
+        await()
+            .atMost(Duration.ofSeconds(10))
+            .untilAsserted(
+                () -> {
+                  String scrape = metrics.scrape();
+                  assertThat(served(scrape, "peer") + served(scrape, "local")).isEqualTo(bytes);
+                  assertThat(served(scrape, "peer")).isGreaterThanOrEqualTo(layerBytes);
+                });
         // The layers containerd pulled are now held layers of the mirror's node.
         await()
             .atMost(Duration.ofSeconds(60))
