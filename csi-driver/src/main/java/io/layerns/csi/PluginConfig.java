@@ -34,6 +34,8 @@ import java.util.Optional;
  * @param scrub how fast the agent re-verifies its copies, and within what period each
  * @param registryAllowedNetworks loopback, link-local or unspecified addresses registry requests
  *     may go to (none by default)
+ * @param containerdHosts the registries containerd pulls through this node's mirror, and where its
+ *     host files go ({@code LAYERNS_MIRROR_REGISTRIES}, {@code LAYERNS_CONTAINERD_HOSTS_DIR})
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -56,7 +58,8 @@ public record PluginConfig(
     Path registryHostsDir,
     int healthPort,
     io.layerns.csi.agent.Scrubber.Settings scrub,
-    RegistryAddresses registryAllowedNetworks) {
+    RegistryAddresses registryAllowedNetworks,
+    io.layerns.csi.containerd.ContainerdHosts.Settings containerdHosts) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -133,7 +136,8 @@ public record PluginConfig(
                                 .period()
                                 .toSeconds()))))),
         RegistryAddresses.parse(
-            value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")));
+            value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")),
+        io.layerns.csi.containerd.ContainerdHosts.Settings.parse(env));
   }
 
   private static String value(
