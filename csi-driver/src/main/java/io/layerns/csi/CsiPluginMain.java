@@ -251,6 +251,11 @@ public final class CsiPluginMain {
             importer,
             PeerFetcher.httpClient(address, nodeKey.keyPair(), new MemberExportKeys(cluster)),
             Duration.ofMinutes(2));
+    if (config.mirror().address().isPresent()) {
+      // containerd's mirror on this node: lives as long as the plugin.
+      io.layerns.csi.mirror.MirrorServer.start(config.mirror(), importer, peers, cluster)
+          .recordTo(metrics);
+    }
     if (nfsExport != null) {
       // Public layers only: NFS believes the uid a client claims. Exported before the plugin
       // reports its endpoints, then kept up to date; lives as long as the plugin.
@@ -328,7 +333,7 @@ public final class CsiPluginMain {
         config.remoteMountCheck(),
         events);
     agent.scrub(config.scrub(), events);
-    writeContainerdHosts(config, registryHosts, mirrorUri(), client, events);
+    writeContainerdHosts(config, registryHosts, mirrorUri(config.mirror()), client, events);
     agent.start();
     problems.add(agent::notRunningReason);
     LOG.info("node agent serving {} on {}", config.storeRoot(), export.baseUri());
@@ -381,14 +386,23 @@ public final class CsiPluginMain {
         mirror.map(Object::toString).orElse("off"));
   }
 
-  /** Where containerd reaches this node's mirror. */
-  private static Optional<java.net.URI> mirrorUri() {
-    String a = System.getenv().getOrDefault("LAYERNS_MIRROR_ADDRESS", "127.0.0.1:7050").trim();
-    if (a.equals("off")) {
-      return Optional.empty();
-    }
-    return Optional.of(
-        java.net.URI.create("http://" + a.replaceFirst("^0\\.0\\.0\\.0:", "127.0.0.1:")));
+  /**
+   * Where containerd reaches this node's mirror, as written in hosts.toml: its address, or loopback
+   * when it listens on every address.
+   */
+  static Optional<java.net.URI> mirrorUri(io.layerns.csi.mirror.MirrorServer.Settings mirror) {
+    return mirror
+        .address()
+        .map(
+            a -> {
+              InetAddress ip =
+                  a.getAddress() == null || a.getAddress().isAnyLocalAddress()
+                      ? InetAddress.getLoopbackAddress()
+                      : a.getAddress();
+              String host = ip.getHostAddress();
+              return java.net.URI.create(
+                  "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort());
+            });
   }
 
   /** Where sshfs daemons run (see FuseDaemonCgroup): from the config, resolved against our own. */

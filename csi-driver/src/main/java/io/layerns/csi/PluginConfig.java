@@ -34,6 +34,8 @@ import java.util.Optional;
  * @param scrub how fast the agent re-verifies its copies, and within what period each
  * @param registryAllowedNetworks loopback, link-local or unspecified addresses registry requests
  *     may go to (none by default)
+ * @param mirror containerd's registry mirror on this node ({@code LAYERNS_MIRROR_*}, see {@link
+ *     io.layerns.csi.mirror.MirrorServer})
  * @param containerdHosts the registries containerd pulls through this node's mirror, and where its
  *     host files go ({@code LAYERNS_MIRROR_REGISTRIES}, {@code LAYERNS_CONTAINERD_HOSTS_DIR})
  */
@@ -59,6 +61,7 @@ public record PluginConfig(
     int healthPort,
     io.layerns.csi.agent.Scrubber.Settings scrub,
     RegistryAddresses registryAllowedNetworks,
+    io.layerns.csi.mirror.MirrorServer.Settings mirror,
     io.layerns.csi.containerd.ContainerdHosts.Settings containerdHosts) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
@@ -137,6 +140,7 @@ public record PluginConfig(
                                 .toSeconds()))))),
         RegistryAddresses.parse(
             value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")),
+        io.layerns.csi.mirror.MirrorServer.Settings.parse(env),
         io.layerns.csi.containerd.ContainerdHosts.Settings.parse(env));
   }
 

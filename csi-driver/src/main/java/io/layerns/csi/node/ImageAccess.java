@@ -8,7 +8,6 @@ import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.RegistryException;
 import io.layerns.csi.store.Digest;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -284,10 +283,6 @@ public final class ImageAccess {
 
   /** A cache key part that tells credentials apart without holding the password. */
   private static String fingerprint(Optional<Credentials> credentials) {
-    if (credentials.isEmpty()) {
-      return "anonymous";
-    }
-    Credentials c = credentials.get();
-    return Digest.of((c.username() + "\0" + c.password()).getBytes(StandardCharsets.UTF_8)).hex();
+    return credentials.map(Credentials::fingerprint).orElse("anonymous");
   }
 }
