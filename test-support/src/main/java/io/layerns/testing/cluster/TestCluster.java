@@ -331,6 +331,14 @@ public final class TestCluster implements AutoCloseable {
     return workDir.resolve("registry").resolve("storage");
   }
 
+  /**
+   * Stops the anonymous registry for good: from now on every request to it is refused, as when a
+   * registry is down or the cluster is cut off from it.
+   */
+  public void stopRegistry() {
+    registry.process().close(); // returns once it is gone
+  }
+
   /** The registry's log: one line per request, naming the address it came from. */
   public Path registryLog() {
     return registry.process().log();
