@@ -185,14 +185,14 @@ public final class ClusterPodStartBenchmark {
     registry.pushManifest(repository, PublishImage.MANIFEST_TYPE, manifest, "v1");
     log("pushed in %.1f s", (System.nanoTime() - t) / 1e9);
     return new Image(
-            size,
-            repository,
-            ClusterNetwork.registryHost() + "/" + repository + "@" + Digest.of(manifest),
-            List.copyOf(infos),
-            infos.stream().mapToLong(PublishImage.LayerInfo::size).sum(),
-            built.contents().size(),
-            built.smallFile(),
-            sha256(built.smallFileContent()));
+        size,
+        repository,
+        ClusterNetwork.registryHost() + "/" + repository + "@" + Digest.of(manifest),
+        List.copyOf(infos),
+        infos.stream().mapToLong(PublishImage.LayerInfo::size).sum(),
+        built.contents().size(),
+        built.smallFile(),
+        sha256(built.smallFileContent()));
   }
 
   /**
