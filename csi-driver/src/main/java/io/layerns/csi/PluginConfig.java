@@ -37,6 +37,8 @@ import java.util.Optional;
  * @param mirror containerd's registry mirror on this node ({@code LAYERNS_MIRROR_*} or {@code
  *     --mirror-address}, {@code --mirror-tag-max-age}, {@code --mirror-keep}; see {@link
  *     io.layerns.csi.mirror.MirrorServer})
+ * @param containerdHosts the registries containerd pulls through this node's mirror, and where its
+ *     host files go ({@code LAYERNS_MIRROR_REGISTRIES}, {@code LAYERNS_CONTAINERD_HOSTS_DIR})
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -60,7 +62,8 @@ public record PluginConfig(
     int healthPort,
     io.layerns.csi.agent.Scrubber.Settings scrub,
     RegistryAddresses registryAllowedNetworks,
-    io.layerns.csi.mirror.MirrorServer.Settings mirror) {
+    io.layerns.csi.mirror.MirrorServer.Settings mirror,
+    io.layerns.csi.containerd.ContainerdHosts.Settings containerdHosts) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -138,7 +141,8 @@ public record PluginConfig(
                                 .toSeconds()))))),
         RegistryAddresses.parse(
             value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")),
-        io.layerns.csi.mirror.MirrorServer.Settings.parse(mirrorSettings(a, env)));
+        io.layerns.csi.mirror.MirrorServer.Settings.parse(mirrorSettings(a, env)),
+        io.layerns.csi.containerd.ContainerdHosts.Settings.parse(env));
   }
 
   /** The mirror's variables, {@code --mirror-address=...} and the like winning over env. */
