@@ -13,6 +13,7 @@ import io.layerns.api.status.Conditions;
 import io.layerns.api.v1alpha1.AssignedLayer;
 import io.layerns.api.v1alpha1.ColdCopyState;
 import io.layerns.api.v1alpha1.ColdTier;
+import io.layerns.api.v1alpha1.CopyState;
 import io.layerns.api.v1alpha1.CrdConstants;
 import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.Layer;
@@ -117,7 +118,10 @@ class ColdTierIT {
     List<HeldLayer> image =
         IMAGE.entrySet().stream().map(e -> present(e.getKey(), e.getValue())).toList();
     NODES.forEach(n -> agents.importLayers(n, image));
+    // Each agent reaches the bucket (a real one checks it at start and keeps the condition).
+    NODES.forEach(n -> agents.reportColdTierReady(n, true, "Bucket reachable."));
     awaitCopies(2, 2 * UNIQUE);
+    awaitSettled();
     await("one cold keeper per layer, an owner, shown on the Layer")
         .atMost(CONVERGE)
         .untilAsserted(
@@ -145,7 +149,7 @@ class ColdTierIT {
       // The member that holds no copy claims the bucket copy is Confirmed: not believed. (A
       // holder is not used here: the keeper may move among holders, see docs/architecture.md.)
       for (String node : NODES) {
-        if (!layer(d).getStatus().holderSummary().contains(node)) {
+        if (!holdersInStores(d).contains(node)) {
           agents.reportColdCopy(node, d, ColdCopyState.Confirmed, "claimed by a non-keeper");
         }
       }
@@ -178,6 +182,7 @@ class ColdTierIT {
     keeperOfEach()
         .forEach((d, node) -> agents.reportColdCopy(node, d, ColdCopyState.Confirmed, null));
     awaitCopies(1, UNIQUE);
+    awaitSettled();
     await("the keeper keeps the one node copy; the namespace counts the cold layers")
         .atMost(CONVERGE)
         .untilAsserted(
@@ -193,7 +198,9 @@ class ColdTierIT {
               assertThat(status.coldLayers()).isEqualTo(IMAGE.size());
               assertThat(status.coldBytes()).isEqualTo(UNIQUE);
               assertThat(status.underReplicatedLayers()).isZero();
-              assertThat(coldTierReady().getStatus()).isEqualTo("True");
+              assertThat(coldTierReady().getStatus())
+                  .as(coldTierReady().getMessage())
+                  .isEqualTo("True");
             });
   }
 
@@ -216,6 +223,7 @@ class ColdTierIT {
     // Written again from a node copy and confirmed: back to one.
     agents.reportColdCopy(keeperOfEach().get(FIRST), FIRST, ColdCopyState.Confirmed, null);
     awaitCopies(1, UNIQUE);
+    awaitSettled();
   }
 
   @Test
@@ -323,6 +331,50 @@ class ColdTierIT {
             });
   }
 
+  /**
+   * Waits until the agents acted on their latest specs and every Layer's status says what the
+   * stores say (holders, owners, keeper): the test then reads one consistent picture, not one
+   * object ahead of another while the operator converges.
+   */
+  private void awaitSettled() {
+    await("stores and Layers agree")
+        .atMost(CONVERGE)
+        .untilAsserted(
+            () -> {
+              for (LayerStore store : client.resources(LayerStore.class).list().getItems()) {
+                assertThat(store.getStatus()).isNotNull();
+                assertThat(store.getStatus().observedGeneration())
+                    .as(store.getMetadata().getName())
+                    .isEqualTo(store.getMetadata().getGeneration());
+              }
+              Map<String, List<String>> keepers = keepers();
+              for (String d : IMAGE.keySet()) {
+                Layer layer = layer(d);
+                assertThat(String.join(",", holdersInStores(d)))
+                    .isEqualTo(layer.getStatus().holderSummary());
+                assertThat(ownersInSpecs(d)).containsExactlyElementsOf(layer.getStatus().owners());
+                assertThat(keepers.get(d)).hasSize(1);
+                assertThat(holdersInStores(d)).contains(keepers.get(d).getFirst());
+                assertThat(layer.getStatus().coldCopy().node())
+                    .isEqualTo(keepers.get(d).getFirst());
+              }
+            });
+  }
+
+  /** The nodes whose store reports a Present copy of the digest, sorted. */
+  private List<String> holdersInStores(String digest) {
+    List<String> out = new ArrayList<>();
+    for (LayerStore store : client.resources(LayerStore.class).list().getItems()) {
+      if (store.getStatus() != null && store.getStatus().layers() != null) {
+        store.getStatus().layers().stream()
+            .filter(h -> h.digest().equals(digest) && h.state() == CopyState.Present)
+            .forEach(h -> out.add(store.getMetadata().getName()));
+      }
+    }
+    out.sort(null);
+    return out;
+  }
+
   /** Per digest, the nodes whose spec marks them its cold keeper. */
   private Map<String, List<String>> keepers() {
     Map<String, List<String>> out = new TreeMap<>();
@@ -360,6 +412,7 @@ class ColdTierIT {
             .forEach(a -> out.add(store.getSpec().nodeName()));
       }
     }
+    out.sort(null);
     return out;
   }
 
