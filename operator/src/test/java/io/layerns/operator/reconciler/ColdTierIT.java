@@ -219,6 +219,8 @@ class ColdTierIT {
               assertThat(layer(FIRST).getStatus().coldCopy().state())
                   .isEqualTo(ColdCopyState.Corrupt);
               assertThat(namespace().coldLayers()).isEqualTo(IMAGE.size() - 1);
+              assertThat(eventReasons(CrdConstants.layerName(FIRST)))
+                  .contains("ColdCopyConfirmed", "ColdCopyCorrupt");
             });
     // Written again from a node copy and confirmed: back to one.
     agents.reportColdCopy(keeperOfEach().get(FIRST), FIRST, ColdCopyState.Confirmed, null);
@@ -414,6 +416,14 @@ class ColdTierIT {
     }
     out.sort(null);
     return out;
+  }
+
+  private java.util.Set<String> eventReasons(String objectName) {
+    return new java.util.HashSet<>(
+        client.events().v1().events().inNamespace("default").list().getItems().stream()
+            .filter(e -> e.getRegarding() != null && objectName.equals(e.getRegarding().getName()))
+            .map(io.fabric8.kubernetes.api.model.events.v1.Event::getReason)
+            .toList());
   }
 
   private LayerNamespaceStatus namespace() {
