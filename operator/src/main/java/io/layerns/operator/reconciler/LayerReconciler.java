@@ -11,8 +11,10 @@ import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import io.layerns.api.events.EventRecorder;
 import io.layerns.api.status.Conditions;
+import io.layerns.api.v1alpha1.ColdCopyState;
 import io.layerns.api.v1alpha1.CrdConstants;
 import io.layerns.api.v1alpha1.Layer;
+import io.layerns.api.v1alpha1.LayerColdCopy;
 import io.layerns.api.v1alpha1.LayerNamespace;
 import io.layerns.api.v1alpha1.LayerStatus;
 import io.layerns.api.v1alpha1.LayerStore;
@@ -58,12 +60,18 @@ public class LayerReconciler implements Reconciler<Layer> {
     String digest = layer.getSpec().digest();
     List<LayerStore> stores = stores(ctx).byIndex(BY_DIGEST, digest);
     Map<String, Integer> replicas = new HashMap<>();
+    Map<String, Integer> coldReplicas = new HashMap<>();
     namespaces(ctx)
         .list()
         .forEach(
-            ns ->
-                replicas.put(
-                    ns.getMetadata().getName(), LayerNamespaceReconciler.replicas(ns.getSpec())));
+            ns -> {
+              replicas.put(
+                  ns.getMetadata().getName(), LayerNamespaceReconciler.replicas(ns.getSpec()));
+              if (ns.getSpec() != null && ns.getSpec().coldTier() != null) {
+                coldReplicas.put(
+                    ns.getMetadata().getName(), ns.getSpec().coldTier().replicasOrDefault());
+              }
+            });
     boolean hasSource = layer.getSpec().sources() != null && !layer.getSpec().sources().isEmpty();
     Instant now = clock.instant();
     LayerStatus previous = layer.getStatus();
@@ -72,6 +80,7 @@ public class LayerReconciler implements Reconciler<Layer> {
             digest,
             stores,
             replicas,
+            coldReplicas,
             hasSource,
             previous,
             layer.getMetadata().getGeneration(),
@@ -92,6 +101,7 @@ public class LayerReconciler implements Reconciler<Layer> {
       }
     }
     recordLoss(layer, previous, status);
+    recordColdCopy(layer, previous, status);
     UpdateControl<Layer> control;
     if (status.equals(previous)) {
       control = UpdateControl.noUpdate();
@@ -184,8 +194,44 @@ public class LayerReconciler implements Reconciler<Layer> {
     }
   }
 
+  /**
+   * An event when the keeper's report of the bucket copy changes state: Normal once Confirmed,
+   * Warning when Missing, Corrupt or Failed (the layer then keeps spec.replicas node copies).
+   */
+  private void recordColdCopy(Layer layer, LayerStatus previous, LayerStatus status) {
+    LayerColdCopy now = status.coldCopy();
+    if (now == null || now.state() == null) {
+      return;
+    }
+    LayerColdCopy before = previous == null ? null : previous.coldCopy();
+    if (before != null && before.state() == now.state()) {
+      return;
+    }
+    String note =
+        "Bucket copy of "
+            + layer.getSpec().digest()
+            + " is "
+            + now.state()
+            + " (checked by "
+            + now.node()
+            + (now.message() == null ? "" : ": " + now.message())
+            + ")";
+    if (now.state() == ColdCopyState.Confirmed) {
+      events.normal(layer, "ColdCopyConfirmed", note + ".");
+    } else {
+      events.warning(
+          layer,
+          "ColdCopy" + now.state(),
+          note + "; the layer keeps the namespace's replicas on nodes until it is Confirmed.");
+    }
+  }
+
   private static boolean unused(LayerStatus status) {
-    return status.holders().isEmpty() && status.owners().isEmpty() && status.referenceCount() == 0;
+    // A layer with a cold keeper lives on in the bucket even when no node holds or owns it.
+    return status.holders().isEmpty()
+        && status.owners().isEmpty()
+        && status.referenceCount() == 0
+        && status.coldCopy() == null;
   }
 
   @SuppressWarnings("unchecked")
