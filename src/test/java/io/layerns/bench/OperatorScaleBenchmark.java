@@ -60,6 +60,13 @@ public final class OperatorScaleBenchmark {
   private LayernsOperator operator;
   private double lastConverged = Double.NaN;
   private String restartNote;
+  private String steadyNote;
+  private Double steadyCpuCores;
+  private Double steadyWritesPerMinute;
+
+  /** How long the converged cluster is watched at rest. */
+  private static final Duration REST = Duration.ofSeconds(60);
+
   private static final String FLOOR_LABEL = "bench.layerns.io/floor";
 
   private OperatorScaleBenchmark(int nodes, int digests, Duration timeout) {
@@ -263,12 +270,14 @@ public final class OperatorScaleBenchmark {
     copies.replaceAll((d, c) -> Math.max(c, Math.min(REPLICAS, nodes)));
     Expectation afterStart =
         new Expectation(Map.copyOf(copies), w.sizes(), Math.min(REPLICAS, nodes), nodes);
+    long cpu0 = cpuNanos();
     boolean ok =
         phase(
             "operator starts (cold: creates every LayerStore and Layer)",
             afterStart,
             operator::start);
     double coldSeconds = lastConverged;
+    double coldCpu = (cpuNanos() - cpu0) / 1e9;
 
     // 2. A node leaves: deleting the Node garbage-collects its LayerStore (owner reference).
     String leaving = w.nodes().get(7 % nodes);
@@ -328,6 +337,7 @@ public final class OperatorScaleBenchmark {
         // 4. The operator restarts on the converged cluster: it must write nothing.
         if (ok) {
           restart(afterImport);
+          steady();
         }
       }
     }
@@ -381,6 +391,24 @@ public final class OperatorScaleBenchmark {
       System.out.println("\n" + restartNote);
     }
     notes.forEach(n -> System.out.println("\n" + n));
+    // One line per size for the README's sizing table (quoted from this file).
+    System.out.printf(
+        Locale.ROOT,
+        "%nSizing (this run):%n%n| nodes × layers | operator heap retained | CPU during the cold"
+            + " start | CPU at rest | operator API writes per minute at rest |%n| --- | ---: |"
+            + " ---: | ---: | ---: |%n| %,d × %,d | %s | %.2f cores for %s | %s | %s |%n",
+        nodes,
+        digests,
+        Bench.mib(withOperator - withoutOperator),
+        Double.isNaN(coldSeconds) ? Double.NaN : coldCpu / coldSeconds,
+        Double.isNaN(coldSeconds) ? "-" : Bench.seconds(coldSeconds),
+        steadyCpuCores == null ? "-" : String.format(Locale.ROOT, "%.3f cores", steadyCpuCores),
+        steadyWritesPerMinute == null
+            ? "-"
+            : String.format(Locale.ROOT, "%.1f", steadyWritesPerMinute));
+    if (steadyNote != null) {
+      System.out.println("\n" + steadyNote);
+    }
   }
 
   /** Runs {@code action}, then waits until the expectation holds and the writes stop. */
@@ -526,9 +554,19 @@ public final class OperatorScaleBenchmark {
       sleep(POLL);
       p = OperatorProfile.scrape(operator.httpPort());
     }
-    double examined = (System.nanoTime() - begin) / 1e9;
-    // Then a quiet period: any write the restart causes has come by then.
-    sleep(QUIET);
+    // Then until the reconciles stop (each store's first event wakes its Layers once more) and a
+    // quiet period passes: any write the restart causes has come by then.
+    long reconciles = p.count().getOrDefault("layer", 0L);
+    long lastChange = System.nanoTime();
+    while (System.nanoTime() - lastChange < QUIET.toNanos() && System.nanoTime() < deadline) {
+      sleep(Duration.ofMillis(500));
+      long now = OperatorProfile.scrape(operator.httpPort()).count().getOrDefault("layer", 0L);
+      if (now != reconciles) {
+        reconciles = now;
+        lastChange = System.nanoTime();
+      }
+    }
+    double examined = (lastChange - begin) / 1e9;
     Mismatch m = expected.check(watch);
     ApiWrites writes = ApiWrites.scrape(client, cp.url()).minus(writes0);
     p = OperatorProfile.scrape(operator.httpPort());
@@ -536,18 +574,50 @@ public final class OperatorScaleBenchmark {
         String.format(
             Locale.ROOT,
             "Restart of the converged operator: ready (informers synced, probes answer) in %s;"
-                + " every Layer re-examined (%s `layer` reconciles, %s `layernamespace`) %s after"
-                + " start; %,d operator API writes and %,d agent status writes meanwhile; %s.",
+                + " its reconciles done %s after start (%,d Layers; `layer` reconciles: %s,"
+                + " `layernamespace`: %s); %,d operator API writes and %,d agent status writes"
+                + " meanwhile; %s.",
             Bench.seconds(ready),
+            Bench.seconds(examined),
+            layerCount,
             p.describe("layer"),
             p.describe("layernamespace"),
-            Bench.seconds(examined),
             operatorWrites(writes),
             agents.statusWrites() - agent0,
             m.count() == 0
                 ? "the cluster stayed converged"
                 : "**" + m.count() + " differences after it**, e.g. " + m.first());
     System.err.println("bench: " + restartNote);
+  }
+
+  /**
+   * The converged cluster at rest for {@link #REST}: the operator's API writes per minute and the
+   * CPU of this JVM (the operator; the agents and watches are idle then).
+   */
+  private void steady() {
+    ApiWrites writes0 = ApiWrites.scrape(client, cp.url());
+    long cpu0 = cpuNanos();
+    long begin = System.nanoTime();
+    sleep(REST);
+    double seconds = (System.nanoTime() - begin) / 1e9;
+    long writes = operatorWrites(ApiWrites.scrape(client, cp.url()).minus(writes0));
+    steadyCpuCores = (cpuNanos() - cpu0) / 1e9 / seconds;
+    steadyWritesPerMinute = writes * 60 / seconds;
+    steadyNote =
+        String.format(
+            Locale.ROOT,
+            "At rest (converged, nothing changing) for %s: %,d operator API writes, %.3f cores of"
+                + " this JVM (the operator; the benchmark's agents and watches idle).",
+            Bench.seconds(seconds),
+            writes,
+            steadyCpuCores);
+  }
+
+  /** CPU time this JVM has used, all threads. */
+  private static long cpuNanos() {
+    return ((com.sun.management.OperatingSystemMXBean)
+            java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+        .getProcessCpuTime();
   }
 
   private static void sleep(Duration d) {
