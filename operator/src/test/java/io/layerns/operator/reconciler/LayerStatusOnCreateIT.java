@@ -29,18 +29,23 @@ class LayerStatusOnCreateIT {
     assertThat(posted.getStatus()).as("status after a create (POST)").isNull();
 
     Layer applied =
-        client.resource(layer("2")).fieldManager("status-on-create-it").forceConflicts()
+        client
+            .resource(layer("2"))
+            .fieldManager("status-on-create-it")
+            .forceConflicts()
             .serverSideApply();
     assertThat(applied.getStatus()).as("status after a create by server-side apply").isNull();
-    assertThat(client.resources(Layer.class).withName(applied.getMetadata().getName()).get()
-            .getStatus())
+    assertThat(
+            client
+                .resources(Layer.class)
+                .withName(applied.getMetadata().getName())
+                .get()
+                .getStatus())
         .isNull();
 
     // The second write, to the status subresource, is what sets it.
-    Layer withStatus = layer("2");
-    withStatus.getMetadata().setResourceVersion(null);
-    Layer written = client.resource(withStatus).fieldManager("status-on-create-it")
-        .forceConflicts().subresource("status").serverSideApply();
+    applied.setStatus(layer("2").getStatus());
+    Layer written = client.resource(applied).updateStatus();
     assertThat(written.getStatus()).isNotNull();
     assertThat(written.getStatus().copies()).isEqualTo(1);
   }
