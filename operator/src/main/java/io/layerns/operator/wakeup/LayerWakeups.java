@@ -37,6 +37,9 @@ public final class LayerWakeups {
   /** The namespaces each digest's status named at its last reconcile. */
   private final Map<String, List<String>> namespacesByDigest = new HashMap<>();
 
+  /** Digests whose Layer has been reconciled since the operator started. */
+  private final Set<String> reconciled = new HashSet<>();
+
   private record Seen(StoreChanges.View view, Set<String> changed) {}
 
   /**
@@ -65,14 +68,25 @@ public final class LayerWakeups {
       return last.changed();
     }
     StoreChanges.View now = StoreChanges.View.of(store);
-    Set<String> changed = Set.copyOf(StoreChanges.changed(last == null ? null : last.view(), now));
+    Set<String> changed = StoreChanges.changed(last == null ? null : last.view(), now);
+    if (last == null) {
+      // A store seen for the first time: a Layer not reconciled yet since the start will be by
+      // its own first event, and reads this store then (the store informer syncs before the
+      // Layer controller starts). Waking it again would double a restart's reconciles.
+      changed.retainAll(reconciled);
+    }
+    changed = Set.copyOf(changed);
     seen.put(name, new Seen(now, changed));
     return changed;
   }
 
   /** Records the namespaces a digest's freshly computed status names. */
   public synchronized void statusNames(String digest, Collection<String> namespaces) {
+    if (namespaces != null) {
+      reconciled.add(digest.intern());
+    }
     List<String> now = namespaces == null ? List.of() : List.copyOf(namespaces);
+
     List<String> before =
         now.isEmpty()
             ? namespacesByDigest.remove(digest)
@@ -96,8 +110,9 @@ public final class LayerWakeups {
   }
 
   /** Forgets a digest whose Layer is gone. */
-  public void forget(String digest) {
-    statusNames(digest, List.of());
+  public synchronized void forget(String digest) {
+    statusNames(digest, null);
+    reconciled.remove(digest);
   }
 
   /** The digests whose Layer status depends on this namespace. */

@@ -25,6 +25,7 @@ class LayerWakeupsTest {
   @Test
   void aStoreEventWakesOnlyTheLayersItChanged() {
     existing.add("n1");
+    wakeups.statusNames(D1, List.of("ns"));
     var v1 = store("n1", "ns", "1", List.of(held(D1, CopyState.Present)), List.of(), List.of());
     assertThat(wakeups.onStore(v1)).containsExactly(D1);
 
@@ -52,6 +53,42 @@ class LayerWakeupsTest {
             List.of(),
             List.of());
     assertThat(wakeups.onStore(v3)).isEmpty();
+  }
+
+  @Test
+  void aStoreSeenFirstWakesOnlyLayersAlreadyReconciled() {
+    // On a restart every Layer is reconciled by its own first event, after the store informer
+    // synced: a store's first event need not wake those again. A node that joins later wakes the
+    // Layers that were reconciled already, whose status must now count it.
+    existing.add("n1");
+    wakeups.statusNames(D2, List.of());
+    var first =
+        store(
+            "n1",
+            "ns",
+            "1",
+            List.of(held(D1, CopyState.Present), held(D2, CopyState.Present)),
+            List.of(owner(D3)),
+            List.of());
+    assertThat(wakeups.onStore(first)).containsExactly(D2);
+    // Once reconciled, a later change wakes it as any change does.
+    wakeups.statusNames(D1, List.of("ns"));
+    var second =
+        store(
+            "n1",
+            "ns",
+            "2",
+            List.of(held(D1, CopyState.Fetching), held(D2, CopyState.Present)),
+            List.of(owner(D3)),
+            List.of());
+    assertThat(wakeups.onStore(second)).containsExactly(D1);
+    // A deleted Layer is forgotten: a new store naming it does not wake it.
+    wakeups.forget(D2);
+    existing.add("n2");
+    assertThat(
+            wakeups.onStore(
+                store("n2", "ns", "3", List.of(held(D2, CopyState.Present)), List.of(), List.of())))
+        .isEmpty();
   }
 
   @Test
