@@ -1,6 +1,7 @@
 package io.layerns.operator.wakeup;
 
 import io.layerns.api.v1alpha1.AssignedLayer;
+import io.layerns.api.v1alpha1.ColdCopy;
 import io.layerns.api.v1alpha1.CopyState;
 import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.LayerStore;
@@ -25,17 +26,24 @@ public final class StoreChanges {
   public record Held(CopyState state, long size) {}
 
   /**
+   * One assignment: whether it makes the node an owner, and whether the node keeps the bucket copy.
+   */
+  public record Assigned(boolean owner, boolean coldKeeper) {}
+
+  /**
    * The slim view of one store at one resourceVersion: the node and namespace, the copies held
-   * (state, size), the assignments (owner or kept for another reason), and the published volumes'
-   * reads per digest (whose copy, how many volumes). Digests and node names are interned: the same
-   * digest is named by every store that holds it and by its Layer.
+   * (state, size), the assignments (owner or kept for another reason, cold keeper or not), the
+   * bucket copies the node reports, and the published volumes' reads per digest (whose copy, how
+   * many volumes). Digests and node names are interned: the same digest is named by every store
+   * that holds it and by its Layer.
    */
   public record View(
       String version,
       String node,
       String namespace,
       Map<String, Held> held,
-      Map<String, Boolean> assigned,
+      Map<String, Assigned> assigned,
+      Map<String, ColdCopy> cold,
       Map<String, Map<String, Integer>> used) {
 
     public static View of(LayerStore store) {
@@ -43,10 +51,17 @@ public final class StoreChanges {
       for (HeldLayer h : StoreViews.held(store)) {
         held.put(h.digest().intern(), new Held(h.state(), h.size() == null ? 0 : h.size()));
       }
-      Map<String, Boolean> assigned = new HashMap<>();
+      Map<String, Assigned> assigned = new HashMap<>();
       for (AssignedLayer a : StoreViews.assigned(store)) {
         // Only Owner entries (or none given) make the node an owner; others only involve it.
-        assigned.put(a.digest().intern(), a.reason() == null || "Owner".equals(a.reason()));
+        assigned.put(
+            a.digest().intern(),
+            new Assigned(a.reason() == null || "Owner".equals(a.reason()), a.keepsColdCopy()));
+      }
+      // A keeper's report of the bucket copy is the Layer's status.coldCopy.
+      Map<String, ColdCopy> cold = new HashMap<>();
+      for (ColdCopy c : StoreViews.coldCopies(store)) {
+        cold.put(c.digest().intern(), c);
       }
       Map<String, Map<String, Integer>> used = new HashMap<>();
       String node = StoreViews.node(store).intern();
@@ -64,6 +79,7 @@ public final class StoreChanges {
           ns == null ? null : ns.intern(),
           Map.copyOf(held),
           Map.copyOf(assigned),
+          Map.copyOf(cold),
           Map.copyOf(used));
     }
 
@@ -71,6 +87,7 @@ public final class StoreChanges {
     public Set<String> digests() {
       Set<String> out = new HashSet<>(held.keySet());
       out.addAll(assigned.keySet());
+      out.addAll(cold.keySet());
       out.addAll(used.keySet());
       return out;
     }
@@ -99,6 +116,7 @@ public final class StoreChanges {
     Set<String> out = new HashSet<>();
     differing(before.held(), after.held(), out);
     differing(before.assigned(), after.assigned(), out);
+    differing(before.cold(), after.cold(), out);
     differing(before.used(), after.used(), out);
     return out;
   }

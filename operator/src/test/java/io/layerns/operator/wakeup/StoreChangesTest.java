@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.layerns.api.v1alpha1.AssignedLayer;
+import io.layerns.api.v1alpha1.ColdCopy;
+import io.layerns.api.v1alpha1.ColdCopyState;
 import io.layerns.api.v1alpha1.CopyState;
 import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.LayerStore;
@@ -184,5 +186,57 @@ class StoreChangesTest {
         store(
             "n1", "ns", "7", List.of(held("a", CopyState.Present)), List.of(owner("a")), List.of());
     assertThat(StoreChanges.changed(view(s), view(again))).isEmpty();
+  }
+
+  @Test
+  void aKeepersBucketReportOrANewKeeperChangesOnlyThatDigest() {
+    var keeper = new AssignedLayer("a", 10L, null, null, null, "Owner", null, null, true);
+    var before =
+        store(
+            "n1",
+            "ns",
+            "1",
+            List.of(held("a", CopyState.Present), held("b", CopyState.Present)),
+            List.of(owner("a"), owner("b")),
+            List.of());
+    var keeps =
+        store(
+            "n1",
+            "ns",
+            "2",
+            List.of(held("a", CopyState.Present), held("b", CopyState.Present)),
+            List.of(keeper, owner("b")),
+            List.of());
+    assertThat(StoreChanges.changed(view(before), view(keeps))).containsExactly("a");
+
+    var confirmed = withCold(keeps, "3", new ColdCopy("a", ColdCopyState.Confirmed, null, "t1"));
+    assertThat(StoreChanges.changed(view(keeps), view(confirmed))).containsExactly("a");
+    var corrupt = withCold(keeps, "4", new ColdCopy("a", ColdCopyState.Corrupt, "bad", "t2"));
+    assertThat(StoreChanges.changed(view(confirmed), view(corrupt))).containsExactly("a");
+  }
+
+  private static LayerStore withCold(LayerStore s, String version, ColdCopy copy) {
+    LayerStore out =
+        store("n1", "ns", version, s.getStatus().layers(), s.getSpec().layers(), List.of());
+    LayerStoreStatus st = out.getStatus();
+    out.setStatus(
+        new LayerStoreStatus(
+            st.observedGeneration(),
+            null,
+            null,
+            null,
+            null,
+            null,
+            0,
+            st.heldLayers(),
+            st.layers(),
+            st.volumes(),
+            st.volumeCount(),
+            null,
+            null,
+            null,
+            null,
+            List.of(copy)));
+    return out;
   }
 }
