@@ -34,7 +34,8 @@ import java.util.Optional;
  * @param scrub how fast the agent re-verifies its copies, and within what period each
  * @param registryAllowedNetworks loopback, link-local or unspecified addresses registry requests
  *     may go to (none by default)
- * @param mirror containerd's registry mirror on this node ({@code LAYERNS_MIRROR_*}, see {@link
+ * @param mirror containerd's registry mirror on this node ({@code LAYERNS_MIRROR_*} or {@code
+ *     --mirror-address}, {@code --mirror-tag-max-age}, {@code --mirror-keep}; see {@link
  *     io.layerns.csi.mirror.MirrorServer})
  * @param containerdHosts the registries containerd pulls through this node's mirror, and where its
  *     host files go ({@code LAYERNS_MIRROR_REGISTRIES}, {@code LAYERNS_CONTAINERD_HOSTS_DIR})
@@ -140,8 +141,41 @@ public record PluginConfig(
                                 .toSeconds()))))),
         RegistryAddresses.parse(
             value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")),
-        io.layerns.csi.mirror.MirrorServer.Settings.parse(env),
-        io.layerns.csi.containerd.ContainerdHosts.Settings.parse(env));
+        io.layerns.csi.mirror.MirrorServer.Settings.parse(mirrorSettings(a, env)),
+        io.layerns.csi.containerd.ContainerdHosts.Settings.parse(
+            withArgs(
+                a,
+                env,
+                Map.of(
+                    "mirror-registries",
+                    io.layerns.csi.containerd.ContainerdHosts.Settings.REGISTRIES,
+                    "containerd-hosts-dir",
+                    io.layerns.csi.containerd.ContainerdHosts.Settings.DIR))));
+  }
+
+  /** {@code env} with the variables that {@code --name=value} arguments set (name -> variable). */
+  private static Map<String, String> withArgs(
+      Map<String, String> args, Map<String, String> env, Map<String, String> names) {
+    Map<String, String> m = new HashMap<>(env);
+    names.forEach(
+        (arg, variable) -> {
+          if (args.containsKey(arg)) {
+            m.put(variable, args.get(arg));
+          }
+        });
+    return m;
+  }
+
+  /** The mirror's variables, {@code --mirror-address=...} and the like winning over env. */
+  private static Map<String, String> mirrorSettings(
+      Map<String, String> args, Map<String, String> env) {
+    return withArgs(
+        args,
+        env,
+        Map.of(
+            "mirror-address", io.layerns.csi.mirror.MirrorServer.Settings.ADDRESS,
+            "mirror-tag-max-age", io.layerns.csi.mirror.MirrorServer.Settings.TAG_MAX_AGE,
+            "mirror-keep", io.layerns.csi.mirror.MirrorServer.Settings.KEEP));
   }
 
   private static String value(

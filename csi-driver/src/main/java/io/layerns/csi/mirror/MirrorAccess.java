@@ -3,21 +3,18 @@ package io.layerns.csi.mirror;
 import io.layerns.csi.registry.Credentials;
 import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.ImageReference;
+import io.layerns.csi.registry.ReadGrants;
 import io.layerns.csi.registry.RegistryClient;
-import io.layerns.csi.registry.RegistryException;
 import io.layerns.csi.store.Digest;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Whether a mirror request may have a private piece (a manifest, config or layer that some registry
@@ -32,8 +29,6 @@ final class MirrorAccess {
 
   /** How long a registry's yes stands: a revoked pull secret stops the mirror within this time. */
   static final Duration TTL = Duration.ofSeconds(60);
-
-  private static final int MAX_CACHED = 10_000;
 
   /** The answer for one request. */
   sealed interface Verdict {}
@@ -51,12 +46,11 @@ final class MirrorAccess {
   record Unreachable(String why) implements Verdict {}
 
   private final RegistryClient registry;
-  private final Clock clock;
-  private final Map<String, Instant> granted = new ConcurrentHashMap<>();
+  private final ReadGrants grants;
 
   MirrorAccess(RegistryClient registry, Clock clock) {
     this.registry = registry;
-    this.clock = clock;
+    this.grants = new ReadGrants(TTL, clock);
   }
 
   /**
@@ -98,43 +92,22 @@ final class MirrorAccess {
     List<String> refusals = new ArrayList<>();
     List<String> unreachable = new ArrayList<>();
     for (String repository : order) {
-      String key = who + "|" + repository;
-      Instant until = granted.get(key);
-      if (until != null && clock.instant().isBefore(until)) {
+      // A registry grants pulls per repository: a yes for one piece stands for the others.
+      if (grants.check(
+          who + "|" + repository,
+          registry.repository(
+              ImageReference.parse(repository + "@" + digest),
+              DockerConfig.of(upstream, credentials.get())),
+          digest,
+          manifest,
+          refusals,
+          unreachable)) {
         return new Granted(repository);
-      }
-      try {
-        RegistryClient.Repository r =
-            registry.repository(
-                ImageReference.parse(repository + "@" + digest),
-                DockerConfig.of(upstream, credentials.get()));
-        if (manifest) {
-          r.checkManifest(digest);
-        } else {
-          r.checkBlob(digest);
-        }
-        remember(key);
-        return new Granted(repository);
-      } catch (RegistryException e) {
-        if (e.reason() == RegistryException.Reason.AUTHENTICATION_FAILED
-            || e.reason() == RegistryException.Reason.NOT_FOUND) {
-          refusals.add(repository + ": " + e.getMessage());
-        } else {
-          unreachable.add(repository + ": " + e.getMessage());
-        }
       }
     }
     return refusals.isEmpty()
         ? new Unreachable(String.join("; ", unreachable))
         : new Refused(String.join("; ", refusals));
-  }
-
-  private void remember(String key) {
-    Instant now = clock.instant();
-    if (granted.size() >= MAX_CACHED) {
-      granted.values().removeIf(until -> !now.isBefore(until));
-    }
-    granted.put(key, now.plus(TTL));
   }
 
   private static String registryOf(String repository) {

@@ -238,12 +238,7 @@ public final class MirrorServer implements AutoCloseable {
 
   /** The URL for {@code hosts.toml}, such as {@code http://127.0.0.1:7050}. */
   public URI baseUri() {
-    InetSocketAddress a = address();
-    String host = a.getAddress().getHostAddress();
-    if (host.contains(":")) {
-      host = "[" + host + "]";
-    }
-    return URI.create("http://" + host + ":" + a.getPort());
+    return OciHttp.baseUri("http", address());
   }
 
   @Override
@@ -368,8 +363,8 @@ public final class MirrorServer implements AutoCloseable {
           "manifest " + digest + " is neither on this node nor on a member peer");
       return;
     }
-    OciHttp.sendManifest(exchange, digest, bytes, mediaType);
     metrics.mirrored(source, OciHttp.isHead(exchange) ? 0 : bytes.length);
+    OciHttp.sendManifest(exchange, digest, bytes, mediaType);
   }
 
   /** The digest the tag pointed at when this node resolved it upstream, if recent enough. */
@@ -451,8 +446,8 @@ public final class MirrorServer implements AutoCloseable {
     exchange
         .getResponseHeaders()
         .set("WWW-Authenticate", "Basic realm=\"" + REALM + "\", charset=\"UTF-8\"");
-    OciHttp.error(exchange, 401, "UNAUTHORIZED", message);
     metrics.mirrored(MirrorSource.UNAUTHORIZED, 0);
+    OciHttp.error(exchange, 401, "UNAUTHORIZED", message);
   }
 
   /**
@@ -537,8 +532,8 @@ public final class MirrorServer implements AutoCloseable {
   }
 
   private void notFound(HttpExchange exchange, String code, String message) throws IOException {
-    OciHttp.error(exchange, 404, code, message);
     metrics.mirrored(MirrorSource.NOT_FOUND, 0);
+    OciHttp.error(exchange, 404, code, message);
   }
 
   private static String query(HttpExchange exchange, String name) {

@@ -4,12 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.layerns.api.v1alpha1.StoreEndpoints;
-import io.layerns.api.v1alpha1.Transport;
 import io.layerns.csi.export.Cmd;
 import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.metrics.NodeMetrics;
 import io.layerns.csi.node.NamespaceView;
+import io.layerns.csi.registry.Credentials;
 import io.layerns.csi.registry.DockerConfig;
 import io.layerns.csi.registry.ImageImporter;
 import io.layerns.csi.registry.ImageReference;
@@ -19,6 +18,7 @@ import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.RegistryPusher;
 import io.layerns.csi.registry.RegistryServer;
 import io.layerns.csi.registry.TestImage;
+import io.layerns.csi.registry.TokenServer;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.PeerFetcher;
@@ -84,17 +84,7 @@ class ContainerdMirrorIT {
           MirrorServer mirror =
               startMirror(store, registryClient, peerExport, peerKey, nodeKey, image, metrics);
           ManagedProcess containerd = startContainerd()) {
-        Path hosts = tmp.resolve("certs.d");
-        Files.createDirectories(hosts.resolve(upstream));
-        Files.writeString(
-            hosts.resolve(upstream).resolve("hosts.toml"),
-            """
-            server = "http://%s"
-
-            [host."%s"]
-              capabilities = ["pull", "resolve"]
-            """
-                .formatted(upstream, mirror.baseUri()));
+        Path hosts = hostsDir(upstream, mirror);
 
         // Without the mirror the pull fails: the registry is really gone.
         Cmd direct = ctr("images", "pull", "--plain-http", "--platform", "linux/amd64", ref);
@@ -121,10 +111,15 @@ class ContainerdMirrorIT {
         long bytes =
             image.blobs().values().stream().mapToLong(b -> b.length).sum()
                 + image.manifest().length;
-        String scrape = metrics.scrape();
-        assertThat(served(scrape, "peer") + served(scrape, "local")).isEqualTo(bytes);
-        assertThat(served(scrape, "peer"))
-            .isGreaterThanOrEqualTo(image.layers().stream().mapToLong(l -> l.blob().length).sum());
+        long layerBytes = image.layers().stream().mapToLong(l -> l.blob().length).sum();
+        await()
+            .atMost(Duration.ofSeconds(10))
+            .untilAsserted(
+                () -> {
+                  String scrape = metrics.scrape();
+                  assertThat(served(scrape, "peer") + served(scrape, "local")).isEqualTo(bytes);
+                  assertThat(served(scrape, "peer")).isGreaterThanOrEqualTo(layerBytes);
+                });
         // The layers containerd pulled are now held layers of the mirror's node.
         await()
             .atMost(Duration.ofSeconds(60))
@@ -139,6 +134,130 @@ class ContainerdMirrorIT {
     }
   }
 
+  @Test
+  void containerdGetsAPrivateImageThroughTheMirrorOnlyWithCredentialsTheRegistryAccepts()
+      throws Exception {
+    assumeTrue(
+        Files.isExecutable(BIN.resolve("containerd")), "needs containerd (make controlplane)");
+    assumeTrue(Files.isExecutable(RegistryServer.BINARY), "needs Debian's docker-registry");
+    TestImage image = TestImage.threeLayers("containerd-private", Platform.LINUX_AMD64);
+    RegistryClient registryClient =
+        new RegistryClient(Set.of(), RegistryAddresses.parse("127.0.0.0/8"));
+    NodeMetrics metrics = NodeMetrics.prometheus();
+    try (TokenServer tokens =
+            TokenServer.start(
+                Map.of("alice", "correct horse"), Files.createDirectories(tmp.resolve("t")));
+        RegistryServer registry =
+            RegistryServer.start(Files.createDirectories(tmp.resolve("registry")), tokens);
+        LocalLayerStore store = LocalLayerStore.open(tmp.resolve("node"))) {
+      new RegistryPusher(registry.url(), tokens.issue("alice", "repository:team/secret:pull,push"))
+          .push("team/secret", image, "v1");
+      // The node pulled the image with the secret: the store holds it, marked private.
+      ImageImporter importer = new ImageImporter(store, registryClient, Platform.LINUX_AMD64);
+      importer.pull(
+          ImageReference.parse(registry.host() + "/team/secret:v1"),
+          DockerConfig.of(registry.host(), new Credentials("alice", "correct horse")));
+      String ref = registry.host() + "/team/secret@" + image.manifestDigest();
+      try (MirrorServer mirror =
+              MirrorServer.start(
+                  new MirrorServer.Settings(
+                      Optional.of(new InetSocketAddress("127.0.0.1", 0)), Duration.ZERO, true),
+                  importer,
+                  null,
+                  () -> NamespaceView.NONE);
+          ManagedProcess containerd = startContainerd()) {
+        mirror.recordTo(metrics);
+        Path hosts = hostsDir(registry.host(), mirror);
+
+        // No credentials: the mirror challenges, containerd has none to give, the registry too.
+        Cmd anonymous =
+            ctr(
+                "images",
+                "pull",
+                "--hosts-dir",
+                hosts.toString(),
+                "--platform",
+                "linux/amd64",
+                ref);
+        assertThat(anonymous.exitCode()).as(anonymous.output()).isNotZero();
+        assertThat(ctr("content", "ls", "-q").output())
+            .doesNotContain(image.configDigest().toString());
+        // Wrong ones: refused by the mirror (and the registry).
+        Cmd wrong =
+            ctr(
+                "images",
+                "pull",
+                "--hosts-dir",
+                hosts.toString(),
+                "--platform",
+                "linux/amd64",
+                "--user",
+                "alice:wrong",
+                ref);
+        assertThat(wrong.exitCode()).as(wrong.output()).isNotZero();
+        assertThat(ctr("content", "ls", "-q").output())
+            .doesNotContain(image.configDigest().toString());
+        long blobGetsBefore = blobGets(registry);
+        assertThat(blobGetsBefore).as("the node's own pull, in the registry's log").isPositive();
+
+        Cmd right =
+            ctr(
+                "images",
+                "pull",
+                "--hosts-dir",
+                hosts.toString(),
+                "--platform",
+                "linux/amd64",
+                "--user",
+                "alice:correct horse",
+                ref);
+
+        assertThat(right.exitCode()).as(right.output() + containerd.logTail(20)).isZero();
+        String content = ctr("content", "ls", "-q").output();
+        for (Digest d : image.blobs().keySet()) {
+          assertThat(content).contains(d.toString());
+        }
+        // The registry only answered the mirror's credential checks (HEADs): no blob left it.
+        assertThat(blobGets(registry)).isEqualTo(blobGetsBefore);
+        await()
+            .atMost(Duration.ofSeconds(10))
+            .untilAsserted(
+                () ->
+                    assertThat(served(metrics.scrape(), "local"))
+                        .isEqualTo(
+                            image.blobs().values().stream().mapToLong(b -> b.length).sum()
+                                + image.manifest().length));
+        assertThat(metrics.scrape())
+            .doesNotContain("layerns_node_mirror_requests_total{source=\"unauthorized\"} 0.0");
+      }
+    }
+  }
+
+  /** GET requests for blobs in the registry's log so far. */
+  private static long blobGets(RegistryServer registry) throws Exception {
+    return registry
+        .log()
+        .lines()
+        .filter(l -> l.contains("http.request.method=GET") && l.contains("/blobs/sha256:"))
+        .count();
+  }
+
+  /** A containerd {@code certs.d} folder naming the mirror for {@code upstream}. */
+  private Path hostsDir(String upstream, MirrorServer mirror) throws Exception {
+    Path hosts = tmp.resolve("certs.d");
+    Files.createDirectories(hosts.resolve(upstream));
+    Files.writeString(
+        hosts.resolve(upstream).resolve("hosts.toml"),
+        """
+        server = "http://%s"
+
+        [host."%s"]
+          capabilities = ["pull", "resolve"]
+        """
+            .formatted(upstream, mirror.baseUri()));
+    return hosts;
+  }
+
   private MirrorServer startMirror(
       LocalLayerStore store,
       RegistryClient registryClient,
@@ -149,26 +268,8 @@ class ContainerdMirrorIT {
       NodeMetrics metrics)
       throws Exception {
     ImageImporter importer = new ImageImporter(store, registryClient, Platform.LINUX_AMD64);
-    PeerFetcher peers =
-        new PeerFetcher(
-            importer,
-            PeerFetcher.httpClient(
-                InetAddress.getByName("127.0.1.3"),
-                nodeKey,
-                TestNodeKeys.published(Map.of(peerExport.baseUri(), peerKey))),
-            Duration.ofSeconds(10));
-    Set<String> held =
-        image.layers().stream().map(l -> l.digest().toString()).collect(Collectors.toSet());
-    NamespaceView ns =
-        new NamespaceView(
-            "ns",
-            Transport.Copy,
-            List.of(
-                new NamespaceView.PeerStore(
-                    "peer",
-                    new StoreEndpoints(peerExport.baseUri().toString(), null, null, null),
-                    held,
-                    held)));
+    PeerFetcher peers = MirrorServerIT.peerFetcher(importer, peerExport, peerKey, nodeKey);
+    NamespaceView ns = MirrorServerIT.peerHolding(peerExport, image);
     MirrorServer mirror =
         MirrorServer.start(
             new MirrorServer.Settings(

@@ -25,7 +25,6 @@ import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.transport.PeerFetcher;
 import io.layerns.csi.transport.TestNodeKeys;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -137,14 +136,7 @@ class MirrorServerIT {
     importer.pull(
         ImageReference.parse(privateRegistry.host() + "/team/secret:v1"),
         DockerConfig.of(privateRegistry.host(), new Credentials(USER, PASSWORD)));
-    peers =
-        new PeerFetcher(
-            importer,
-            PeerFetcher.httpClient(
-                InetAddress.getByName("127.0.1.3"),
-                nodeKey,
-                TestNodeKeys.published(Map.of(peerExport.baseUri(), peerKey))),
-            Duration.ofSeconds(10));
+    peers = peerFetcher(importer, peerExport, peerKey, nodeKey);
     metrics = NodeMetrics.prometheus();
     mirror = start(Duration.ZERO);
   }
@@ -167,8 +159,26 @@ class MirrorServerIT {
 
   /** The mirror node's namespace: the peer, holding (and owning) peerImage's layers. */
   private NamespaceView namespace() {
+    return peerHolding(peerExport, peerImage);
+  }
+
+  /** The node on 127.0.1.3's client of the peer's export, which pins the peer's key. */
+  static PeerFetcher peerFetcher(
+      ImageImporter importer, HttpExportServer peerExport, KeyPair peerKey, KeyPair nodeKey)
+      throws IOException {
+    return new PeerFetcher(
+        importer,
+        PeerFetcher.httpClient(
+            InetAddress.getByName("127.0.1.3"),
+            nodeKey,
+            TestNodeKeys.published(Map.of(peerExport.baseUri(), peerKey))),
+        Duration.ofSeconds(10));
+  }
+
+  /** A namespace of one member, whose export serves {@code image}'s layers as held and owned. */
+  static NamespaceView peerHolding(HttpExportServer peerExport, TestImage image) {
     Set<String> held =
-        peerImage.layers().stream().map(l -> l.digest().toString()).collect(Collectors.toSet());
+        image.layers().stream().map(l -> l.digest().toString()).collect(Collectors.toSet());
     return new NamespaceView(
         "ns",
         Transport.Copy,
@@ -220,14 +230,18 @@ class MirrorServerIT {
                 .method("HEAD", HttpRequest.BodyPublishers.noBody()));
     assertThat(head.headers().firstValue("Content-Length"))
         .contains(Integer.toString(layer.blob().length));
-    assertThat(metrics.scrape())
-        .contains("layerns_node_mirror_requests_total{source=\"local\"} 4.0")
-        .contains(
-            "layerns_node_mirror_served_bytes_total{source=\"local\"} "
-                + (double)
-                    (layer.blob().length
-                        + publicImage.config().length
-                        + publicImage.manifest().length));
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(metrics.scrape())
+                    .contains("layerns_node_mirror_requests_total{source=\"local\"} 4.0")
+                    .contains(
+                        "layerns_node_mirror_served_bytes_total{source=\"local\"} "
+                            + (double)
+                                (layer.blob().length
+                                    + publicImage.config().length
+                                    + publicImage.manifest().length)));
   }
 
   @Test
@@ -246,11 +260,15 @@ class MirrorServerIT {
     assertThat(
             store.layer(layer.digest()).orElseThrow().directory().resolve("usr/share/doc/readme"))
         .hasContent("zstd layer of mirror-peer\n");
-    assertThat(metrics.scrape())
-        .contains("layerns_node_mirror_requests_total{source=\"peer\"} 1.0")
-        .contains(
-            "layerns_node_mirror_served_bytes_total{source=\"peer\"} "
-                + (double) layer.blob().length);
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(metrics.scrape())
+                    .contains("layerns_node_mirror_requests_total{source=\"peer\"} 1.0")
+                    .contains(
+                        "layerns_node_mirror_served_bytes_total{source=\"peer\"} "
+                            + (double) layer.blob().length));
     // Its manifest and config, which peers do not report, come from the peer too.
     HttpResponse<byte[]> manifest =
         get("team/peer", "manifests/" + peerImage.manifestDigest(), publicRegistry, null);
@@ -275,9 +293,13 @@ class MirrorServerIT {
     try (Stream<Path> left = Files.list(store.root().resolve("tmp"))) {
       assertThat(left).isEmpty();
     }
-    assertThat(metrics.scrape())
-        .contains("layerns_node_mirror_requests_total{source=\"not_found\"} 1.0")
-        .contains("layerns_node_mirror_requests_total{source=\"peer\"} 0.0");
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(metrics.scrape())
+                    .contains("layerns_node_mirror_requests_total{source=\"not_found\"} 1.0")
+                    .contains("layerns_node_mirror_requests_total{source=\"peer\"} 0.0"));
   }
 
   @Test
@@ -342,8 +364,12 @@ class MirrorServerIT {
           .hasValueSatisfying(v -> assertThat(v).startsWith("Basic realm="));
       assertThat(r.body()).as(path).isNotEqualTo(privateImage.config());
     }
-    assertThat(metrics.scrape())
-        .contains("layerns_node_mirror_requests_total{source=\"unauthorized\"} 3.0");
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(metrics.scrape())
+                    .contains("layerns_node_mirror_requests_total{source=\"unauthorized\"} 3.0"));
   }
 
   @Test
@@ -420,12 +446,7 @@ class MirrorServerIT {
   }
 
   private static void flipByte(Path file, long offset) throws IOException {
-    try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
-      f.seek(offset);
-      int b = f.read();
-      f.seek(offset);
-      f.write(b ^ 0x01);
-    }
+    io.layerns.csi.store.Corruption.flipByte(file, offset);
   }
 
   /** The system clock, moved forward by the test. */

@@ -151,12 +151,7 @@ public final class HttpExportServer implements AutoCloseable {
 
   /** The base URL peers use, such as {@code https://127.0.1.2:40123}. */
   public URI baseUri() {
-    InetSocketAddress a = address();
-    String host = a.getAddress().getHostAddress();
-    if (host.contains(":")) {
-      host = "[" + host + "]";
-    }
-    return URI.create("https://" + host + ":" + a.getPort());
+    return OciHttp.baseUri("https", address());
   }
 
   @Override

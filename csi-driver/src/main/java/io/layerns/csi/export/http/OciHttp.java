@@ -76,6 +76,15 @@ public final class OciHttp {
     }
   }
 
+  /** The base URL of a server listening on {@code address}, such as {@code http://[::1]:7050}. */
+  public static java.net.URI baseUri(String scheme, java.net.InetSocketAddress address) {
+    String host = address.getAddress().getHostAddress();
+    if (host.contains(":")) {
+      host = "[" + host + "]";
+    }
+    return java.net.URI.create(scheme + "://" + host + ":" + address.getPort());
+  }
+
   /** Whether the path is the API's base, {@code /v2/}, which answers 200 with {@code {}}. */
   public static boolean isBase(String path) {
     return path.equals("/v2/") || path.equals("/v2");
