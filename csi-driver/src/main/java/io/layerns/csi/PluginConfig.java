@@ -142,24 +142,40 @@ public record PluginConfig(
         RegistryAddresses.parse(
             value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")),
         io.layerns.csi.mirror.MirrorServer.Settings.parse(mirrorSettings(a, env)),
-        io.layerns.csi.containerd.ContainerdHosts.Settings.parse(env));
+        io.layerns.csi.containerd.ContainerdHosts.Settings.parse(
+            withArgs(
+                a,
+                env,
+                Map.of(
+                    "mirror-registries",
+                    io.layerns.csi.containerd.ContainerdHosts.Settings.REGISTRIES,
+                    "containerd-hosts-dir",
+                    io.layerns.csi.containerd.ContainerdHosts.Settings.DIR))));
+  }
+
+  /** {@code env} with the variables that {@code --name=value} arguments set (name -> variable). */
+  private static Map<String, String> withArgs(
+      Map<String, String> args, Map<String, String> env, Map<String, String> names) {
+    Map<String, String> m = new HashMap<>(env);
+    names.forEach(
+        (arg, variable) -> {
+          if (args.containsKey(arg)) {
+            m.put(variable, args.get(arg));
+          }
+        });
+    return m;
   }
 
   /** The mirror's variables, {@code --mirror-address=...} and the like winning over env. */
   private static Map<String, String> mirrorSettings(
       Map<String, String> args, Map<String, String> env) {
-    Map<String, String> m = new HashMap<>(env);
-    for (var e :
+    return withArgs(
+        args,
+        env,
         Map.of(
-                "mirror-address", io.layerns.csi.mirror.MirrorServer.Settings.ADDRESS,
-                "mirror-tag-max-age", io.layerns.csi.mirror.MirrorServer.Settings.TAG_MAX_AGE,
-                "mirror-keep", io.layerns.csi.mirror.MirrorServer.Settings.KEEP)
-            .entrySet()) {
-      if (args.containsKey(e.getKey())) {
-        m.put(e.getValue(), args.get(e.getKey()));
-      }
-    }
-    return m;
+            "mirror-address", io.layerns.csi.mirror.MirrorServer.Settings.ADDRESS,
+            "mirror-tag-max-age", io.layerns.csi.mirror.MirrorServer.Settings.TAG_MAX_AGE,
+            "mirror-keep", io.layerns.csi.mirror.MirrorServer.Settings.KEEP));
   }
 
   private static String value(
