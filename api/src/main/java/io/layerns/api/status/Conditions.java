@@ -24,6 +24,13 @@ public final class Conditions {
    */
   public static final String PRELOAD_FAILED = "PreloadFailed";
 
+  /**
+   * The cold tier's health: on a LayerStore, True while the node reaches the bucket with its
+   * credentials; on a LayerNamespace, True while every member does and no bucket copy is Missing,
+   * Corrupt or Failed. Absent without a cold tier.
+   */
+  public static final String COLD_TIER_READY = "ColdTierReady";
+
   private Conditions() {}
 
   /** {@code existing} with the condition of {@code type} set; the input list is not changed. */

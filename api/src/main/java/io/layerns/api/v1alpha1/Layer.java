@@ -39,6 +39,14 @@ import io.fabric8.kubernetes.model.annotation.Version;
     jsonPath = ".status.copies",
     type = AdditionalPrinterColumn.Type.INTEGER)
 @AdditionalPrinterColumn(
+    name = "Holders",
+    jsonPath = ".status.holderSummary",
+    type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(
+    name = "Cold",
+    jsonPath = ".status.coldCopy.state",
+    type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(
     name = "Owners",
     jsonPath = ".status.ownerSummary",
     type = AdditionalPrinterColumn.Type.STRING)

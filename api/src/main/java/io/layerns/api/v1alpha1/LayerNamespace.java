@@ -69,6 +69,11 @@ import io.fabric8.kubernetes.model.annotation.Version;
     type = AdditionalPrinterColumn.Type.INTEGER,
     priority = 1)
 @AdditionalPrinterColumn(
+    name = "Cold",
+    jsonPath = ".status.coldSize",
+    type = AdditionalPrinterColumn.Type.STRING,
+    priority = 1)
+@AdditionalPrinterColumn(
     name = "Lost",
     jsonPath = ".status.lostLayers",
     type = AdditionalPrinterColumn.Type.INTEGER)

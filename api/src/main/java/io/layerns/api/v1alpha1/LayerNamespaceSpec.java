@@ -58,7 +58,34 @@ public record LayerNamespaceSpec(
                 + " before every such drop.")
         @Default("0")
         @Min(0)
-        Integer verifiedWithinSeconds) {
+        Integer verifiedWithinSeconds,
+    @JsonPropertyDescription(
+            "A bucket in an S3-compatible object store that keeps one copy of every layer; once a"
+                + " layer's bucket copy is Confirmed, coldTier.replicas node copies are kept"
+                + " instead of replicas. Absent: no cold tier.")
+        ColdTier coldTier) {
+
+  /** A spec without a cold tier. */
+  public LayerNamespaceSpec(
+      Map<String, String> nodeSelector,
+      Integer replicas,
+      Transport transport,
+      Integer evictionGracePeriodSeconds,
+      Integer nodeNotReadyTimeoutSeconds,
+      String nodeCapacity,
+      List<String> preloadImages,
+      Integer verifiedWithinSeconds) {
+    this(
+        nodeSelector,
+        replicas,
+        transport,
+        evictionGracePeriodSeconds,
+        nodeNotReadyTimeoutSeconds,
+        nodeCapacity,
+        preloadImages,
+        verifiedWithinSeconds,
+        null);
+  }
 
   /** A spec with the default verification window. */
   public LayerNamespaceSpec(
@@ -77,6 +104,7 @@ public record LayerNamespaceSpec(
         nodeNotReadyTimeoutSeconds,
         nodeCapacity,
         preloadImages,
+        null,
         null);
   }
 }

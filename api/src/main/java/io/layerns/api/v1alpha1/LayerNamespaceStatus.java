@@ -34,7 +34,9 @@ public record LayerNamespaceStatus(
         Integer lostLayers,
     @JsonPropertyDescription(
             "Latest observations: Ready, NodesConflict (a node selected by more than one"
-                + " namespace), Replicated, NoCapacity.")
+                + " namespace), Replicated, NoCapacity, ColdTierReady (every member reaches the"
+                + " cold tier and no bucket copy is Missing, Corrupt or Failed; absent without a"
+                + " cold tier).")
         List<Condition> conditions,
     @JsonPropertyDescription(
             "Bytes the member nodes would store if each kept its own copy of every layer it holds,"
@@ -51,7 +53,61 @@ public record LayerNamespaceStatus(
                 + " included; layers read through remote mounts are not fetched, so not counted).")
         Long registryBytesAvoided,
     @JsonPropertyDescription("registryBytesAvoided in binary units.")
-        String registryBytesAvoidedSize) {
+        String registryBytesAvoidedSize,
+    @JsonPropertyDescription(
+            "Layers whose cold tier bucket copy is Confirmed by their cold keeper; absent without"
+                + " a cold tier.")
+        Integer coldLayers,
+    @JsonPropertyDescription("Bytes of those layers, counting each once.") Long coldBytes,
+    @JsonPropertyDescription("coldBytes in binary units.") String coldSize) {
+
+  /** A status without cold tier figures. */
+  public LayerNamespaceStatus(
+      Long observedGeneration,
+      List<String> nodes,
+      Integer nodeCount,
+      Integer readyNodes,
+      String nodeSummary,
+      Integer layerCount,
+      Long storedBytes,
+      Long uniqueBytes,
+      String storedSize,
+      String uniqueSize,
+      String dedupRatio,
+      Integer underReplicatedLayers,
+      Integer lostLayers,
+      List<Condition> conditions,
+      Long privateCopiesBytes,
+      String privateCopiesSize,
+      Long savedBytes,
+      String savedSize,
+      Long registryBytesAvoided,
+      String registryBytesAvoidedSize) {
+    this(
+        observedGeneration,
+        nodes,
+        nodeCount,
+        readyNodes,
+        nodeSummary,
+        layerCount,
+        storedBytes,
+        uniqueBytes,
+        storedSize,
+        uniqueSize,
+        dedupRatio,
+        underReplicatedLayers,
+        lostLayers,
+        conditions,
+        privateCopiesBytes,
+        privateCopiesSize,
+        savedBytes,
+        savedSize,
+        registryBytesAvoided,
+        registryBytesAvoidedSize,
+        null,
+        null,
+        null);
+  }
 
   /** The same status with other conditions. */
   public LayerNamespaceStatus withConditions(List<Condition> newConditions) {
@@ -75,6 +131,9 @@ public record LayerNamespaceStatus(
         savedBytes,
         savedSize,
         registryBytesAvoided,
-        registryBytesAvoidedSize);
+        registryBytesAvoidedSize,
+        coldLayers,
+        coldBytes,
+        coldSize);
   }
 }

@@ -28,4 +28,39 @@ public record LayerStatus(
     @JsonPropertyDescription(
             "Available (a Present copy exists), Replicated (copies reach spec.replicas), Lost, and"
                 + " Ready.")
-        List<Condition> conditions) {}
+        List<Condition> conditions,
+    @JsonPropertyDescription(
+            "Holders with a Present copy as a comma-separated list, for kubectl get.")
+        String holderSummary,
+    @JsonPropertyDescription(
+            "The layer's copy in its namespace's cold tier bucket, as its cold keeper reports it;"
+                + " absent without a cold tier.")
+        LayerColdCopy coldCopy) {
+
+  /** A status without a cold copy or holder summary. */
+  public LayerStatus(
+      Long observedGeneration,
+      List<String> namespaces,
+      String size,
+      List<LayerHolder> holders,
+      Integer copies,
+      List<String> owners,
+      String ownerSummary,
+      List<LayerReference> references,
+      Integer referenceCount,
+      List<Condition> conditions) {
+    this(
+        observedGeneration,
+        namespaces,
+        size,
+        holders,
+        copies,
+        owners,
+        ownerSummary,
+        references,
+        referenceCount,
+        conditions,
+        null,
+        null);
+  }
+}

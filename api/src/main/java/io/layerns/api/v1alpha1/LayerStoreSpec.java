@@ -19,4 +19,30 @@ public record LayerStoreSpec(
         List<AssignedLayer> layers,
     @JsonPropertyDescription("Export endpoints of the peers named in layers[].peers.")
         List<PeerEndpoints> peers,
-    @JsonPropertyDescription("Images to import ahead of any pod.") List<String> preloadImages) {}
+    @JsonPropertyDescription("Images to import ahead of any pod.") List<String> preloadImages,
+    @JsonPropertyDescription(
+            "The namespace's cold tier, copied here so the agent needs no other object; the"
+                + " credentials Secret is read from the node plugin's namespace. Absent: no cold"
+                + " tier.")
+        ColdTier coldTier) {
+
+  /** A spec without a cold tier. */
+  public LayerStoreSpec(
+      String nodeName,
+      String namespace,
+      Transport transport,
+      Integer evictionGracePeriodSeconds,
+      List<AssignedLayer> layers,
+      List<PeerEndpoints> peers,
+      List<String> preloadImages) {
+    this(
+        nodeName,
+        namespace,
+        transport,
+        evictionGracePeriodSeconds,
+        layers,
+        peers,
+        preloadImages,
+        null);
+  }
+}

@@ -23,7 +23,10 @@ public record LayerStoreStatus(
     @JsonPropertyDescription("Volumes published on this node and the layers they use.")
         List<PublishedVolume> volumes,
     @JsonPropertyDescription("Number of volumes published on this node.") Integer volumeCount,
-    @JsonPropertyDescription("Ready (the agent serves and its exports are up), and failures.")
+    @JsonPropertyDescription(
+            "Ready (the agent serves and its exports are up), ColdTierReady (the bucket can be"
+                + " read and written with the credentials; absent without a cold tier), and"
+                + " failures.")
         List<Condition> conditions,
     @JsonPropertyDescription(
             "Bytes of layer blobs this node has fetched from member peers since its store was"
@@ -37,7 +40,48 @@ public record LayerStoreStatus(
             "Layers this node pulled or read for itself (its own imports, preloads and volumes)"
                 + " and no longer holds nor reads, most recent last: without layerns it would"
                 + " still keep a copy of each. At most 10000.")
-        List<String> releasedLayers) {
+        List<String> releasedLayers,
+    @JsonPropertyDescription(
+            "The bucket copies of the layers this node is the cold keeper of"
+                + " (spec.layers[].coldKeeper), sorted by digest. Reports for other layers are"
+                + " ignored.")
+        List<ColdCopy> coldCopies) {
+
+  /** A status without cold copies (no cold tier, or an agent that does not keep any). */
+  public LayerStoreStatus(
+      Long observedGeneration,
+      StoreEndpoints endpoints,
+      Long capacityBytes,
+      Long usedBytes,
+      String capacitySize,
+      String usedSize,
+      Integer assignedLayers,
+      Integer heldLayers,
+      List<HeldLayer> layers,
+      List<PublishedVolume> volumes,
+      Integer volumeCount,
+      List<Condition> conditions,
+      Long fetchedFromPeersBytes,
+      Long fetchedFromRegistriesBytes,
+      List<String> releasedLayers) {
+    this(
+        observedGeneration,
+        endpoints,
+        capacityBytes,
+        usedBytes,
+        capacitySize,
+        usedSize,
+        assignedLayers,
+        heldLayers,
+        layers,
+        volumes,
+        volumeCount,
+        conditions,
+        fetchedFromPeersBytes,
+        fetchedFromRegistriesBytes,
+        releasedLayers,
+        null);
+  }
 
   /** A status without the savings figures (an agent that does not count them). */
   public LayerStoreStatus(
@@ -66,6 +110,7 @@ public record LayerStoreStatus(
         volumes,
         volumeCount,
         conditions,
+        null,
         null,
         null,
         null);

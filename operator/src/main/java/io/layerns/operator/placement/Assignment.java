@@ -15,6 +15,8 @@ import java.util.List;
  * @param verifyAfter asks the node to verify its copy unless it did at or after this instant (pass
  *     it back as {@link Holder#verifyRequestedAt()}): another copy of the layer waits for it to go;
  *     null when nothing waits
+ * @param coldKeeper whether this node keeps the layer's bucket copy (writes and checks it); with
+ *     reason {@link Reason#ColdKeeper} that is the only reason it is listed
  */
 public record Assignment(
     String node,
@@ -25,7 +27,8 @@ public record Assignment(
     List<String> peers,
     boolean fromSource,
     Instant idleSince,
-    Instant verifyAfter) {
+    Instant verifyAfter,
+    boolean coldKeeper) {
   public Assignment {
     peers = List.copyOf(peers);
   }
@@ -40,10 +43,30 @@ public record Assignment(
       List<String> peers,
       boolean fromSource,
       Instant idleSince) {
-    this(node, digest, sizeBytes, reason, fetch, peers, fromSource, idleSince, null);
+    this(node, digest, sizeBytes, reason, fetch, peers, fromSource, idleSince, null, false);
+  }
+
+  /** An entry that does not make the node the layer's cold keeper. */
+  public Assignment(
+      String node,
+      String digest,
+      long sizeBytes,
+      Reason reason,
+      boolean fetch,
+      List<String> peers,
+      boolean fromSource,
+      Instant idleSince,
+      Instant verifyAfter) {
+    this(node, digest, sizeBytes, reason, fetch, peers, fromSource, idleSince, verifyAfter, false);
   }
 
   Assignment askingVerificationAfter(Instant at) {
-    return new Assignment(node, digest, sizeBytes, reason, fetch, peers, fromSource, idleSince, at);
+    return new Assignment(
+        node, digest, sizeBytes, reason, fetch, peers, fromSource, idleSince, at, coldKeeper);
+  }
+
+  Assignment asColdKeeper() {
+    return new Assignment(
+        node, digest, sizeBytes, reason, fetch, peers, fromSource, idleSince, verifyAfter, true);
   }
 }

@@ -1,5 +1,6 @@
 package io.layerns.operator.placement;
 
+import io.layerns.api.v1alpha1.ColdCopyState;
 import io.layerns.api.v1alpha1.CopyState;
 import java.time.Duration;
 import java.time.Instant;
@@ -42,10 +43,25 @@ final class LayerPlacement {
     }
 
     boolean dataOnAMember = hasDataOnAMember(layer);
-    boolean lost = !dataOnAMember && !layer.hasSource();
+    int keeper = policy.hasColdTier() ? coldKeeper(layer, layerHash, holders) : -1;
+    ColdReport coldReport =
+        keeper < 0 ? null : layer.coldReportOf(membership.member(keeper).name());
+    // Only the keeper's own report counts: no other node, member or not, can make copies go.
+    boolean coldConfirmed = coldReport != null && coldReport.state() == ColdCopyState.Confirmed;
+    // A bucket copy counts toward durability only while Confirmed; until then, and again once it
+    // is found Missing or Corrupt, the layer keeps the namespace's replicas on nodes.
+    int wanted = coldConfirmed ? policy.coldReplicas() : policy.replicas();
+    // The bucket may still hold it while the keeper has not looked yet or cannot reach the
+    // bucket: not reported Lost then, and owners fetch it (their agents try the bucket).
+    boolean bucketMayHold =
+        keeper >= 0
+            && (coldReport == null
+                || coldReport.state() == ColdCopyState.Confirmed
+                || coldReport.state() == ColdCopyState.Failed);
+    boolean lost = !dataOnAMember && !layer.hasSource() && !bucketMayHold;
     var selection = new OwnerSelection();
     if (!lost) {
-      selection = selectOwners(layer, layerHash, holders, dataOnAMember);
+      selection = selectOwners(layer, layerHash, holders, dataOnAMember, wanted, keeper);
       for (Candidate owner : selection.owners) {
         if (!owner.costsNoFetch()) {
           ledger.reserve(owner.member(), layer.sizeBytes());
@@ -86,7 +102,7 @@ final class LayerPlacement {
     }
 
     var drops = new ArrayList<Drop>();
-    boolean replicated = presentOwners >= policy.replicas();
+    boolean replicated = presentOwners >= wanted;
     int verifiedOwners = 0;
     for (Candidate owner : owners) {
       if (owner.holdsPresent()
@@ -95,7 +111,7 @@ final class LayerPlacement {
         verifiedOwners++;
       }
     }
-    boolean verified = verifiedOwners >= policy.replicas();
+    boolean verified = verifiedOwners >= wanted;
     boolean awaitingVerification = false;
     for (Holder holder : layer.holders()) {
       int member = membership.indexOf(holder.node());
@@ -117,6 +133,11 @@ final class LayerPlacement {
     if (awaitingVerification) {
       askOwnersToVerify(assignments, holders);
     }
+    String keeperName = null;
+    if (keeper >= 0) {
+      keeperName = membership.member(keeper).name();
+      markColdKeeper(assignments, keeperName, layer);
+    }
     assignments.sort(Comparator.comparing(Assignment::node));
     drops.sort(Comparator.comparing(Drop::node));
 
@@ -125,7 +146,7 @@ final class LayerPlacement {
             ? LayerHealth.Lost
             : replicated
                 ? LayerHealth.Replicated
-                : owners.size() < policy.replicas() && selection.roomShort
+                : owners.size() < wanted && selection.roomShort
                     ? LayerHealth.NoCapacity
                     : LayerHealth.UnderReplicated;
     return new LayerDecision(
@@ -134,7 +155,93 @@ final class LayerPlacement {
         assignments,
         drops,
         health,
-        message(health, layer, owners.size(), presentOwners));
+        message(health, layer, owners.size(), presentOwners, wanted),
+        wanted,
+        keeperName,
+        coldConfirmed);
+  }
+
+  /**
+   * The member that keeps the layer's bucket copy, or -1. Stable: the previous keeper stays while
+   * it is still a member (not departed) and either holds a Present copy to write from, has the
+   * bucket copy Confirmed, or no Ready member holds a Present copy it could hand over to. Otherwise
+   * the Ready holder of a Present copy that owned the layer before, then by rendezvous weight; and
+   * when nobody holds one, any Ready member by weight, which can still check the bucket.
+   */
+  private int coldKeeper(LayerState layer, long layerHash, Map<String, Holder> holders) {
+    int bestHolder = -1;
+    boolean bestWasOwner = false;
+    long bestWeight = 0;
+    var previousOwners = new HashSet<>(layer.previousOwners());
+    for (Holder holder : layer.holders()) {
+      int member = membership.indexOf(holder.node());
+      if (member < 0
+          || holder.state() != CopyState.Present
+          || membership.availability(member) != Availability.Ready) {
+        continue;
+      }
+      boolean wasOwner = previousOwners.contains(holder.node());
+      long weight = Rendezvous.weight(layerHash, membership.nodeHash(member));
+      if (bestHolder < 0
+          || (wasOwner && !bestWasOwner)
+          || (wasOwner == bestWasOwner && weight > bestWeight)) {
+        bestHolder = member;
+        bestWasOwner = wasOwner;
+        bestWeight = weight;
+      }
+    }
+    String previous = layer.previousColdKeeper();
+    int previousMember = previous == null ? -1 : membership.indexOf(previous);
+    if (previousMember >= 0 && membership.availability(previousMember) != Availability.Departed) {
+      Holder held = holders.get(previous);
+      ColdReport report = layer.coldReportOf(previous);
+      if ((held != null && held.state() == CopyState.Present)
+          || (report != null && report.state() == ColdCopyState.Confirmed)
+          || bestHolder < 0) {
+        return previousMember;
+      }
+    }
+    if (bestHolder >= 0) {
+      return bestHolder;
+    }
+    int best = -1;
+    for (int member = 0; member < membership.size(); member++) {
+      if (membership.availability(member) != Availability.Ready) {
+        continue;
+      }
+      long weight = Rendezvous.weight(layerHash, membership.nodeHash(member));
+      if (best < 0 || weight > bestWeight) {
+        best = member;
+        bestWeight = weight;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Marks the keeper's entry, or lists the keeper for its bucket copy alone: a keeper need not hold
+   * the layer (a cold layer may keep fewer node copies), but it keeps the bucket copy checked.
+   */
+  private static void markColdKeeper(
+      List<Assignment> assignments, String keeper, LayerState layer) {
+    for (int i = 0; i < assignments.size(); i++) {
+      if (assignments.get(i).node().equals(keeper)) {
+        assignments.set(i, assignments.get(i).asColdKeeper());
+        return;
+      }
+    }
+    assignments.add(
+        new Assignment(
+            keeper,
+            layer.digest(),
+            layer.sizeBytes(),
+            Reason.ColdKeeper,
+            false,
+            List.of(),
+            false,
+            null,
+            null,
+            true));
   }
 
   /**
@@ -189,7 +296,12 @@ final class LayerPlacement {
   }
 
   private OwnerSelection selectOwners(
-      LayerState layer, long layerHash, Map<String, Holder> holders, boolean dataOnAMember) {
+      LayerState layer,
+      long layerHash,
+      Map<String, Holder> holders,
+      boolean dataOnAMember,
+      int replicas,
+      int coldKeeper) {
     var previous = new HashSet<>(layer.previousOwners());
     var mounting = new HashSet<String>();
     for (Reference reference : layer.references()) {
@@ -207,9 +319,20 @@ final class LayerPlacement {
       addCandidate(candidates, node, layerHash, holders, previous, mounting, dataOnAMember);
     }
     candidates.sort(Candidate.BEST_FIRST);
+    // The cold keeper's Present copy is the one kept first: it is what the bucket copy is written
+    // (and written again) from, so a cold layer's last node copy stays with its keeper.
+    for (int i = 1; i < candidates.size(); i++) {
+      Candidate candidate = candidates.get(i);
+      if (candidate.member() == coldKeeper
+          && candidate.tier() == Candidate.PRESENT
+          && candidates.getFirst().tier() == Candidate.PRESENT) {
+        candidates.remove(i);
+        candidates.addFirst(candidate);
+        break;
+      }
+    }
 
     var selection = new OwnerSelection();
-    int replicas = policy.replicas();
     for (Candidate candidate : candidates) {
       if (candidate.tier() > Candidate.FAILED) {
         selection.offer(candidate, replicas, layer.sizeBytes());
@@ -356,8 +479,8 @@ final class LayerPlacement {
         node, layer.digest(), layer.sizeBytes(), reason, false, List.of(), false, idleSince);
   }
 
-  private String message(LayerHealth health, LayerState layer, int owners, int presentOwners) {
-    int replicas = policy.replicas();
+  private String message(
+      LayerHealth health, LayerState layer, int owners, int presentOwners, int replicas) {
     return switch (health) {
       case Replicated -> "";
       case Lost ->

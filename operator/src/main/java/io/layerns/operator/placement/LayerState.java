@@ -13,6 +13,10 @@ import java.util.Objects;
  * @param references published volumes using the layer, per mounting node
  * @param hasSource whether a registry source is known to re-fetch it from
  * @param previousOwners owners of the previous decision, so a decision stays put
+ * @param previousColdKeeper the node the previous decision made the keeper of the layer's bucket
+ *     copy, so the choice stays put; null when none
+ * @param coldReports what member nodes reported of the layer's bucket copy; only the keeper's
+ *     report counts
  */
 public record LayerState(
     String digest,
@@ -20,7 +24,30 @@ public record LayerState(
     List<Holder> holders,
     List<Reference> references,
     boolean hasSource,
-    List<String> previousOwners) {
+    List<String> previousOwners,
+    String previousColdKeeper,
+    List<ColdReport> coldReports) {
+
+  /** A layer of a namespace without a cold tier. */
+  public LayerState(
+      String digest,
+      long sizeBytes,
+      List<Holder> holders,
+      List<Reference> references,
+      boolean hasSource,
+      List<String> previousOwners) {
+    this(digest, sizeBytes, holders, references, hasSource, previousOwners, null, List.of());
+  }
+
+  /** The report {@code node} made of the bucket copy, or null. */
+  public ColdReport coldReportOf(String node) {
+    for (ColdReport report : coldReports) {
+      if (report.node().equals(node)) {
+        return report;
+      }
+    }
+    return null;
+  }
 
   public LayerState {
     Objects.requireNonNull(digest, "digest");
@@ -30,6 +57,7 @@ public record LayerState(
     holders = List.copyOf(holders);
     references = List.copyOf(references);
     previousOwners = List.copyOf(previousOwners);
+    coldReports = coldReports == null ? List.of() : List.copyOf(coldReports);
     var nodes = new HashSet<String>();
     for (Holder holder : holders) {
       if (!nodes.add(holder.node())) {

@@ -68,7 +68,7 @@ public final class Placement {
                   layer.digest(),
                   layer.sizeBytes(),
                   decision.owners().size(),
-                  membership.policy().replicas(),
+                  decision.wantedCopies(),
                   decision.message()));
         }
         case UnderReplicated -> underReplicated++;

@@ -16,5 +16,10 @@ public enum Reason {
    */
   AwaitingVerification,
   /** The node is not Ready: it acts on nothing, and nothing is dropped behind its back. */
-  NodeNotReady
+  NodeNotReady,
+  /**
+   * Listed only because the node keeps the layer's bucket copy checked: it need not hold the layer
+   * (a cold layer may have fewer node copies than the other reasons keep).
+   */
+  ColdKeeper
 }

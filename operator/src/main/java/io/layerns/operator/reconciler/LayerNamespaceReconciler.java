@@ -120,7 +120,8 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
                 nodeReadiness(nodes),
                 memberStores,
                 digestsWithSource(layerSpecs),
-                previous),
+                previous,
+                ns.getSpec() == null ? null : ns.getSpec().coldTier()),
             clock.instant());
     status = withCapacityCondition(status, decision, ns.getMetadata().getGeneration());
     Optional<Duration> recheck = NamespacePlacement.nextTimedChange(observed, decision);
@@ -228,7 +229,8 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
               layers.isEmpty() ? null : layers,
               NamespacePlacement.peersOf(layers, stores),
               NamespacePlacement.preloadsFor(
-                  member, spec == null ? null : spec.preloadImages(), observed));
+                  member, spec == null ? null : spec.preloadImages(), observed),
+              spec == null ? null : spec.coldTier());
       if (existing != null && wanted.equals(existing.getSpec())) {
         continue;
       }

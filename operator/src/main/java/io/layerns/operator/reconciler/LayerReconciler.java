@@ -58,12 +58,18 @@ public class LayerReconciler implements Reconciler<Layer> {
     String digest = layer.getSpec().digest();
     List<LayerStore> stores = stores(ctx).byIndex(BY_DIGEST, digest);
     Map<String, Integer> replicas = new HashMap<>();
+    Map<String, Integer> coldReplicas = new HashMap<>();
     namespaces(ctx)
         .list()
         .forEach(
-            ns ->
-                replicas.put(
-                    ns.getMetadata().getName(), LayerNamespaceReconciler.replicas(ns.getSpec())));
+            ns -> {
+              replicas.put(
+                  ns.getMetadata().getName(), LayerNamespaceReconciler.replicas(ns.getSpec()));
+              if (ns.getSpec() != null && ns.getSpec().coldTier() != null) {
+                coldReplicas.put(
+                    ns.getMetadata().getName(), ns.getSpec().coldTier().replicasOrDefault());
+              }
+            });
     boolean hasSource = layer.getSpec().sources() != null && !layer.getSpec().sources().isEmpty();
     Instant now = clock.instant();
     LayerStatus previous = layer.getStatus();
@@ -72,6 +78,7 @@ public class LayerReconciler implements Reconciler<Layer> {
             digest,
             stores,
             replicas,
+            coldReplicas,
             hasSource,
             previous,
             layer.getMetadata().getGeneration(),
@@ -185,7 +192,11 @@ public class LayerReconciler implements Reconciler<Layer> {
   }
 
   private static boolean unused(LayerStatus status) {
-    return status.holders().isEmpty() && status.owners().isEmpty() && status.referenceCount() == 0;
+    // A layer with a cold keeper lives on in the bucket even when no node holds or owns it.
+    return status.holders().isEmpty()
+        && status.owners().isEmpty()
+        && status.referenceCount() == 0
+        && status.coldCopy() == null;
   }
 
   @SuppressWarnings("unchecked")

@@ -4,6 +4,7 @@ import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.NodeCondition;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.layerns.api.v1alpha1.AssignedLayer;
+import io.layerns.api.v1alpha1.ColdCopy;
 import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.LayerNamespaceSpec;
 import io.layerns.api.v1alpha1.LayerSpec;
@@ -12,6 +13,7 @@ import io.layerns.api.v1alpha1.PeerEndpoints;
 import io.layerns.api.v1alpha1.VolumeLayer;
 import io.layerns.operator.placement.Assignment;
 import io.layerns.operator.placement.ClusterState;
+import io.layerns.operator.placement.ColdReport;
 import io.layerns.operator.placement.Decision;
 import io.layerns.operator.placement.Holder;
 import io.layerns.operator.placement.LayerState;
@@ -57,7 +59,8 @@ final class NamespacePlacement {
         replicas,
         Duration.ofSeconds(grace),
         Duration.ofSeconds(timeout),
-        Duration.ofSeconds(verifiedWithin));
+        Duration.ofSeconds(verifiedWithin),
+        spec == null || spec.coldTier() == null ? null : spec.coldTier().replicasOrDefault());
   }
 
   static ClusterState observe(
@@ -102,6 +105,8 @@ final class NamespacePlacement {
     Map<String, List<String>> previousOwners = new HashMap<>();
     Map<String, Long> sizes = new HashMap<>();
     Map<String, Boolean> sources = new HashMap<>();
+    Map<String, String> coldKeepers = new HashMap<>();
+    Map<String, List<ColdReport>> coldReports = new HashMap<>();
     for (String name : members) {
       LayerStore store = stores.get(name);
       if (store == null) {
@@ -119,6 +124,19 @@ final class NamespacePlacement {
         }
         if (a.sources() != null && !a.sources().isEmpty()) {
           sources.put(a.digest(), true);
+        }
+        if (a.keepsColdCopy()) {
+          // Members are visited in name order, so two marked keepers (never written so) resolve
+          // the same way every time.
+          coldKeepers.putIfAbsent(a.digest(), name);
+        }
+      }
+      // Read from members only; placement then believes the layer's keeper alone.
+      for (ColdCopy cold : StoreViews.coldCopies(store)) {
+        if (cold.digest() != null && cold.state() != null) {
+          coldReports
+              .computeIfAbsent(cold.digest(), d -> new ArrayList<>())
+              .add(new ColdReport(name, cold.state()));
         }
       }
       for (HeldLayer held : StoreViews.held(store)) {
@@ -176,7 +194,9 @@ final class NamespacePlacement {
                   copies,
                   references.getOrDefault(digest, List.of()).stream().distinct().toList(),
                   hasSource,
-                  previousOwners.getOrDefault(digest, List.of())));
+                  previousOwners.getOrDefault(digest, List.of()),
+                  coldKeepers.get(digest),
+                  coldReports.getOrDefault(digest, List.of())));
         });
     return new ClusterState(policy(spec), now, memberList, layers);
   }
@@ -196,7 +216,8 @@ final class NamespacePlacement {
               a.fetch() && a.fromSource() && known != null ? known.sources() : null,
               a.reason().name(),
               a.idleSince() == null ? null : a.idleSince().toString(),
-              a.verifyAfter() == null ? null : a.verifyAfter().toString()));
+              a.verifyAfter() == null ? null : a.verifyAfter().toString(),
+              a.coldKeeper() ? Boolean.TRUE : null));
     }
     return out;
   }

@@ -3,8 +3,10 @@ package io.layerns.operator.status;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.layerns.api.status.ByteSizes;
 import io.layerns.api.status.Conditions;
+import io.layerns.api.v1alpha1.ColdCopyState;
 import io.layerns.api.v1alpha1.CopyState;
 import io.layerns.api.v1alpha1.HeldLayer;
+import io.layerns.api.v1alpha1.LayerColdCopy;
 import io.layerns.api.v1alpha1.LayerHolder;
 import io.layerns.api.v1alpha1.LayerReference;
 import io.layerns.api.v1alpha1.LayerStatus;
@@ -32,12 +34,7 @@ public final class LayerAggregator {
 
   private LayerAggregator() {}
 
-  /**
-   * @param stores the stores whose spec or status names {@code digest}
-   * @param replicasByNamespace spec.replicas of each LayerNamespace
-   * @param hasSource whether the layer can be fetched again from a registry
-   * @param previous the stored status, for condition transition times
-   */
+  /** The same, for namespaces without a cold tier. */
   public static LayerStatus compute(
       String digest,
       Collection<LayerStore> stores,
@@ -46,6 +43,28 @@ public final class LayerAggregator {
       LayerStatus previous,
       Long generation,
       Instant now) {
+    return compute(
+        digest, stores, replicasByNamespace, Map.of(), hasSource, previous, generation, now);
+  }
+
+  /**
+   * @param stores the stores whose spec or status names {@code digest}
+   * @param replicasByNamespace spec.replicas of each LayerNamespace
+   * @param coldReplicasByNamespace spec.coldTier.replicas of each LayerNamespace with a cold tier
+   * @param hasSource whether the layer can be fetched again from a registry
+   * @param previous the stored status, for condition transition times
+   */
+  public static LayerStatus compute(
+      String digest,
+      Collection<LayerStore> stores,
+      Map<String, Integer> replicasByNamespace,
+      Map<String, Integer> coldReplicasByNamespace,
+      boolean hasSource,
+      LayerStatus previous,
+      Long generation,
+      Instant now) {
+    LayerColdCopy coldCopy = null;
+    String coldNamespace = null;
     List<LayerHolder> holders = new ArrayList<>();
     SortedSet<String> owners = new TreeSet<>();
     SortedMap<String, Integer> volumesByReader = new TreeMap<>();
@@ -68,6 +87,15 @@ public final class LayerAggregator {
           }
           involved = true;
         }
+      }
+      if (coldCopy == null && StoreViews.keepsColdCopy(store, digest)) {
+        // The keeper the operator named, and only its own report: another node's word is not
+        // taken for the bucket copy.
+        coldNamespace = ns;
+        coldCopy =
+            StoreViews.keptColdCopy(store, digest)
+                .map(c -> new LayerColdCopy(c.state(), node, c.checkedAt(), c.message()))
+                .orElse(new LayerColdCopy(null, node, null, null));
       }
       for (var assigned : StoreViews.assigned(store)) {
         if (digest.equals(assigned.digest())) {
@@ -110,26 +138,36 @@ public final class LayerAggregator {
         });
     int referenceCount = references.stream().mapToInt(LayerReference::volumes).sum();
 
+    boolean coldConfirmed = coldCopy != null && coldCopy.state() == ColdCopyState.Confirmed;
     List<String> underReplicated = new ArrayList<>();
     for (String ns : namespaces) {
-      int want = replicasByNamespace.getOrDefault(ns, 2);
+      // A confirmed bucket copy lets its namespace keep its cold replicas on nodes instead.
+      int want =
+          coldConfirmed && ns.equals(coldNamespace) && coldReplicasByNamespace.containsKey(ns)
+              ? coldReplicasByNamespace.get(ns)
+              : replicasByNamespace.getOrDefault(ns, 2);
       int have = presentByNamespace.getOrDefault(ns, 0);
       if (have < want) {
         underReplicated.add(have + " of " + want + " copies in " + ns);
       }
     }
-    boolean lost = copies == 0 && !fetching && !hasSource;
+    // A confirmed bucket copy can be fetched again: the layer is recoverable, not lost.
+    boolean lost = copies == 0 && !fetching && !hasSource && !coldConfirmed;
+    boolean available = copies > 0 || coldConfirmed;
 
     List<Condition> conditions = previous == null ? null : previous.conditions();
     conditions =
         Conditions.set(
             conditions,
             AVAILABLE,
-            copies > 0,
-            copies > 0 ? "PresentCopy" : "NoPresentCopy",
+            available,
+            copies > 0 ? "PresentCopy" : coldConfirmed ? "BucketCopy" : "NoPresentCopy",
             copies > 0
                 ? copies + " Present " + (copies == 1 ? "copy" : "copies") + "."
-                : "No node holds a Present copy" + (fetching ? "; a fetch is under way." : "."),
+                : coldConfirmed
+                    ? "Only the cold tier bucket holds it; a node fetches it from there when a"
+                        + " volume needs it."
+                    : "No node holds a Present copy" + (fetching ? "; a fetch is under way." : "."),
             generation,
             now);
     conditions =
@@ -148,20 +186,24 @@ public final class LayerAggregator {
             conditions,
             LOST,
             lost,
-            lost ? "NoCopyNoSource" : (copies > 0 || fetching ? "CopyExists" : "SourceKnown"),
+            lost
+                ? "NoCopyNoSource"
+                : (copies > 0 || fetching
+                    ? "CopyExists"
+                    : coldConfirmed ? "BucketCopyConfirmed" : "SourceKnown"),
             lost
                 ? "No node holds the layer and no registry source is known; pods that need it"
                     + " cannot start until an image containing it is imported again."
                 : "The layer can be served or fetched again.",
             generation,
             now);
-    boolean ready = copies > 0 && underReplicated.isEmpty();
+    boolean ready = available && underReplicated.isEmpty();
     conditions =
         Conditions.set(
             conditions,
             Conditions.READY,
             ready,
-            ready ? "Ready" : (copies == 0 ? "NoPresentCopy" : "UnderReplicated"),
+            ready ? "Ready" : (!available ? "NoPresentCopy" : "UnderReplicated"),
             ready ? "Available and replicated." : "See the Available and Replicated conditions.",
             generation,
             now);
@@ -176,6 +218,15 @@ public final class LayerAggregator {
         owners.isEmpty() ? "<none>" : String.join(",", owners),
         references,
         referenceCount,
-        conditions);
+        conditions,
+        copies == 0
+            ? "<none>"
+            : String.join(
+                ",",
+                holders.stream()
+                    .filter(h -> h.state() == CopyState.Present)
+                    .map(LayerHolder::node)
+                    .toList()),
+        coldCopy);
   }
 }

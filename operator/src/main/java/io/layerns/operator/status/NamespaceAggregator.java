@@ -3,6 +3,10 @@ package io.layerns.operator.status;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.layerns.api.status.ByteSizes;
 import io.layerns.api.status.Conditions;
+import io.layerns.api.v1alpha1.AssignedLayer;
+import io.layerns.api.v1alpha1.ColdCopy;
+import io.layerns.api.v1alpha1.ColdCopyState;
+import io.layerns.api.v1alpha1.ColdTier;
 import io.layerns.api.v1alpha1.CopyState;
 import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.LayerNamespaceStatus;
@@ -15,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SortedSet;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.function.Predicate;
 
@@ -31,7 +36,14 @@ public final class NamespaceAggregator {
 
   private NamespaceAggregator() {}
 
-  /** What the aggregation needs to know about the namespace and its members. */
+  /** How many bucket copies, failing members and bad copies the ColdTierReady message names. */
+  private static final int COLD_NAMED = 3;
+
+  /**
+   * What the aggregation needs to know about the namespace and its members.
+   *
+   * @param coldTier the namespace's cold tier, or null
+   */
   public record Input(
       Long generation,
       int replicas,
@@ -40,7 +52,31 @@ public final class NamespaceAggregator {
       Predicate<String> nodeReady,
       Collection<LayerStore> memberStores,
       Set<String> digestsWithSource,
-      LayerNamespaceStatus previous) {}
+      LayerNamespaceStatus previous,
+      ColdTier coldTier) {
+
+    /** A namespace without a cold tier. */
+    public Input(
+        Long generation,
+        int replicas,
+        SortedSet<String> members,
+        List<String> conflictingNodes,
+        Predicate<String> nodeReady,
+        Collection<LayerStore> memberStores,
+        Set<String> digestsWithSource,
+        LayerNamespaceStatus previous) {
+      this(
+          generation,
+          replicas,
+          members,
+          conflictingNodes,
+          nodeReady,
+          memberStores,
+          digestsWithSource,
+          previous,
+          null);
+    }
+  }
 
   public static LayerNamespaceStatus compute(Input in, Instant now) {
     Map<String, Long> sizeOf = new HashMap<>();
@@ -51,6 +87,25 @@ public final class NamespaceAggregator {
     long naive = 0;
     int ready = 0;
 
+    // Per digest, the report of its cold keeper (the member the operator marked), and only that.
+    Map<String, ColdCopy> keptCold = new TreeMap<>();
+    Map<String, Long> assignedSize = new HashMap<>();
+    for (LayerStore store : in.memberStores()) {
+      Set<String> keeps = new HashSet<>();
+      for (AssignedLayer a : StoreViews.assigned(store)) {
+        if (a.keepsColdCopy()) {
+          keeps.add(a.digest());
+        }
+        if (a.size() != null) {
+          assignedSize.merge(a.digest(), a.size(), Math::max);
+        }
+      }
+      for (ColdCopy cold : StoreViews.coldCopies(store)) {
+        if (keeps.contains(cold.digest()) && cold.state() != null) {
+          keptCold.putIfAbsent(cold.digest(), cold);
+        }
+      }
+    }
     for (LayerStore store : in.memberStores()) {
       for (HeldLayer held : StoreViews.held(store)) {
         long size = held.size() == null ? 0 : held.size();
@@ -83,12 +138,24 @@ public final class NamespaceAggregator {
     long unique = present.keySet().stream().mapToLong(d -> sizeOf.getOrDefault(d, 0L)).sum();
     int underReplicated = 0;
     int lost = 0;
+    int coldLayers = 0;
+    long coldBytes = 0;
     for (String digest : known) {
       int copies = present.getOrDefault(digest, 0);
-      if (copies < in.replicas()) {
+      ColdCopy cold = in.coldTier() == null ? null : keptCold.get(digest);
+      boolean coldConfirmed = cold != null && cold.state() == ColdCopyState.Confirmed;
+      if (coldConfirmed) {
+        coldLayers++;
+        coldBytes += sizeOf.getOrDefault(digest, assignedSize.getOrDefault(digest, 0L));
+      }
+      int wanted = coldConfirmed ? in.coldTier().replicasOrDefault() : in.replicas();
+      if (copies < wanted) {
         underReplicated++;
       }
-      if (copies == 0 && !fetching.contains(digest) && !in.digestsWithSource().contains(digest)) {
+      if (copies == 0
+          && !fetching.contains(digest)
+          && !in.digestsWithSource().contains(digest)
+          && !coldConfirmed) {
         lost++;
       }
     }
@@ -117,10 +184,18 @@ public final class NamespaceAggregator {
             underReplicated == 0,
             underReplicated == 0 ? "EnoughCopies" : "UnderReplicated",
             underReplicated == 0
-                ? "Every layer has " + in.replicas() + " Present copies or more."
-                : underReplicated + " layers have fewer than " + in.replicas() + " Present copies.",
+                ? "Every layer has " + copiesWanted(in) + " Present copies or more."
+                : underReplicated
+                    + " layers have fewer than "
+                    + copiesWanted(in)
+                    + " Present copies.",
             in.generation(),
             now);
+    if (in.coldTier() != null) {
+      conditions = withColdTierReady(conditions, in, keptCold, known, now);
+    } else {
+      conditions = withoutCondition(conditions, Conditions.COLD_TIER_READY);
+    }
     // Each member whose preloads fail, with its own condition's message (images and errors).
     Map<String, String> failedPreloads = new java.util.TreeMap<>();
     for (LayerStore store : in.memberStores()) {
@@ -158,7 +233,96 @@ public final class NamespaceAggregator {
         naive - stored,
         ByteSizes.format(naive - stored),
         fromPeers,
-        ByteSizes.format(fromPeers));
+        ByteSizes.format(fromPeers),
+        in.coldTier() == null ? null : coldLayers,
+        in.coldTier() == null ? null : coldBytes,
+        in.coldTier() == null ? null : ByteSizes.format(coldBytes));
+  }
+
+  private static String copiesWanted(Input in) {
+    return in.coldTier() == null
+        ? String.valueOf(in.replicas())
+        : in.replicas()
+            + " (or coldTier.replicas "
+            + in.coldTier().replicasOrDefault()
+            + " for layers with a Confirmed bucket copy)";
+  }
+
+  /**
+   * True while every member reports it reaches the bucket and no keeper reports a bucket copy
+   * Missing, Corrupt or Failed; a copy not reported yet is still being written and counts as
+   * neither.
+   */
+  private static List<Condition> withColdTierReady(
+      List<Condition> conditions,
+      Input in,
+      Map<String, ColdCopy> keptCold,
+      Set<String> known,
+      Instant now) {
+    Map<String, String> failing = new TreeMap<>();
+    for (LayerStore store : in.memberStores()) {
+      var reported =
+          store.getStatus() == null
+              ? java.util.Optional.<Condition>empty()
+              : Conditions.find(store.getStatus().conditions(), Conditions.COLD_TIER_READY);
+      if (reported.isEmpty()) {
+        failing.put(StoreViews.node(store), "its agent does not report ColdTierReady");
+      } else if (!"True".equals(reported.get().getStatus())) {
+        failing.put(StoreViews.node(store), reported.get().getMessage());
+      }
+    }
+    Map<String, ColdCopy> bad = new TreeMap<>();
+    keptCold.forEach(
+        (digest, cold) -> {
+          if (known.contains(digest) && cold.state() != ColdCopyState.Confirmed) {
+            bad.put(digest, cold);
+          }
+        });
+    String reason;
+    StringBuilder message = new StringBuilder();
+    if (!failing.isEmpty()) {
+      reason = "BucketUnreachable";
+      message.append(failing.size()).append(" member nodes cannot use the bucket: ");
+      failing.entrySet().stream()
+          .limit(COLD_NAMED)
+          .forEach(e -> message.append(e.getKey()).append(": ").append(e.getValue()).append(". "));
+    } else if (!bad.isEmpty()) {
+      reason = "BucketCopiesNotConfirmed";
+    } else {
+      reason = "BucketReachable";
+      message.append("Every member reaches bucket ").append(in.coldTier().bucket()).append('.');
+    }
+    if (!bad.isEmpty()) {
+      message.append(bad.size()).append(" bucket copies are not Confirmed: ");
+      bad.entrySet().stream()
+          .limit(COLD_NAMED)
+          .forEach(
+              e ->
+                  message
+                      .append(e.getKey())
+                      .append(' ')
+                      .append(e.getValue().state())
+                      .append(
+                          e.getValue().message() == null ? "" : " (" + e.getValue().message() + ")")
+                      .append("; "));
+      message.append("see kubectl get layers.");
+    }
+    boolean ready = failing.isEmpty() && bad.isEmpty();
+    return Conditions.set(
+        conditions,
+        Conditions.COLD_TIER_READY,
+        ready,
+        reason,
+        message.toString().trim(),
+        in.generation(),
+        now);
+  }
+
+  private static List<Condition> withoutCondition(List<Condition> conditions, String type) {
+    if (conditions == null || Conditions.find(conditions, type).isEmpty()) {
+      return conditions;
+    }
+    return conditions.stream().filter(c -> !type.equals(c.getType())).toList();
   }
 
   private static String readyReason(

@@ -2,6 +2,7 @@ package io.layerns.operator.status;
 
 import io.layerns.api.status.Conditions;
 import io.layerns.api.v1alpha1.AssignedLayer;
+import io.layerns.api.v1alpha1.ColdCopy;
 import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.api.v1alpha1.PublishedVolume;
@@ -35,6 +36,30 @@ public final class StoreViews {
     return store.getSpec() == null || store.getSpec().layers() == null
         ? List.of()
         : store.getSpec().layers();
+  }
+
+  /** The bucket copies the node reports, for the layers it is the cold keeper of. */
+  public static List<ColdCopy> coldCopies(LayerStore store) {
+    return store.getStatus() == null || store.getStatus().coldCopies() == null
+        ? List.of()
+        : store.getStatus().coldCopies();
+  }
+
+  /**
+   * The report of the layer's cold keeper: the member the operator marked as keeper in its spec,
+   * and its own report of that digest. Empty when the store is not the keeper or has not reported
+   * it; a report for a layer the node does not keep is never returned.
+   */
+  public static java.util.Optional<ColdCopy> keptColdCopy(LayerStore store, String digest) {
+    if (assigned(store).stream().noneMatch(a -> digest.equals(a.digest()) && a.keepsColdCopy())) {
+      return java.util.Optional.empty();
+    }
+    return coldCopies(store).stream().filter(c -> digest.equals(c.digest())).findFirst();
+  }
+
+  /** Whether the operator made this store's node the cold keeper of {@code digest}. */
+  public static boolean keepsColdCopy(LayerStore store, String digest) {
+    return assigned(store).stream().anyMatch(a -> digest.equals(a.digest()) && a.keepsColdCopy());
   }
 
   public static List<PublishedVolume> volumes(LayerStore store) {
