@@ -34,6 +34,9 @@ import java.util.Optional;
  * @param scrub how fast the agent re-verifies its copies, and within what period each
  * @param registryAllowedNetworks loopback, link-local or unspecified addresses registry requests
  *     may go to (none by default)
+ * @param coldScrub how fast the cold keeper re-reads the bucket copies it keeps, and within what
+ *     period each ({@code LAYERNS_COLD_SCRUB_BYTES_PER_SECOND}, {@code
+ *     LAYERNS_COLD_SCRUB_PERIOD_SECONDS})
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -56,7 +59,8 @@ public record PluginConfig(
     Path registryHostsDir,
     int healthPort,
     io.layerns.csi.agent.Scrubber.Settings scrub,
-    RegistryAddresses registryAllowedNetworks) {
+    RegistryAddresses registryAllowedNetworks,
+    io.layerns.csi.agent.Scrubber.Settings coldScrub) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -133,7 +137,24 @@ public record PluginConfig(
                                 .period()
                                 .toSeconds()))))),
         RegistryAddresses.parse(
-            value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")));
+            value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")),
+        new io.layerns.csi.agent.Scrubber.Settings(
+            Long.parseLong(
+                value(
+                    a,
+                    env,
+                    "cold-scrub-bytes-per-second",
+                    "LAYERNS_COLD_SCRUB_BYTES_PER_SECOND",
+                    Long.toString(io.layerns.csi.cold.ColdKeeper.DEFAULT_SCRUB.bytesPerSecond()))),
+            java.time.Duration.ofSeconds(
+                Long.parseLong(
+                    value(
+                        a,
+                        env,
+                        "cold-scrub-period-seconds",
+                        "LAYERNS_COLD_SCRUB_PERIOD_SECONDS",
+                        Long.toString(
+                            io.layerns.csi.cold.ColdKeeper.DEFAULT_SCRUB.period().toSeconds()))))));
   }
 
   private static String value(

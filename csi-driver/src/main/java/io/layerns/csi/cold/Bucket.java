@@ -145,9 +145,12 @@ public final class Bucket implements AutoCloseable {
     return location.prefix() + "blobs/sha256/" + digest.hex();
   }
 
+  /** How {@link #describe()} begins, so callers can tell a bucket among sources. */
+  public static final String DESCRIBED_AS = "bucket ";
+
   /** Names the bucket in messages: {@code bucket b at http://host:9000}. */
   public String describe() {
-    return "bucket " + location.bucket() + " at " + location.endpoint();
+    return DESCRIBED_AS + location.bucket() + " at " + location.endpoint();
   }
 
   /**
