@@ -96,12 +96,15 @@ public final class Bucket implements AutoCloseable {
    */
   public record Check(State state, long size, boolean written, String message) {}
 
-  /** Called with each chunk's size before it is read, to bound the rate (may sleep). */
+  /**
+   * Called with the size of each chunk read, to bound the rate: it may sleep until the bytes are
+   * paid for (see {@link io.layerns.csi.agent.Scrubber.Pace}).
+   */
   @FunctionalInterface
   public interface Pacer {
     Pacer NONE = bytes -> {};
 
-    void before(long bytes) throws IOException;
+    void read(long bytes) throws IOException;
   }
 
   private final Location location;
@@ -210,11 +213,11 @@ public final class Bucket implements AutoCloseable {
     try (InputStream in = get(key)) {
       byte[] buf = new byte[CHUNK];
       while (true) {
-        pacer.before(buf.length);
         int n = in.read(buf);
         if (n < 0) {
           break;
         }
+        pacer.read(n);
         sha.update(buf, 0, n);
         size += n;
       }
@@ -462,11 +465,11 @@ public final class Bucket implements AutoCloseable {
     try (InputStream in = Files.newInputStream(file)) {
       byte[] buf = new byte[CHUNK];
       while (true) {
-        pacer.before(buf.length);
         int n = in.read(buf);
         if (n < 0) {
           break;
         }
+        pacer.read(n);
         sha.update(buf, 0, n);
       }
     }
