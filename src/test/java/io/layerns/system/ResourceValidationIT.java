@@ -32,6 +32,25 @@ class ResourceValidationIT {
             lns("preloadImages: [" + "\"r/a:1\",".repeat(100) + "\"r/a:1\"]"),
             "spec.preloadImages: Too many: 101: must have at most 100 items"),
         Arguments.of(
+            "cold tier endpoint that is not http or https",
+            lns(cold("endpoint: ftp://s3.test:21, bucket: layers, credentialsSecret: s3")),
+            "spec.coldTier.endpoint"),
+        Arguments.of(
+            "cold tier without a bucket",
+            lns(cold("endpoint: http://127.0.0.1:8333, credentialsSecret: s3")),
+            "spec.coldTier.bucket"),
+        Arguments.of(
+            "cold tier without credentials",
+            lns(cold("endpoint: http://127.0.0.1:8333, bucket: layers")),
+            "spec.coldTier.credentialsSecret"),
+        Arguments.of(
+            "negative cold tier replicas",
+            lns(
+                cold(
+                    "endpoint: http://127.0.0.1:8333, bucket: layers, credentialsSecret: s3,"
+                        + " replicas: -1")),
+            "spec.coldTier.replicas"),
+        Arguments.of(
             "negative grace period",
             lns("evictionGracePeriodSeconds: -1"),
             "spec.evictionGracePeriodSeconds"),
@@ -91,6 +110,10 @@ class ResourceValidationIT {
           %s
         """
         .formatted(specLine);
+  }
+
+  private static String cold(String fields) {
+    return "coldTier: {" + fields + "}";
   }
 
   private static String layer(String name, String digest, long size) {

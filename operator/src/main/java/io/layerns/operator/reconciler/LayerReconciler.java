@@ -11,8 +11,10 @@ import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import io.layerns.api.events.EventRecorder;
 import io.layerns.api.status.Conditions;
+import io.layerns.api.v1alpha1.ColdCopyState;
 import io.layerns.api.v1alpha1.CrdConstants;
 import io.layerns.api.v1alpha1.Layer;
+import io.layerns.api.v1alpha1.LayerColdCopy;
 import io.layerns.api.v1alpha1.LayerNamespace;
 import io.layerns.api.v1alpha1.LayerStatus;
 import io.layerns.api.v1alpha1.LayerStore;
@@ -99,6 +101,7 @@ public class LayerReconciler implements Reconciler<Layer> {
       }
     }
     recordLoss(layer, previous, status);
+    recordColdCopy(layer, previous, status);
     UpdateControl<Layer> control;
     if (status.equals(previous)) {
       control = UpdateControl.noUpdate();
@@ -188,6 +191,38 @@ public class LayerReconciler implements Reconciler<Layer> {
           layer,
           "LayerLost",
           "No node holds layer " + layer.getSpec().digest() + " and no registry source is known.");
+    }
+  }
+
+  /**
+   * An event when the keeper's report of the bucket copy changes state: Normal once Confirmed,
+   * Warning when Missing, Corrupt or Failed (the layer then keeps spec.replicas node copies).
+   */
+  private void recordColdCopy(Layer layer, LayerStatus previous, LayerStatus status) {
+    LayerColdCopy now = status.coldCopy();
+    if (now == null || now.state() == null) {
+      return;
+    }
+    LayerColdCopy before = previous == null ? null : previous.coldCopy();
+    if (before != null && before.state() == now.state()) {
+      return;
+    }
+    String note =
+        "Bucket copy of "
+            + layer.getSpec().digest()
+            + " is "
+            + now.state()
+            + " (checked by "
+            + now.node()
+            + (now.message() == null ? "" : ": " + now.message())
+            + ")";
+    if (now.state() == ColdCopyState.Confirmed) {
+      events.normal(layer, "ColdCopyConfirmed", note + ".");
+    } else {
+      events.warning(
+          layer,
+          "ColdCopy" + now.state(),
+          note + "; the layer keeps the namespace's replicas on nodes until it is Confirmed.");
     }
   }
 

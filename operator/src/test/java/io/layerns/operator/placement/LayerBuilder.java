@@ -1,5 +1,6 @@
 package io.layerns.operator.placement;
 
+import io.layerns.api.v1alpha1.ColdCopyState;
 import io.layerns.api.v1alpha1.CopyState;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -13,6 +14,8 @@ final class LayerBuilder {
   private final List<Reference> references = new ArrayList<>();
   private boolean source;
   private List<String> owners = List.of();
+  private String coldKeeper;
+  private final List<ColdReport> coldReports = new ArrayList<>();
 
   private LayerBuilder(String digest) {
     this.digest = digest;
@@ -71,7 +74,20 @@ final class LayerBuilder {
     return this;
   }
 
+  /** The node the previous decision made the keeper of the bucket copy. */
+  LayerBuilder coldKeeper(String node) {
+    coldKeeper = node;
+    return this;
+  }
+
+  /** A node's report of the bucket copy. */
+  LayerBuilder cold(String node, ColdCopyState state) {
+    coldReports.add(new ColdReport(node, state));
+    return this;
+  }
+
   LayerState build() {
-    return new LayerState(digest, size, holders, references, source, owners);
+    return new LayerState(
+        digest, size, holders, references, source, owners, coldKeeper, coldReports);
   }
 }

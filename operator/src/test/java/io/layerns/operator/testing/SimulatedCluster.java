@@ -2,10 +2,12 @@ package io.layerns.operator.testing;
 
 import static org.awaitility.Awaitility.await;
 
+import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.layerns.api.status.ByteSizes;
 import io.layerns.api.status.Conditions;
+import io.layerns.api.v1alpha1.ColdCopy;
 import io.layerns.api.v1alpha1.CopyState;
 import io.layerns.api.v1alpha1.HeldLayer;
 import io.layerns.api.v1alpha1.LayerStore;
@@ -14,6 +16,8 @@ import io.layerns.api.v1alpha1.PublishedVolume;
 import io.layerns.api.v1alpha1.StoreEndpoints;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 
@@ -69,6 +73,22 @@ public final class SimulatedCluster {
     write(awaitStore(node), layers, volumes, fromPeers, fromRegistries, released);
   }
 
+  /**
+   * As {@link #reportIfStored}, for an agent with a cold tier: its reports of the bucket copies it
+   * keeps and its ColdTierReady condition.
+   */
+  public void reportIfStored(
+      String node,
+      List<HeldLayer> layers,
+      List<PublishedVolume> volumes,
+      List<ColdCopy> coldCopies,
+      Condition coldTierReady) {
+    LayerStore store = client.resources(LayerStore.class).withName(node).get();
+    if (store != null) {
+      write(store, layers, volumes, null, null, null, coldCopies, coldTierReady);
+    }
+  }
+
   private void write(LayerStore store, List<HeldLayer> layers, List<PublishedVolume> volumes) {
     write(store, layers, volumes, null, null, null);
   }
@@ -80,6 +100,26 @@ public final class SimulatedCluster {
       Long fromPeers,
       Long fromRegistries,
       List<String> released) {
+    write(store, layers, volumes, fromPeers, fromRegistries, released, null, null);
+  }
+
+  private void write(
+      LayerStore store,
+      List<HeldLayer> layers,
+      List<PublishedVolume> volumes,
+      Long fromPeers,
+      Long fromRegistries,
+      List<String> released,
+      List<ColdCopy> coldCopies,
+      Condition coldTierReady) {
+    List<Condition> conditions =
+        Conditions.set(
+            null, Conditions.READY, true, "Serving", "Agent serving.", null, Instant.now());
+    if (coldTierReady != null) {
+      conditions = new ArrayList<>(conditions);
+      conditions.add(coldTierReady);
+      conditions.sort(Comparator.comparing(Condition::getType));
+    }
     long used =
         layers.stream()
             .filter(l -> l.state() == CopyState.Present)
@@ -98,11 +138,11 @@ public final class SimulatedCluster {
             layers,
             volumes,
             volumes.size(),
-            Conditions.set(
-                null, Conditions.READY, true, "Serving", "Agent serving.", null, Instant.now()),
+            conditions,
             fromPeers,
             fromRegistries,
-            released));
+            released,
+            coldCopies));
     store.getMetadata().setManagedFields(null);
     store
         .getMetadata()
