@@ -75,7 +75,8 @@ if [[ "$(id -u)" == 0 ]]; then
     "$bench_cp" io.layerns.bench.ScrubBenchmark \
     "$([[ $mode == full ]] && echo "a 1 GiB volume, 4 GiB of other copies" || echo "a 100 MiB volume, 1 GiB of other copies")"
   # The real test cluster runs the layerns image this checkout builds, as ClusterE2EIT does.
-  if [[ -z "${BENCH_ONLY:-}" || " $BENCH_ONLY " == *" cluster-pod-start "* ]]; then
+  if [[ -z "${BENCH_ONLY:-}" || " $BENCH_ONLY " == *" cluster-pod-start "* \
+        || " $BENCH_ONLY " == *" containerd-mirror "* ]]; then
     echo "bench: building the images the test cluster runs (target/image)"
     LAYERNS_CACHE="$cache" MVN="mvn -B -ntp" hack/build-image.sh
     LAYERNS_CACHE="$cache" hack/build-test-images.sh
@@ -83,8 +84,10 @@ if [[ "$(id -u)" == 0 ]]; then
   run cluster-pod-start "Pod start on a real cluster: layerns volume against containerd's pull" 1g \
     "$bench_cp" io.layerns.bench.ClusterPodStartBenchmark \
     "$([[ $mode == full ]] && echo "a 1 GiB image" || echo "a 256 MiB image (1 GiB with BENCH_FULL=1)")"
+  run containerd-mirror "containerd's pull through the node's mirror from a peer, against the registry" 1g \
+    "$bench_cp" io.layerns.bench.ContainerdMirrorBenchmark "a 1 GiB image, both modes"
   launcher=()
-  benches+=(publish sftp-read scrub cluster-pod-start)
+  benches+=(publish sftp-read scrub cluster-pod-start containerd-mirror)
 else
   echo "bench: publish, SFTP read and real-cluster benchmarks skipped: they mount, which needs root"
 fi

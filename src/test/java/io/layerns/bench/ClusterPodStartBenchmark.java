@@ -154,6 +154,13 @@ public final class ClusterPodStartBenchmark {
 
   /** Pushes the busybox layer and the benchmark's layers, its config and manifest. */
   private void push(long size, PublishBenchmark.Layers built, Path busybox) throws Exception {
+    image = pushImage(cluster, size, built, busybox);
+  }
+
+  /** Pushes {@code busybox} and {@code built} as one image to the cluster's registry. */
+  static Image pushImage(
+      TestCluster cluster, long size, PublishBenchmark.Layers built, Path busybox)
+      throws Exception {
     PublishRegistry registry =
         PublishRegistry.existing(Integer.parseInt(cluster.registryFromHost().split(":")[1]));
     String repository = "bench/pod-" + (size >> 20) + "m";
@@ -177,16 +184,15 @@ public final class ClusterPodStartBenchmark {
         repository, Digest.of(config), HttpRequest.BodyPublishers.ofByteArray(config));
     registry.pushManifest(repository, PublishImage.MANIFEST_TYPE, manifest, "v1");
     log("pushed in %.1f s", (System.nanoTime() - t) / 1e9);
-    image =
-        new Image(
-            size,
-            repository,
-            ClusterNetwork.registryHost() + "/" + repository + "@" + Digest.of(manifest),
-            List.copyOf(infos),
-            infos.stream().mapToLong(PublishImage.LayerInfo::size).sum(),
-            built.contents().size(),
-            built.smallFile(),
-            sha256(built.smallFileContent()));
+    return new Image(
+        size,
+        repository,
+        ClusterNetwork.registryHost() + "/" + repository + "@" + Digest.of(manifest),
+        List.copyOf(infos),
+        infos.stream().mapToLong(PublishImage.LayerInfo::size).sum(),
+        built.contents().size(),
+        built.smallFile(),
+        sha256(built.smallFileContent()));
   }
 
   /**

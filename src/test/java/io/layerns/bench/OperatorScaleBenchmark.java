@@ -9,6 +9,7 @@ import io.layerns.api.v1alpha1.LayerNamespaceSpec;
 import io.layerns.api.v1alpha1.LayerNamespaceStatus;
 import io.layerns.operator.LayernsOperator;
 import io.layerns.operator.OperatorConfig;
+import io.layerns.operator.reconciler.ParallelWrites;
 import io.layerns.testing.ControlPlane;
 import java.security.MessageDigest;
 import java.time.Clock;
@@ -57,6 +58,16 @@ public final class OperatorScaleBenchmark {
   private BenchAgents agents;
   private ClusterWatch watch;
   private LayernsOperator operator;
+  private double lastConverged = Double.NaN;
+  private String restartNote;
+  private String steadyNote;
+  private Double steadyCpuCores;
+  private Double steadyWritesPerMinute;
+
+  /** How long the converged cluster is watched at rest. */
+  private static final Duration REST = Duration.ofSeconds(60);
+
+  private static final String FLOOR_LABEL = "bench.layerns.io/floor";
 
   private OperatorScaleBenchmark(int nodes, int digests, Duration timeout) {
     this.nodes = nodes;
@@ -231,6 +242,10 @@ public final class OperatorScaleBenchmark {
     BenchAgents.createNodes(client, w.nodes(), 16);
     double nodeSeconds = (System.nanoTime() - t) / 1e9;
 
+    // The floor: this API server creating as many Layer-sized objects, as the operator writes them
+    // (server-side apply, the same writes in flight), before anything else runs.
+    double floorSeconds = floor(digests);
+
     LayerNamespace ns = new LayerNamespace();
     ns.setMetadata(new ObjectMetaBuilder().withName(NAMESPACE).build());
     // A long eviction grace: copies beyond the owners stay, so convergence measures the operator's
@@ -255,11 +270,14 @@ public final class OperatorScaleBenchmark {
     copies.replaceAll((d, c) -> Math.max(c, Math.min(REPLICAS, nodes)));
     Expectation afterStart =
         new Expectation(Map.copyOf(copies), w.sizes(), Math.min(REPLICAS, nodes), nodes);
+    long cpu0 = cpuNanos();
     boolean ok =
         phase(
             "operator starts (cold: creates every LayerStore and Layer)",
             afterStart,
             operator::start);
+    double coldSeconds = lastConverged;
+    double coldCpu = (cpuNanos() - cpu0) / 1e9;
 
     // 2. A node leaves: deleting the Node garbage-collects its LayerStore (owner reference).
     String leaving = w.nodes().get(7 % nodes);
@@ -311,10 +329,16 @@ public final class OperatorScaleBenchmark {
         }
         Expectation afterImport =
             new Expectation(Map.copyOf(withImage), sizes, Math.min(REPLICAS, nodes - 1), nodes - 1);
-        phase(
-            "node imports an image (" + NEW_IMAGE_LAYERS + " new layers)",
-            afterImport,
-            () -> agents.importLayers(importer, image));
+        ok =
+            phase(
+                "node imports an image (" + NEW_IMAGE_LAYERS + " new layers)",
+                afterImport,
+                () -> agents.importLayers(importer, image));
+        // 4. The operator restarts on the converged cluster: it must write nothing.
+        if (ok) {
+          restart(afterImport);
+          steady();
+        }
       }
     }
 
@@ -338,6 +362,16 @@ public final class OperatorScaleBenchmark {
         entries,
         (double) entries / nodes,
         REPLICAS);
+    System.out.printf(
+        Locale.ROOT,
+        "Cold start against the floor: the operator converged in %s; the same API server created"
+            + " %,d Layer-sized objects (server-side apply, %d in flight, as the operator sends"
+            + " them) in %s before the operator started: **%s the floor** (goal: 1.5x).%n%n",
+        Double.isNaN(coldSeconds) ? "-" : Bench.seconds(coldSeconds),
+        digests,
+        ParallelWrites.IN_FLIGHT,
+        Bench.seconds(floorSeconds),
+        Double.isNaN(coldSeconds) ? "-" : Bench.ratio(coldSeconds / floorSeconds));
     System.out.println(
         "| event | converged in | writes settled in | operator API writes | Layer create /"
             + " Layer status / LayerStore spec / LayerNamespace status / Event | agent status"
@@ -353,7 +387,28 @@ public final class OperatorScaleBenchmark {
         Bench.mib(withOperator - withoutOperator),
         nodes,
         watch.layers().size());
+    if (restartNote != null) {
+      System.out.println("\n" + restartNote);
+    }
     notes.forEach(n -> System.out.println("\n" + n));
+    // One line per size for the README's sizing table (quoted from this file).
+    System.out.printf(
+        Locale.ROOT,
+        "%nSizing (this run):%n%n| nodes × layers | operator heap retained | CPU during the cold"
+            + " start | CPU at rest | operator API writes per minute at rest |%n| --- | ---: |"
+            + " ---: | ---: | ---: |%n| %,d × %,d | %s | %.2f cores for %s | %s | %s |%n",
+        nodes,
+        digests,
+        Bench.mib(withOperator - withoutOperator),
+        Double.isNaN(coldSeconds) ? Double.NaN : coldCpu / coldSeconds,
+        Double.isNaN(coldSeconds) ? "-" : Bench.seconds(coldSeconds),
+        steadyCpuCores == null ? "-" : String.format(Locale.ROOT, "%.3f cores", steadyCpuCores),
+        steadyWritesPerMinute == null
+            ? "-"
+            : String.format(Locale.ROOT, "%.1f", steadyWritesPerMinute));
+    if (steadyNote != null) {
+      System.out.println("\n" + steadyNote);
+    }
   }
 
   /** Runs {@code action}, then waits until the expectation holds and the writes stop. */
@@ -374,6 +429,7 @@ public final class OperatorScaleBenchmark {
     }
     double converged = (System.nanoTime() - begin) / 1e9;
     boolean ok = m.count() == 0;
+    lastConverged = ok ? converged : Double.NaN;
 
     // Keep counting until no write has come for QUIET: the event's whole cost, tail included.
     long lastTotal = operatorWrites(ApiWrites.scrape(client, cp.url())) + agents.statusWrites();
@@ -420,6 +476,157 @@ public final class OperatorScaleBenchmark {
             millis(writes.meanMillis("layers/status"))));
     System.err.println("bench: " + name + ": " + rows.getLast());
     return ok;
+  }
+
+  /**
+   * Seconds this API server takes to create {@code count} Layers like the operator's (a digest, a
+   * size, a media type, one source), by server-side apply with the operator's writes in flight;
+   * then deletes them and waits until they are gone, so the operator starts on a clean server.
+   */
+  private double floor(int count) {
+    List<Runnable> writes = new ArrayList<>(count);
+    for (int i = 0; i < count; i++) {
+      String d = digest("bench-floor-" + i);
+      io.layerns.api.v1alpha1.Layer layer = new io.layerns.api.v1alpha1.Layer();
+      layer.setMetadata(
+          new ObjectMetaBuilder()
+              .withName(io.layerns.api.v1alpha1.CrdConstants.layerName(d))
+              .addToLabels(FLOOR_LABEL, "true")
+              .build());
+      layer.setSpec(
+          new io.layerns.api.v1alpha1.LayerSpec(
+              d,
+              (long) (1 << 20) + i,
+              null,
+              "application/vnd.oci.image.layer.v1.tar+gzip",
+              List.of("registry.bench:5000/app-" + (i % 997))));
+      writes.add(
+          () ->
+              client
+                  .resource(layer)
+                  .fieldManager("bench-floor")
+                  .forceConflicts()
+                  .serverSideApply());
+    }
+    long t = System.nanoTime();
+    ParallelWrites.run(writes);
+    double seconds = (System.nanoTime() - t) / 1e9;
+    client.resources(io.layerns.api.v1alpha1.Layer.class).withLabel(FLOOR_LABEL, "true").delete();
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!client
+            .resources(io.layerns.api.v1alpha1.Layer.class)
+            .withLabel(FLOOR_LABEL, "true")
+            .list(new io.fabric8.kubernetes.api.model.ListOptionsBuilder().withLimit(1L).build())
+            .getItems()
+            .isEmpty()
+        && System.nanoTime() < deadline) {
+      sleep(POLL);
+    }
+    System.err.printf(Locale.ROOT, "bench: floor: %,d Layers in %.1f s%n", count, seconds);
+    return seconds;
+  }
+
+  /**
+   * Stops the operator and starts a new one on the converged cluster: how long until it is ready
+   * (informers synced, probes answer) and until it has re-examined every Layer, and what it wrote
+   * meanwhile (it should write nothing).
+   */
+  private void restart(Expectation expected) throws Exception {
+    int layerCount = watch.layers().size();
+    operator.close();
+    ApiWrites writes0 = ApiWrites.scrape(client, cp.url());
+    long agent0 = agents.statusWrites();
+    long begin = System.nanoTime();
+    operator =
+        new LayernsOperator(
+            cp.newAdminClient(),
+            new OperatorConfig("bench-operator", "default", false, false, 0, Duration.ofHours(1)),
+            Clock.systemUTC());
+    operator.start();
+    double ready = (System.nanoTime() - begin) / 1e9;
+    long deadline = begin + timeout.toNanos();
+    // Every Layer is reconciled once at start (java-operator-sdk's initial pass); done when that
+    // many have run and the namespace reconciled.
+    OperatorProfile p = OperatorProfile.scrape(operator.httpPort());
+    while ((p.count().getOrDefault("layer", 0L) < layerCount
+            || p.count().getOrDefault("layernamespace", 0L) < 1)
+        && System.nanoTime() < deadline) {
+      sleep(POLL);
+      p = OperatorProfile.scrape(operator.httpPort());
+    }
+    // Then until the reconciles stop (each store's first event wakes its Layers once more) and a
+    // quiet period passes: any write the restart causes has come by then.
+    long reconciles = p.count().getOrDefault("layer", 0L);
+    long lastChange = System.nanoTime();
+    while (System.nanoTime() - lastChange < QUIET.toNanos() && System.nanoTime() < deadline) {
+      sleep(Duration.ofMillis(500));
+      long now = OperatorProfile.scrape(operator.httpPort()).count().getOrDefault("layer", 0L);
+      if (now != reconciles) {
+        reconciles = now;
+        lastChange = System.nanoTime();
+      }
+    }
+    double examined = (lastChange - begin) / 1e9;
+    Mismatch m = expected.check(watch);
+    ApiWrites writes = ApiWrites.scrape(client, cp.url()).minus(writes0);
+    p = OperatorProfile.scrape(operator.httpPort());
+    restartNote =
+        String.format(
+            Locale.ROOT,
+            "Restart of the converged operator: ready (informers synced, probes answer) in %s;"
+                + " its reconciles done %s after start (%,d Layers; `layer` reconciles: %s,"
+                + " `layernamespace`: %s); %,d operator API writes and %,d agent status writes"
+                + " meanwhile; %s.",
+            Bench.seconds(ready),
+            Bench.seconds(examined),
+            layerCount,
+            p.describe("layer"),
+            p.describe("layernamespace"),
+            operatorWrites(writes),
+            agents.statusWrites() - agent0,
+            m.count() == 0
+                ? "the cluster stayed converged"
+                : "**" + m.count() + " differences after it**, e.g. " + m.first());
+    System.err.println("bench: " + restartNote);
+  }
+
+  /**
+   * The converged cluster at rest for {@link #REST}: the operator's API writes per minute and the
+   * CPU of this JVM (the operator; the agents and watches are idle then).
+   */
+  private void steady() {
+    ApiWrites writes0 = ApiWrites.scrape(client, cp.url());
+    long cpu0 = cpuNanos();
+    long begin = System.nanoTime();
+    sleep(REST);
+    double seconds = (System.nanoTime() - begin) / 1e9;
+    long writes = operatorWrites(ApiWrites.scrape(client, cp.url()).minus(writes0));
+    steadyCpuCores = (cpuNanos() - cpu0) / 1e9 / seconds;
+    steadyWritesPerMinute = writes * 60 / seconds;
+    steadyNote =
+        String.format(
+            Locale.ROOT,
+            "At rest (converged, nothing changing) for %s: %,d operator API writes, %.3f cores of"
+                + " this JVM (the operator; the benchmark's agents and watches idle).",
+            Bench.seconds(seconds),
+            writes,
+            steadyCpuCores);
+  }
+
+  /** CPU time this JVM has used, all threads. */
+  private static long cpuNanos() {
+    return ((com.sun.management.OperatingSystemMXBean)
+            java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+        .getProcessCpuTime();
+  }
+
+  private static void sleep(Duration d) {
+    try {
+      Thread.sleep(d);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
   }
 
   private static String millis(double ms) {

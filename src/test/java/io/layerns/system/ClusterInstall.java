@@ -37,6 +37,23 @@ public final class ClusterInstall {
   public static TestCluster startWithLayerns(
       java.util.function.Function<List<Path>, TestCluster.Options> options,
       java.util.function.Consumer<TestCluster> beforeInstall) {
+    return startWithLayerns(options, beforeInstall, LOCAL_CLUSTER);
+  }
+
+  /** The test cluster's kustomization: manifests/ plus its plain-HTTP registries. */
+  public static final String LOCAL_CLUSTER = "hack/local-cluster";
+
+  /**
+   * {@link #LOCAL_CLUSTER} plus containerd pulling the cluster's registries through every node's
+   * registry mirror; start the cluster {@link TestCluster.Options#withContainerdHostsFromLayerns}.
+   */
+  public static final String LOCAL_CLUSTER_MIRROR = "hack/local-cluster-mirror";
+
+  /** As above, applying {@code kustomization} (a folder of the repository) instead. */
+  public static TestCluster startWithLayerns(
+      java.util.function.Function<List<Path>, TestCluster.Options> options,
+      java.util.function.Consumer<TestCluster> beforeInstall,
+      String kustomization) {
     assertThat(ProcessHandle.current().info().user())
         .as("a real cluster needs root")
         .hasValue("root");
@@ -54,7 +71,7 @@ public final class ClusterInstall {
     try {
       beforeInstall.accept(cluster);
       LOG.info("{}", cluster.kubectl("apply", "-f", repo.resolve("crds").toString()));
-      LOG.info("{}", cluster.kubectl("apply", "-k", repo.resolve("hack/local-cluster").toString()));
+      LOG.info("{}", cluster.kubectl("apply", "-k", repo.resolve(kustomization).toString()));
       awaitRollout(cluster, "deployment/layerns-operator");
       awaitRollout(cluster, "daemonset/layerns-node-plugin");
       return cluster;

@@ -14,7 +14,7 @@ import java.time.Duration;
 import java.util.List;
 
 /** What the real-cluster tests read about their pods and layers, as an admin reads it. */
-final class ClusterPods {
+public final class ClusterPods {
   private ClusterPods() {}
 
   /** The pod's phase, or null while it has none (or is gone). */
@@ -52,7 +52,7 @@ final class ClusterPods {
   }
 
   /** The nodes whose copy of layer {@code digest} is Present, as its Layer resource lists them. */
-  static List<String> presentHolders(KubernetesClient client, String digest) {
+  public static List<String> presentHolders(KubernetesClient client, String digest) {
     Layer l = client.resources(Layer.class).withName(CrdConstants.layerName(digest)).get();
     if (l == null || l.getStatus() == null || l.getStatus().holders() == null) {
       return List.of();

@@ -183,6 +183,38 @@ class ManifestsIT {
 
   @Test
   @DisplayName(
+      "When manifests/ is applied, then the node plugin can write containerd's host files: the"
+          + " host's /etc/containerd/certs.d mounted writable where LAYERNS_CONTAINERD_HOSTS_DIR"
+          + " points, and no registry listed until the admin lists some")
+  void containerdHostsFolderIsMountedWhereThePluginWritesIt() {
+    var spec = template("DaemonSet", DaemonSet.class).getSpec().getTemplate().getSpec();
+    var plugin = spec.getContainers().getFirst();
+    Map<String, String> env =
+        plugin.getEnv().stream()
+            .filter(e -> e.getValue() != null)
+            .collect(java.util.stream.Collectors.toMap(e -> e.getName(), e -> e.getValue()));
+    assertThat(env)
+        .containsEntry("LAYERNS_MIRROR_REGISTRIES", "")
+        .containsEntry("LAYERNS_CONTAINERD_HOSTS_DIR", "/etc/containerd/certs.d");
+    var mount =
+        plugin.getVolumeMounts().stream()
+            .filter(m -> m.getMountPath().equals(env.get("LAYERNS_CONTAINERD_HOSTS_DIR")))
+            .findFirst()
+            .orElseThrow();
+    assertThat(mount.getReadOnly()).as("the plugin writes there").isNotEqualTo(Boolean.TRUE);
+    var volume =
+        spec.getVolumes().stream()
+            .filter(v -> v.getName().equals(mount.getName()))
+            .findFirst()
+            .orElseThrow();
+    assertThat(volume.getHostPath().getPath())
+        .as("containerd's default config_path in its docs")
+        .isEqualTo("/etc/containerd/certs.d");
+    assertThat(volume.getHostPath().getType()).isEqualTo("DirectoryOrCreate");
+  }
+
+  @Test
+  @DisplayName(
       "When an overlay enables the node-driver-registrar component, then the sidecar replaces the"
           + " plugin's own registration and every object is accepted")
   void registrarComponentIsAccepted() throws Exception {

@@ -43,8 +43,10 @@ final class PluginProcess {
                 "--sftp-export-port=-1",
                 // The test registries listen on loopback, which the plugin refuses by default.
                 "--registry-allowed-networks=127.0.0.0/8",
-                // Several plugins share the machine: each gets a free port for /healthz.
-                "--health-port=0"));
+                // Several plugins share the machine: each gets a free port for /healthz, and
+                // for containerd's mirror (on its own address, as on a node of its own).
+                "--health-port=0",
+                "--mirror-address=" + address + ":0"));
     command.addAll(List.of(extraArgs));
     Files.createDirectories(dir.resolve("logs"));
     return ManagedProcess.start(

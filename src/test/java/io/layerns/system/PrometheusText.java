@@ -4,11 +4,11 @@ import java.util.HashMap;
 import java.util.Map;
 
 /** Reads a Prometheus text exposition, as the tests scrape it from /metrics. */
-final class PrometheusText {
+public final class PrometheusText {
   private PrometheusText() {}
 
   /** Every sample, keyed by its name and labels as the exposition prints them. */
-  static Map<String, Double> samples(String exposition) {
+  public static Map<String, Double> samples(String exposition) {
     Map<String, Double> samples = new HashMap<>();
     for (String line : exposition.split("\n")) {
       if (line.isBlank() || line.startsWith("#")) {

@@ -238,9 +238,8 @@ public final class CsiPluginMain {
       Runtime.getRuntime().addShutdownHook(new Thread(nfsExport::close, "stop-nfs-ganesha"));
     }
 
-    RegistryClient registry =
-        new RegistryClient(
-            RegistryHosts.load(config.registryHostsDir()), config.registryAllowedNetworks());
+    RegistryHosts registryHosts = RegistryHosts.load(config.registryHostsDir());
+    RegistryClient registry = new RegistryClient(registryHosts, config.registryAllowedNetworks());
     LOG.info(
         "registry requests to loopback, link-local and unspecified addresses: refused, but for {}",
         config.registryAllowedNetworks());
@@ -253,6 +252,11 @@ public final class CsiPluginMain {
             importer,
             PeerFetcher.httpClient(address, nodeKey.keyPair(), new MemberExportKeys(cluster)),
             Duration.ofMinutes(2));
+    if (config.mirror().address().isPresent()) {
+      // containerd's mirror on this node: lives as long as the plugin.
+      io.layerns.csi.mirror.MirrorServer.start(config.mirror(), importer, peers, cluster)
+          .recordTo(metrics);
+    }
     if (nfsExport != null) {
       // Public layers only: NFS believes the uid a client claims. Exported before the plugin
       // reports its endpoints, then kept up to date; lives as long as the plugin.
@@ -334,6 +338,7 @@ public final class CsiPluginMain {
         events);
     agent.scrub(config.scrub(), events);
     agent.keepCold(cold, config.coldScrub(), events);
+    writeContainerdHosts(config, registryHosts, mirrorUri(config.mirror()), client, events);
     agent.start();
     problems.add(agent::notRunningReason);
     LOG.info("node agent serving {} on {}", config.storeRoot(), export.baseUri());
@@ -347,6 +352,71 @@ public final class CsiPluginMain {
       return ns;
     }
     return client.getNamespace() == null ? "default" : client.getNamespace();
+  }
+
+  /** How often containerd's host files are checked against the settings after the first write. */
+  static final Duration CONTAINERD_HOSTS_PERIOD = Duration.ofMinutes(1);
+
+  /**
+   * Points containerd at this node's mirror for each configured registry (containerd reads the
+   * files at every pull). With no registry listed, files written before are removed; with the
+   * mirror off, too, so containerd does not try a mirror that is not there.
+   */
+  private static void writeContainerdHosts(
+      PluginConfig config,
+      RegistryHosts registryHosts,
+      Optional<java.net.URI> mirror,
+      KubernetesClient client,
+      EventRecorder events) {
+    var settings = config.containerdHosts();
+    if (settings.registries().isEmpty() && !Files.isDirectory(settings.dir())) {
+      return; // nothing to write, nothing written before
+    }
+    if (mirror.isEmpty() && !settings.registries().isEmpty()) {
+      LOG.warn(
+          "{} lists {} but the mirror is off: containerd host files are not written",
+          io.layerns.csi.containerd.ContainerdHosts.Settings.REGISTRIES,
+          settings.registries());
+    }
+    var hosts =
+        new io.layerns.csi.containerd.ContainerdHosts(
+            settings.dir(),
+            mirror.orElse(java.net.URI.create("http://127.0.0.1")),
+            registryHosts::host);
+    new io.layerns.csi.containerd.ContainerdHostsUpkeep(
+            hosts,
+            mirror.isPresent() ? settings.registries() : List.of(),
+            refusal -> {
+              var node = client.nodes().withName(config.nodeName()).get();
+              if (node != null) {
+                events.warning(node, "ContainerdHostsNotWritten", refusal.reason());
+              }
+            })
+        .start(CONTAINERD_HOSTS_PERIOD);
+    LOG.info(
+        "containerd host files in {} for {} (mirror {})",
+        settings.dir(),
+        settings.registries(),
+        mirror.map(Object::toString).orElse("off"));
+  }
+
+  /**
+   * Where containerd reaches this node's mirror, as written in hosts.toml: its address, or loopback
+   * when it listens on every address.
+   */
+  static Optional<java.net.URI> mirrorUri(io.layerns.csi.mirror.MirrorServer.Settings mirror) {
+    return mirror
+        .address()
+        .map(
+            a -> {
+              InetAddress ip =
+                  a.getAddress() == null || a.getAddress().isAnyLocalAddress()
+                      ? InetAddress.getLoopbackAddress()
+                      : a.getAddress();
+              String host = ip.getHostAddress();
+              return java.net.URI.create(
+                  "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort());
+            });
   }
 
   /** Where sshfs daemons run (see FuseDaemonCgroup): from the config, resolved against our own. */

@@ -37,6 +37,11 @@ import java.util.Optional;
  * @param coldScrub how fast the cold keeper re-reads the bucket copies it keeps, and within what
  *     period each ({@code LAYERNS_COLD_SCRUB_BYTES_PER_SECOND}, {@code
  *     LAYERNS_COLD_SCRUB_PERIOD_SECONDS})
+ * @param mirror containerd's registry mirror on this node ({@code LAYERNS_MIRROR_*} or {@code
+ *     --mirror-address}, {@code --mirror-tag-max-age}, {@code --mirror-keep}; see {@link
+ *     io.layerns.csi.mirror.MirrorServer})
+ * @param containerdHosts the registries containerd pulls through this node's mirror, and where its
+ *     host files go ({@code LAYERNS_MIRROR_REGISTRIES}, {@code LAYERNS_CONTAINERD_HOSTS_DIR})
  */
 public record PluginConfig(
     Path csiEndpoint,
@@ -60,6 +65,8 @@ public record PluginConfig(
     int healthPort,
     io.layerns.csi.agent.Scrubber.Settings scrub,
     RegistryAddresses registryAllowedNetworks,
+    io.layerns.csi.mirror.MirrorServer.Settings mirror,
+    io.layerns.csi.containerd.ContainerdHosts.Settings containerdHosts,
     io.layerns.csi.agent.Scrubber.Settings coldScrub) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
@@ -138,6 +145,8 @@ public record PluginConfig(
                                 .toSeconds()))))),
         RegistryAddresses.parse(
             value(a, env, "registry-allowed-networks", RegistryAddresses.SETTING, "")),
+        io.layerns.csi.mirror.MirrorServer.Settings.parse(mirrorSettings(a, env)),
+        io.layerns.csi.containerd.ContainerdHosts.Settings.parse(env),
         new io.layerns.csi.agent.Scrubber.Settings(
             Long.parseLong(
                 value(
@@ -155,6 +164,23 @@ public record PluginConfig(
                         "LAYERNS_COLD_SCRUB_PERIOD_SECONDS",
                         Long.toString(
                             io.layerns.csi.cold.ColdKeeper.DEFAULT_SCRUB.period().toSeconds()))))));
+  }
+
+  /** The mirror's variables, {@code --mirror-address=...} and the like winning over env. */
+  private static Map<String, String> mirrorSettings(
+      Map<String, String> args, Map<String, String> env) {
+    Map<String, String> m = new HashMap<>(env);
+    for (var e :
+        Map.of(
+                "mirror-address", io.layerns.csi.mirror.MirrorServer.Settings.ADDRESS,
+                "mirror-tag-max-age", io.layerns.csi.mirror.MirrorServer.Settings.TAG_MAX_AGE,
+                "mirror-keep", io.layerns.csi.mirror.MirrorServer.Settings.KEEP)
+            .entrySet()) {
+      if (args.containsKey(e.getKey())) {
+        m.put(e.getValue(), args.get(e.getKey()));
+      }
+    }
+    return m;
   }
 
   private static String value(

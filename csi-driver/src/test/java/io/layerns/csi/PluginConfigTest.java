@@ -26,6 +26,28 @@ class PluginConfigTest {
   }
 
   @Test
+  void containerdsMirrorIsOnLoopbackUnlessTurnedOff() {
+    assertThat(PluginConfig.parse(new String[0], Map.of("NODE_NAME", "n")).mirror().address())
+        .contains(new java.net.InetSocketAddress("127.0.0.1", 7050));
+    assertThat(
+            PluginConfig.parse(
+                    new String[0], Map.of("NODE_NAME", "n", "LAYERNS_MIRROR_ADDRESS", "off"))
+                .mirror()
+                .address())
+        .isEmpty();
+    assertThat(
+            PluginConfig.parse(
+                    new String[] {"--mirror-address=127.0.1.5:0", "--mirror-tag-max-age=9"},
+                    Map.of("NODE_NAME", "n", "LAYERNS_MIRROR_ADDRESS", "off"))
+                .mirror())
+        .satisfies(
+            m -> {
+              assertThat(m.address()).contains(new java.net.InetSocketAddress("127.0.1.5", 0));
+              assertThat(m.tagMaxAge()).isEqualTo(Duration.ofSeconds(9));
+            });
+  }
+
+  @Test
   void remoteMountsAreCheckedEvery30sUnlessConfigured() {
     assertThat(PluginConfig.parse(new String[0], Map.of("NODE_NAME", "n")).remoteMountCheck())
         .isEqualTo(Duration.ofSeconds(30));

@@ -8,6 +8,7 @@ import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetrics;
 import io.layerns.api.events.EventRecorder;
 import io.layerns.operator.reconciler.LayerNamespaceReconciler;
 import io.layerns.operator.reconciler.LayerReconciler;
+import io.layerns.operator.wakeup.TrimmedItemStore;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
@@ -56,7 +57,11 @@ public final class LayernsOperator implements AutoCloseable {
     EventRecorder events =
         new EventRecorder(client, clock, EventRecorder.OPERATOR, config.podName());
     operator.register(new LayerNamespaceReconciler(client, events, clock));
-    operator.register(new LayerReconciler(events, clock, config.layerCleanupGrace()));
+    // The Layer cache keeps statuses without managedFields and with shared strings (50,000
+    // Layers at full size).
+    operator.register(
+        new LayerReconciler(events, clock, config.layerCleanupGrace()),
+        o -> o.withItemStore(TrimmedItemStore.layers()));
     health =
         new HealthServer(
             config.httpPort(),

@@ -6,7 +6,7 @@ import io.fabric8.kubernetes.api.model.events.v1.EventBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.time.Clock;
-import java.time.ZonedDateTime;
+import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
 import java.util.UUID;
@@ -48,6 +48,21 @@ public final class EventRecorder {
 
   private static final java.time.Duration REPEAT_AFTER = java.time.Duration.ofMinutes(10);
 
+  /**
+   * The API server's MicroTime layout (Go's RFC3339Micro): always six fraction digits. {@code
+   * ISO_INSTANT} drops trailing zero groups (".577Z" when the microseconds are a whole millisecond,
+   * about 1 time in 1,000; no fraction at all on a whole second), and the server rejects those
+   * events.
+   */
+  private static final DateTimeFormatter MICRO_TIME =
+      DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSSSSS'Z'", java.util.Locale.ROOT)
+          .withZone(ZoneOffset.UTC);
+
+  /** {@code at} as a MicroTime string, truncated to microseconds. */
+  public static String microTime(java.time.Instant at) {
+    return MICRO_TIME.format(at.truncatedTo(ChronoUnit.MICROS));
+  }
+
   public EventRecorder(KubernetesClient client, Clock clock, String controller, String instance) {
     this.client = client;
     this.controller = controller;
@@ -85,9 +100,7 @@ public final class EventRecorder {
             .withNamespace(NAMESPACE)
             .endMetadata()
             .withEventTime(
-                new io.fabric8.kubernetes.api.model.MicroTime(
-                    DateTimeFormatter.ISO_INSTANT.format(
-                        ZonedDateTime.now(clock).truncatedTo(ChronoUnit.MICROS))))
+                new io.fabric8.kubernetes.api.model.MicroTime(microTime(clock.instant())))
             .withType(type)
             .withReason(reason)
             .withNote(note)

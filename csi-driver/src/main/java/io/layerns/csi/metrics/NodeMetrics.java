@@ -82,6 +82,22 @@ public final class NodeMetrics {
     }
   }
 
+  /** How containerd's mirror answered a request for a blob or manifest. */
+  public enum MirrorSource {
+    /** Served from this node's store. */
+    LOCAL,
+    /** Fetched from a member peer, verified, then served. */
+    PEER,
+    /** Answered 404: containerd goes to the upstream registry. */
+    NOT_FOUND,
+    /** Answered 401: private content, and no credentials the registry accepts were shown. */
+    UNAUTHORIZED;
+
+    String label() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
   /** Publish and unpublish latency buckets: the kubelet gives a call about two minutes. */
   private static final Duration[] LATENCY_BUCKETS = {
     Duration.ofMillis(100),
@@ -104,6 +120,10 @@ public final class NodeMetrics {
   private final Map<Source, Counter> fetched = new java.util.EnumMap<>(Source.class);
   private final Map<Export, Counter> served = new java.util.EnumMap<>(Export.class);
   private final Map<Refusal, Counter> refusals = new java.util.EnumMap<>(Refusal.class);
+  private final Map<MirrorSource, Counter> mirrorRequests =
+      new java.util.EnumMap<>(MirrorSource.class);
+  private final Map<MirrorSource, Counter> mirrorBytes =
+      new java.util.EnumMap<>(MirrorSource.class);
   private final Counter evictions;
   private final Counter scrubVerified;
   private final Counter scrubCorrupt;
@@ -137,6 +157,21 @@ public final class NodeMetrics {
           Counter.builder("layerns.node.refusals")
               .description("Inputs and clients refused, by reason")
               .tag("reason", r.label())
+              .register(registry));
+    }
+    for (MirrorSource m : MirrorSource.values()) {
+      mirrorRequests.put(
+          m,
+          Counter.builder("layerns.node.mirror.requests")
+              .description("Blob and manifest requests containerd's mirror answered, by source")
+              .tag("source", m.label())
+              .register(registry));
+      mirrorBytes.put(
+          m,
+          Counter.builder("layerns.node.mirror.served")
+              .baseUnit(BaseUnits.BYTES)
+              .description("Bytes containerd's mirror served, by source")
+              .tag("source", m.label())
               .register(registry));
     }
     evictions =
@@ -230,6 +265,14 @@ public final class NodeMetrics {
   public void served(Export export, long bytes) {
     if (bytes > 0) {
       served.get(export).increment(bytes);
+    }
+  }
+
+  /** containerd's mirror answered one request from {@code source}, with {@code bytes} of body. */
+  public void mirrored(MirrorSource source, long bytes) {
+    mirrorRequests.get(source).increment();
+    if (bytes > 0) {
+      mirrorBytes.get(source).increment(bytes);
     }
   }
 

@@ -8,18 +8,14 @@ import io.layerns.csi.registry.RegistryClient;
 import io.layerns.csi.registry.RegistryException;
 import io.layerns.csi.store.Digest;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -56,8 +52,6 @@ public final class ImageAccess {
 
   /** How long a registry's yes stands: a revoked pull secret stops new volumes within this time. */
   public static final Duration DEFAULT_TTL = Duration.ofSeconds(60);
-
-  private static final int MAX_CACHED = 10_000;
 
   /** What kind of document: manifests are asked for as manifests, the rest as blobs. */
   public enum Kind {
@@ -104,16 +98,13 @@ public final class ImageAccess {
 
   private final PrivateImages privateImages;
   private final RegistryClient registry;
-  private final Duration ttl;
-  private final Clock clock;
-  private final Map<String, Instant> granted = new ConcurrentHashMap<>();
+  private final io.layerns.csi.registry.ReadGrants grants;
 
   public ImageAccess(
       PrivateImages privateImages, RegistryClient registry, Duration ttl, Clock clock) {
     this.privateImages = privateImages;
     this.registry = registry;
-    this.ttl = ttl;
-    this.clock = clock;
+    this.grants = new io.layerns.csi.registry.ReadGrants(ttl, clock);
   }
 
   /**
@@ -238,29 +229,17 @@ public final class ImageAccess {
       DockerConfig auths = pod.credentialsFor(where.registry());
       String key =
           fingerprint(auths.credentialsFor(where.registry())) + "|" + repository + "|" + d.digest();
-      Instant until = granted.get(key);
-      if (until != null && clock.instant().isBefore(until)) {
-        return true;
-      }
-      try {
-        RegistryClient.Repository r = registry.repository(where, auths);
-        if (d.kind() == Kind.MANIFEST) {
-          r.checkManifest(d.digest());
-        } else {
-          r.checkBlob(d.digest());
-        }
-        remember(key);
+      if (grants.check(
+          key,
+          registry.repository(where, auths),
+          d.digest(),
+          d.kind() == Kind.MANIFEST,
+          refusals,
+          unreachable)) {
         LOG.debug("pod credentials read private {} in {}", d.describe(), repository);
         return true;
-      } catch (RegistryException e) {
-        if (e.reason() == RegistryException.Reason.AUTHENTICATION_FAILED
-            || e.reason() == RegistryException.Reason.NOT_FOUND) {
-          refusals.add(repository + ": " + e.getMessage());
-        } else {
-          unreachable.add(repository + ": " + e.getMessage());
-        }
-        return false;
       }
+      return false;
     }
 
     /** The pod's repository served {@code d}'s bytes: it holds it, and the pod may read it. */
@@ -274,20 +253,8 @@ public final class ImageAccess {
     }
   }
 
-  private void remember(String key) {
-    Instant now = clock.instant();
-    if (granted.size() >= MAX_CACHED) {
-      granted.values().removeIf(until -> !now.isBefore(until));
-    }
-    granted.put(key, now.plus(ttl));
-  }
-
   /** A cache key part that tells credentials apart without holding the password. */
   private static String fingerprint(Optional<Credentials> credentials) {
-    if (credentials.isEmpty()) {
-      return "anonymous";
-    }
-    Credentials c = credentials.get();
-    return Digest.of((c.username() + "\0" + c.password()).getBytes(StandardCharsets.UTF_8)).hex();
+    return credentials.map(Credentials::fingerprint).orElse("anonymous");
   }
 }

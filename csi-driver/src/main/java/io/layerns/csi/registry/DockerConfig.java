@@ -27,6 +27,11 @@ public final class DockerConfig {
     this.byRegistry = Map.copyOf(byRegistry);
   }
 
+  /** The credentials {@code credentials} for the one registry {@code registry}. */
+  public static DockerConfig of(String registry, Credentials credentials) {
+    return new DockerConfig(Map.of(normalize(registry), credentials));
+  }
+
   /**
    * Reads the {@code .dockerconfigjson} entry of a Secret's data, given as text (CSI passes secrets
    * decoded).

@@ -49,6 +49,23 @@ public final class RegistryClient {
   private final Map<String, CachedAuthorization> authorizations = new ConcurrentHashMap<>();
 
   /**
+   * The digest each tag pointed at when this client last resolved it with its registry, and when:
+   * what lets containerd's mirror answer a tag this node checked recently (see {@link
+   * #lastResolved}), keyed by {@code registry/repository:tag}.
+   */
+  private final Map<String, ResolvedTag> resolvedTags = new ConcurrentHashMap<>();
+
+  private static final int MAX_RESOLVED_TAGS = 10_000;
+
+  /**
+   * A tag resolved with its registry.
+   *
+   * @param digest the manifest (or index) it pointed at
+   * @param at when the registry said so
+   */
+  public record ResolvedTag(Digest digest, Instant at) {}
+
+  /**
    * A client with its own HTTP client, which refuses loopback, link-local and unspecified
    * addresses.
    *
@@ -112,6 +129,25 @@ public final class RegistryClient {
    */
   public Repository repository(ImageReference image, DockerConfig auths) {
     return new Repository(image, auths.credentialsFor(image.registry()));
+  }
+
+  /**
+   * What {@code image}'s tag pointed at when this client last resolved it with the registry (a pull
+   * by tag, or {@link Repository#currentDigest}); empty when it never did, or {@code image} has no
+   * tag. Peers' records never count: only the registry's own answer to this node.
+   */
+  public Optional<ResolvedTag> lastResolved(ImageReference image) {
+    if (image.tag() == null) {
+      return Optional.empty();
+    }
+    return Optional.ofNullable(resolvedTags.get(image.name() + ":" + image.tag()));
+  }
+
+  private void resolved(ImageReference image, String tag, Digest digest) {
+    if (resolvedTags.size() >= MAX_RESOLVED_TAGS) {
+      resolvedTags.clear(); // a forgotten tag only goes back to the registry
+    }
+    resolvedTags.put(image.name() + ":" + tag, new ResolvedTag(digest, Instant.now()));
   }
 
   /** The base URL of a registry's API: its configured server, else https, or http for loopback. */
@@ -200,6 +236,9 @@ public final class RegistryClient {
                   + " but its content has digest "
                   + digest);
         }
+        if (!reference.contains(":")) {
+          resolved(image, reference, digest);
+        }
         return new FetchedManifest(
             digest,
             response.headers().firstValue("Content-Type").orElse(null),
@@ -246,7 +285,9 @@ public final class RegistryClient {
       }
       if (claimed.isPresent()) {
         try {
-          return Digest.parse(claimed.get());
+          Digest digest = Digest.parse(claimed.get());
+          resolved(image, tag, digest);
+          return digest;
         } catch (IllegalArgumentException e) {
           // Not a sha256 digest this node can check: the manifest's own bytes say it.
         }
@@ -631,12 +672,7 @@ public final class RegistryClient {
 
   /** Tokens are cached per credentials, so one pod's token never serves another's pull. */
   private static String fingerprint(Optional<Credentials> credentials) {
-    if (credentials.isEmpty()) {
-      return "anonymous";
-    }
-    Credentials c = credentials.get();
-    byte[] bytes = (c.username() + "\0" + c.password()).getBytes(StandardCharsets.UTF_8);
-    return Digest.of(bytes).hex();
+    return credentials.map(Credentials::fingerprint).orElse("anonymous");
   }
 
   private record Token(String value, Duration lifetime) {}

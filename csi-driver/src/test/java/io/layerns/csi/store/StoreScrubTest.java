@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -172,10 +171,6 @@ class StoreScrubTest {
   }
 
   static void flipFirstByte(Path file) throws IOException {
-    try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
-      int b = f.read();
-      f.seek(0);
-      f.write(b ^ 0x01);
-    }
+    Corruption.flipByte(file, 0);
   }
 }

@@ -22,7 +22,6 @@ import io.layerns.csi.registry.TestImage;
 import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.StoredLayer;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -256,12 +255,7 @@ class PeerFetchIT {
   }
 
   private static void flipByte(Path file, long offset) throws IOException {
-    try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
-      f.seek(offset);
-      int b = f.read();
-      f.seek(offset);
-      f.write(b ^ 0x01);
-    }
+    io.layerns.csi.store.Corruption.flipByte(file, offset);
   }
 
   private static void assertTmpEmpty(LocalLayerStore store) throws IOException {

@@ -31,6 +31,7 @@ import io.layerns.operator.placement.Decision;
 import io.layerns.operator.placement.Placement;
 import io.layerns.operator.status.NamespaceAggregator;
 import io.layerns.operator.status.StoreViews;
+import io.layerns.operator.wakeup.TrimmedItemStore;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -163,19 +164,23 @@ public class LayerNamespaceReconciler implements Reconciler<LayerNamespace> {
     var nodes =
         new InformerEventSource<>(
             InformerEventSourceConfiguration.from(Node.class, LayerNamespace.class)
+                .withItemStore(TrimmedItemStore.withoutManagedFields())
                 .withSecondaryToPrimaryMapper(n -> allNamespaces(ctx))
                 .build(),
             ctx);
     var stores =
         new InformerEventSource<>(
             InformerEventSourceConfiguration.from(LayerStore.class, LayerNamespace.class)
+                .withItemStore(TrimmedItemStore.withoutManagedFields())
                 .withSecondaryToPrimaryMapper(s -> allNamespaces(ctx))
                 .build(),
             ctx);
-    // Layers are read for their sources only; their changes need no namespace reconcile.
+    // Layers are read for their spec and status.namespaces only (the cache keeps nothing else);
+    // their changes need no namespace reconcile.
     var layers =
         new InformerEventSource<>(
             InformerEventSourceConfiguration.from(Layer.class, LayerNamespace.class)
+                .withItemStore(TrimmedItemStore.layerSpecsAndNamespaces())
                 .withSecondaryToPrimaryMapper(l -> Set.of())
                 .build(),
             ctx);

@@ -12,7 +12,6 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 import io.layerns.api.events.EventRecorder;
 import io.layerns.api.status.Conditions;
 import io.layerns.api.v1alpha1.ColdCopyState;
-import io.layerns.api.v1alpha1.CrdConstants;
 import io.layerns.api.v1alpha1.Layer;
 import io.layerns.api.v1alpha1.LayerColdCopy;
 import io.layerns.api.v1alpha1.LayerNamespace;
@@ -20,22 +19,22 @@ import io.layerns.api.v1alpha1.LayerStatus;
 import io.layerns.api.v1alpha1.LayerStore;
 import io.layerns.operator.status.LayerAggregator;
 import io.layerns.operator.status.StoreViews;
+import io.layerns.operator.wakeup.LayerWakeups;
+import io.layerns.operator.wakeup.TrimmedItemStore;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Keeps each Layer's status true from the stores that hold, own or use it. A change to one node's
- * store wakes only the Layers whose digests it names now or named before, and a status is written
- * only when it changed, so a store update costs O(changed layers) writes.
+ * store wakes only the Layers whose digests it changed (held, assigned or read by a volume), and a
+ * status is written only when it changed, so a store update costs O(changed layers) reconciles and
+ * writes.
  */
 @ControllerConfiguration(name = "layer")
 public class LayerReconciler implements Reconciler<Layer> {
@@ -46,8 +45,9 @@ public class LayerReconciler implements Reconciler<Layer> {
   private final Clock clock;
   private final Duration cleanupGrace;
 
-  /** Digests each store named at its last event, so that a digest it drops is woken too. */
-  private final Map<String, StoreDigests> lastDigestsByStore = new ConcurrentHashMap<>();
+  /** Which Layers a store or namespace event wakes; made with the event sources. */
+  private final java.util.concurrent.atomic.AtomicReference<LayerWakeups> wakeups =
+      new java.util.concurrent.atomic.AtomicReference<>();
 
   public LayerReconciler(EventRecorder events, Clock clock, Duration cleanupGrace) {
     this.events = events;
@@ -97,11 +97,13 @@ public class LayerReconciler implements Reconciler<Layer> {
             layer.getMetadata().getName(),
             orphaned);
         ctx.getClient().resource(layer).delete();
+        wakeups.get().forget(digest);
         return UpdateControl.noUpdate();
       }
     }
     recordLoss(layer, previous, status);
     recordColdCopy(layer, previous, status);
+    wakeups.get().statusNames(digest, status.namespaces());
     UpdateControl<Layer> control;
     if (status.equals(previous)) {
       control = UpdateControl.noUpdate();
@@ -117,14 +119,23 @@ public class LayerReconciler implements Reconciler<Layer> {
 
   @Override
   public List<EventSource<?, Layer>> prepareEventSources(EventSourceContext<Layer> ctx) {
+    // Set below: the mapper asks the same informer's cache whether a store still exists.
+    var holder =
+        new java.util.concurrent.atomic.AtomicReference<InformerEventSource<LayerStore, Layer>>();
+    wakeups.set(
+        new LayerWakeups(
+            name -> holder.get() == null || holder.get().get(new ResourceID(name)).isPresent()));
     var stores =
         new InformerEventSource<>(
             InformerEventSourceConfiguration.from(LayerStore.class, Layer.class)
-                .withSecondaryToPrimaryMapper(this::layersNamedBy)
+                .withSecondaryToPrimaryMapper(s -> LayerWakeups.layers(wakeups.get().onStore(s)))
+                .withItemStore(TrimmedItemStore.withoutManagedFields())
                 .build(),
             ctx);
+    holder.set(stores);
     stores.addIndexers(Map.of(BY_DIGEST, s -> List.copyOf(StoreViews.digests(s))));
-    // A replicas change re-evaluates the layers that namespace uses.
+    // A replicas change re-evaluates the Layers whose status names that namespace, from the
+    // reverse index the reconciles keep (no scan of every Layer).
     var namespaces =
         new InformerEventSource<>(
             InformerEventSourceConfiguration.from(LayerNamespace.class, Layer.class)
@@ -137,50 +148,11 @@ public class LayerReconciler implements Reconciler<Layer> {
                             previous.getMetadata().getGeneration()))
                 .withSecondaryToPrimaryMapper(
                     ns ->
-                        ctx.getPrimaryCache()
-                            .list(
-                                l ->
-                                    l.getStatus() != null
-                                        && l.getStatus().namespaces() != null
-                                        && l.getStatus()
-                                            .namespaces()
-                                            .contains(ns.getMetadata().getName()))
-                            .map(ResourceID::fromResource)
-                            .collect(Collectors.toSet()))
+                        LayerWakeups.layers(wakeups.get().onNamespace(ns.getMetadata().getName())))
                 .build(),
             ctx);
     return List.of(stores, namespaces);
   }
-
-  /**
-   * The Layers a store event concerns: the digests the store names now and those it named at its
-   * previous version, so that a digest it drops is re-examined too. JOSDK may call the mapper more
-   * than once for one event, so the previous set moves on only when the resourceVersion does.
-   */
-  private Set<ResourceID> layersNamedBy(LayerStore store) {
-    String name = store.getMetadata().getName();
-    String version = store.getMetadata().getResourceVersion();
-    Set<String> now = StoreViews.digests(store);
-    StoreDigests seen =
-        lastDigestsByStore.compute(
-            name,
-            (k, last) -> {
-              if (last == null) {
-                return new StoreDigests(version, now, Set.of());
-              }
-              if (java.util.Objects.equals(last.version(), version)) {
-                return last;
-              }
-              return new StoreDigests(version, now, last.now());
-            });
-    Set<ResourceID> out = new java.util.HashSet<>();
-    seen.now().forEach(d -> out.add(new ResourceID(CrdConstants.layerName(d))));
-    seen.before().forEach(d -> out.add(new ResourceID(CrdConstants.layerName(d))));
-    return out;
-  }
-
-  /** The digests a store named at one resourceVersion, and at the one before it. */
-  private record StoreDigests(String version, Set<String> now, Set<String> before) {}
 
   private void recordLoss(Layer layer, LayerStatus previous, LayerStatus status) {
     boolean lostNow = Conditions.isTrue(status.conditions(), LayerAggregator.LOST);

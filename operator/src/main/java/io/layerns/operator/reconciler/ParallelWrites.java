@@ -14,9 +14,9 @@ import java.util.concurrent.Semaphore;
  * other took 940 s for 50,000 Layers. The bound keeps well under the API server's in-flight limit
  * for mutations (200 by default), shared with the node agents.
  */
-final class ParallelWrites {
+public final class ParallelWrites {
   /** Writes in flight at once per reconcile. */
-  static final int IN_FLIGHT = 16;
+  public static final int IN_FLIGHT = 16;
 
   private ParallelWrites() {}
 
@@ -24,7 +24,7 @@ final class ParallelWrites {
    * Runs every write and returns when all have finished; the first failure is thrown after that
    * (the others added as suppressed), so the reconcile fails and is retried as before.
    */
-  static void run(List<Runnable> writes) {
+  public static void run(List<Runnable> writes) {
     if (writes.size() <= 1) {
       writes.forEach(Runnable::run);
       return;

@@ -108,14 +108,34 @@ public final class ClusterNode {
             dir.toString()));
   }
 
-  void startContainerd(String sandboxImage, String registryHost) throws IOException {
-    Path certs = dir.resolve("certs.d").resolve(registryHost);
+  /**
+   * containerd's registry host configuration ({@code config_path}) as the node sees it: below the
+   * node's own {@code /var/lib}, because the machine's {@code /etc} is every node's (the
+   * DaemonSet's hostPath of it is patched to this path in {@code hack/local-cluster}).
+   */
+  public static final String CONTAINERD_HOSTS_DIR = "/var/lib/containerd-certs.d";
+
+  /** {@link #CONTAINERD_HOSTS_DIR} as this JVM sees it. */
+  public Path containerdHostsDir() {
+    return varLib().resolve("containerd-certs.d");
+  }
+
+  /**
+   * Starts containerd; unless {@code hostsFromLayerns}, writes the registry's hosts.toml (plain
+   * HTTP) as an admin would. With it, the node plugin writes it (its mirror first, then the
+   * registry), and until then containerd cannot pull from the registry.
+   */
+  void startContainerd(String sandboxImage, String registryHost, boolean hostsFromLayerns)
+      throws IOException {
+    Path certs = containerdHostsDir().resolve(registryHost);
     Files.createDirectories(certs);
-    // The cluster's registry serves plain HTTP, as in-cluster registries often do.
-    Files.writeString(
-        certs.resolve("hosts.toml"),
-        "server = \"http://%s\"\n\n[host.\"http://%s\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
-            .formatted(registryHost, registryHost));
+    if (!hostsFromLayerns) {
+      // The cluster's registry serves plain HTTP, as in-cluster registries often do.
+      Files.writeString(
+          certs.resolve("hosts.toml"),
+          "server = \"http://%s\"\n\n[host.\"http://%s\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+              .formatted(registryHost, registryHost));
+    }
     Files.writeString(
         dir.resolve("cni").resolve("10-layerns-test.conflist"),
         """
@@ -153,7 +173,7 @@ public final class ClusterNode {
           [plugins."io.containerd.cri.v1.images".registry]
             config_path = "%s"
         """
-            .formatted(dir.resolve("cni"), sandboxImage, dir.resolve("certs.d")));
+            .formatted(dir.resolve("cni"), sandboxImage, CONTAINERD_HOSTS_DIR));
     containerd =
         launch(
             "containerd",

@@ -49,9 +49,15 @@ public final class TestCluster implements AutoCloseable {
    * @param privateRegistry when not null, a second registry ({@link
    *     ClusterNetwork#privateRegistryHost()}) that lets in only this user: what a private image
    *     lives in
+   * @param containerdHostsFromLayerns whether the layerns node plugin, not the cluster, writes
+   *     containerd's hosts.toml for the registries
    */
   public record Options(
-      int nodes, String sandboxImage, List<Path> images, RegistryUser privateRegistry) {
+      int nodes,
+      String sandboxImage,
+      List<Path> images,
+      RegistryUser privateRegistry,
+      boolean containerdHostsFromLayerns) {
     public Options {
       if (nodes < 1) {
         throw new IllegalArgumentException("a cluster needs at least one node, not " + nodes);
@@ -61,12 +67,20 @@ public final class TestCluster implements AutoCloseable {
 
     /** A cluster with only the anonymous registry. */
     public Options(int nodes, String sandboxImage, List<Path> images) {
-      this(nodes, sandboxImage, images, null);
+      this(nodes, sandboxImage, images, null, false);
     }
 
     /** The same cluster plus a registry that lets in only {@code user}. */
     public Options withPrivateRegistry(RegistryUser user) {
-      return new Options(nodes, sandboxImage, images, user);
+      return new Options(nodes, sandboxImage, images, user, containerdHostsFromLayerns);
+    }
+
+    /**
+     * The same cluster with no hosts.toml for the registry in containerd's {@link
+     * ClusterNode#CONTAINERD_HOSTS_DIR}: the layerns node plugin writes it (registry mirror).
+     */
+    public Options withContainerdHostsFromLayerns() {
+      return new Options(nodes, sandboxImage, images, privateRegistry, true);
     }
   }
 
@@ -201,7 +215,10 @@ public final class TestCluster implements AutoCloseable {
     Path proxyConfig =
         controlPlane.adminKubeconfig(ClusterNetwork.apiServerUrl(), "kubeconfig-proxy");
     for (ClusterNode node : nodes) {
-      node.startContainerd(options.sandboxImage(), ClusterNetwork.registryHost());
+      node.startContainerd(
+          options.sandboxImage(),
+          ClusterNetwork.registryHost(),
+          options.containerdHostsFromLayerns());
       for (Path image : options.images()) {
         node.importImage(image);
       }
@@ -312,6 +329,14 @@ public final class TestCluster implements AutoCloseable {
    */
   public Path registryStorage() {
     return workDir.resolve("registry").resolve("storage");
+  }
+
+  /**
+   * Stops the anonymous registry for good: from now on every request to it is refused, as when a
+   * registry is down or the cluster is cut off from it.
+   */
+  public void stopRegistry() {
+    registry.process().close(); // returns once it is gone
   }
 
   /** The registry's log: one line per request, naming the address it came from. */

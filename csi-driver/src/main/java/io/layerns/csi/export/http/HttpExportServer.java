@@ -1,6 +1,5 @@
 package io.layerns.csi.export.http;
 
-import com.sun.net.httpserver.Headers;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsExchange;
@@ -8,25 +7,17 @@ import com.sun.net.httpserver.HttpsParameters;
 import com.sun.net.httpserver.HttpsServer;
 import io.layerns.csi.identity.NodeTls;
 import io.layerns.csi.registry.ImageRefs;
-import io.layerns.csi.registry.ManifestDocument;
 import io.layerns.csi.registry.PrivateImages;
 import io.layerns.csi.store.Digest;
 import io.layerns.csi.store.LocalLayerStore;
 import io.layerns.csi.store.OverlayMarkers;
 import io.layerns.csi.store.StoredLayer;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
-import java.nio.channels.Channels;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.security.KeyPair;
 import java.security.PublicKey;
 import java.util.Map;
@@ -59,7 +50,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class HttpExportServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(HttpExportServer.class);
-  private static final int CHUNK = 256 * 1024;
 
   /** Where the overlay markers of a layer are served: {@code MARKERS_PATH + digest}. */
   public static final String MARKERS_PATH = "/layerns/v1/overlay-markers/";
@@ -161,12 +151,7 @@ public final class HttpExportServer implements AutoCloseable {
 
   /** The base URL peers use, such as {@code https://127.0.1.2:40123}. */
   public URI baseUri() {
-    InetSocketAddress a = address();
-    String host = a.getAddress().getHostAddress();
-    if (host.contains(":")) {
-      host = "[" + host + "]";
-    }
-    return URI.create("https://" + host + ":" + a.getPort());
+    return OciHttp.baseUri("https", address());
   }
 
   @Override
@@ -230,7 +215,7 @@ public final class HttpExportServer implements AutoCloseable {
   private void route(HttpExchange exchange) throws IOException {
     String path = path(exchange);
     exchange.getResponseHeaders().set("Docker-Distribution-API-Version", "registry/2.0");
-    if (path.equals("/v2/") || path.equals("/v2")) {
+    if (OciHttp.isBase(path)) {
       send(exchange, 200, "application/json", "{}".getBytes(StandardCharsets.UTF_8));
       return;
     }
@@ -238,22 +223,13 @@ public final class HttpExportServer implements AutoCloseable {
       serveMarkers(exchange, path.substring(MARKERS_PATH.length()));
       return;
     }
-    if (!path.startsWith("/v2/")) {
+    Optional<OciHttp.Request> request = OciHttp.Request.parse(path);
+    if (request.isEmpty()) {
       error(exchange, 404, "NAME_UNKNOWN", "not an OCI Distribution path");
-      return;
-    }
-    String rest = path.substring(4);
-    int blobs = rest.lastIndexOf("/blobs/");
-    int manifests = rest.lastIndexOf("/manifests/");
-    if (blobs > 0 && blobs > manifests) {
-      serveBlob(exchange, rest.substring(blobs + "/blobs/".length()));
-    } else if (manifests > 0) {
-      serveManifest(
-          exchange,
-          rest.substring(0, manifests),
-          rest.substring(manifests + "/manifests/".length()));
+    } else if (request.get().kind() == OciHttp.Kind.BLOB) {
+      serveBlob(exchange, request.get().reference());
     } else {
-      error(exchange, 404, "NAME_UNKNOWN", "not an OCI Distribution path");
+      serveManifest(exchange, request.get().name(), request.get().reference());
     }
   }
 
@@ -294,46 +270,12 @@ public final class HttpExportServer implements AutoCloseable {
       return;
     }
     Optional<Path> file = store.blob(digest);
-    FileChannel channel;
-    try {
-      if (file.isEmpty()) {
-        throw new NoSuchFileException(digest.toString());
-      }
-      channel = FileChannel.open(file.get(), StandardOpenOption.READ);
-    } catch (NoSuchFileException e) {
-      // Absent, or deleted between the check and the open.
+    long sent = file.isEmpty() ? -1 : OciHttp.serveBlob(exchange, digest, file.get());
+    if (sent < 0) {
       error(exchange, 404, "BLOB_UNKNOWN", "blob " + digest + " is not in this node's store");
       return;
     }
-    try (channel) {
-      long size = channel.size();
-      Headers h = exchange.getResponseHeaders();
-      h.set("Docker-Content-Digest", digest.toString());
-      h.set("ETag", "\"" + digest + "\"");
-      h.set("Accept-Ranges", "bytes");
-      h.set("Content-Type", "application/octet-stream");
-      Optional<ByteRange> range;
-      try {
-        range = ByteRange.parse(exchange.getRequestHeaders().getFirst("Range"), size);
-      } catch (ByteRange.Unsatisfiable e) {
-        h.set("Content-Range", "bytes */" + size);
-        error(exchange, 416, "RANGE_INVALID", e.getMessage());
-        return;
-      }
-      long first = range.map(ByteRange::first).orElse(0L);
-      long length = range.map(ByteRange::length).orElse(size);
-      range.ifPresent(
-          r -> h.set("Content-Range", "bytes " + r.first() + "-" + r.last() + "/" + size));
-      int status = range.isPresent() ? 206 : 200;
-      if (isHead(exchange)) {
-        head(exchange, status, length);
-        return;
-      }
-      exchange.sendResponseHeaders(status, length == 0 ? -1 : length);
-      channel.position(first);
-      copy(Channels.newInputStream(channel), exchange.getResponseBody(), length);
-      metrics.served(io.layerns.csi.metrics.NodeMetrics.Export.HTTP, length);
-    }
+    metrics.served(io.layerns.csi.metrics.NodeMetrics.Export.HTTP, sent);
   }
 
   private void serveManifest(HttpExchange exchange, String name, String reference)
@@ -352,8 +294,8 @@ public final class HttpExportServer implements AutoCloseable {
       refusePrivate(exchange, "MANIFEST_UNKNOWN", "manifest " + name + ":" + reference);
       return;
     }
-    byte[] bytes = digest.isPresent() ? readManifest(digest.get()) : null;
-    String mediaType = bytes == null ? null : mediaType(bytes);
+    byte[] bytes = digest.isPresent() ? OciHttp.readManifest(store, digest.get()) : null;
+    String mediaType = bytes == null ? null : OciHttp.mediaType(bytes);
     if (mediaType == null) {
       error(
           exchange,
@@ -362,14 +304,7 @@ public final class HttpExportServer implements AutoCloseable {
           "manifest " + name + ":" + reference + " is not in this node's store");
       return;
     }
-    exchange.getResponseHeaders().set("Docker-Content-Digest", digest.get().toString());
-    exchange.getResponseHeaders().set("ETag", "\"" + digest.get() + "\"");
-    if (isHead(exchange)) {
-      exchange.getResponseHeaders().set("Content-Type", mediaType);
-      head(exchange, 200, bytes.length);
-      return;
-    }
-    send(exchange, 200, mediaType, bytes);
+    OciHttp.sendManifest(exchange, digest.get(), bytes, mediaType);
   }
 
   /**
@@ -386,110 +321,23 @@ public final class HttpExportServer implements AutoCloseable {
         what + " belongs to a private image: read it from its registry with the pod's credentials");
   }
 
-  /** The stored blob if it is small enough to be a manifest, else null. */
-  private byte[] readManifest(Digest digest) throws IOException {
-    try {
-      Optional<Path> file = store.blob(digest);
-      if (file.isEmpty() || Files.size(file.get()) > ManifestDocument.MAX_BYTES) {
-        return null;
-      }
-      return Files.readAllBytes(file.get());
-    } catch (NoSuchFileException e) {
-      return null;
-    }
-  }
-
-  /** The manifest's media type, or null when the blob is not a manifest (say, a layer). */
-  private static String mediaType(byte[] bytes) {
-    try {
-      return ManifestDocument.parse(bytes, null).mediaType();
-    } catch (IOException e) {
-      return null;
-    }
-  }
-
-  // ---- helpers -----------------------------------------------------------------------------
+  // ---- helpers (shared with the mirror: OciHttp) ---------------------------------------------
 
   private static String path(HttpExchange exchange) {
-    return exchange.getRequestURI().getRawPath();
-  }
-
-  private static boolean isHead(HttpExchange exchange) {
-    return exchange.getRequestMethod().equals("HEAD");
+    return OciHttp.path(exchange);
   }
 
   private static Digest parseDigest(String reference) {
-    try {
-      return Digest.parse(reference);
-    } catch (IllegalArgumentException e) {
-      return null;
-    }
-  }
-
-  /**
-   * Answers a HEAD with the length the GET would have. The JDK server writes no Content-Length for
-   * HEAD itself, and registry clients read the blob size from it.
-   */
-  private static void head(HttpExchange exchange, int status, long length) throws IOException {
-    exchange.getResponseHeaders().set("Content-Length", Long.toString(length));
-    exchange.sendResponseHeaders(status, -1);
+    return OciHttp.parseDigest(reference);
   }
 
   private static void send(HttpExchange exchange, int status, String contentType, byte[] body)
       throws IOException {
-    exchange.getResponseHeaders().set("Content-Type", contentType);
-    if (isHead(exchange)) {
-      head(exchange, status, body.length);
-      return;
-    }
-    exchange.sendResponseHeaders(status, body.length == 0 ? -1 : body.length);
-    try (OutputStream out = exchange.getResponseBody()) {
-      out.write(body);
-    }
+    OciHttp.send(exchange, status, contentType, body);
   }
 
-  /** Answers with an OCI error body: {@code {"errors":[{"code":...,"message":...}]}}. */
   private static void error(HttpExchange exchange, int status, String code, String message)
       throws IOException {
-    String body =
-        "{\"errors\":[{\"code\":"
-            + json(code)
-            + ",\"message\":"
-            + json(message)
-            + ",\"detail\":null}]}";
-    send(exchange, status, "application/json", body.getBytes(StandardCharsets.UTF_8));
-  }
-
-  private static String json(String s) {
-    StringBuilder b = new StringBuilder("\"");
-    for (char c : s.toCharArray()) {
-      switch (c) {
-        case '"' -> b.append("\\\"");
-        case '\\' -> b.append("\\\\");
-        default -> {
-          if (c < 0x20) {
-            b.append(String.format("\\u%04x", (int) c));
-          } else {
-            b.append(c);
-          }
-        }
-      }
-    }
-    return b.append('"').toString();
-  }
-
-  private static void copy(InputStream in, OutputStream out, long length) throws IOException {
-    byte[] buf = new byte[CHUNK];
-    long left = length;
-    try (out) {
-      while (left > 0) {
-        int n = in.read(buf, 0, (int) Math.min(buf.length, left));
-        if (n < 0) {
-          throw new IOException("blob shrank while being served");
-        }
-        out.write(buf, 0, n);
-        left -= n;
-      }
-    }
+    OciHttp.error(exchange, status, code, message);
   }
 }
