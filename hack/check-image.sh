@@ -56,6 +56,11 @@ dups="$(sed -E 's/-[0-9][^-]*(-SNAPSHOT)?(-[a-z_0-9-]+)?\.jar$//' "$root/app/cla
 echo "check: ok /app/lib: $(wc -l < "$root/app/classpath.txt") jars, one version each, as /app/classpath.txt lists"
 
 expect "java runs (Java 25)" 'version "25' 'java -version'
+# The cold tier's S3 client (AWS SDK, URLConnection, XML protocol) loads and
+# tells a bucket it cannot reach, naming it.
+expect "the cold tier's S3 client says an unreachable bucket is unreachable" \
+  'Unreachable: could not reach http://127.0.0.1:9 for bucket check-bucket' \
+  'java -cp "/app/lib/*" io.layerns.csi.cold.BucketCheck http://127.0.0.1:9 check-bucket'
 # Layer entries have UTF-8 names: a JVM in the POSIX locale cannot make them paths.
 expect "file names are UTF-8 (sun.jnu.encoding)" 'sun.jnu.encoding = UTF-8' \
   'java -XshowSettings:properties -version'

@@ -26,16 +26,19 @@ case "${1:-}" in
     # One resolution over both components (image/classpath/pom.xml), from the
     # local repository; the project's own jars then come from this checkout's
     # target/ folders, so the image holds what was built here.
+    # Jar names carry their group: two libraries may share an artifact id (the AWS SDK's
+    # `annotations` and Android's, which gRPC brings), and /app/lib must hold both.
     if ! ${MVN:-mvn -B -ntp} -q -f "$repo/image/classpath/pom.xml" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$out/lib" > "$out/maven.log" 2>&1; then
+        -DincludeScope=runtime -Dmdep.prependGroupId=true -DoutputDirectory="$out/lib" \
+        > "$out/maven.log" 2>&1; then
       grep -v '^WARNING' "$out/maven.log" | tail -30 >&2
       echo "image-parts: could not resolve the class path; build and install the jars first (make build)" >&2
       exit 1
     fi
     rm -f "$out/maven.log"
-    for jar in "$out"/lib/layerns-*.jar; do
+    for jar in "$out"/lib/io.layerns.layerns-*.jar; do
       built=""
-      for candidate in "$repo"/*/target/"$(basename "$jar")"; do
+      for candidate in "$repo"/*/target/"$(basename "$jar" | sed 's/^io\.layerns\.//')"; do
         [[ -f "$candidate" ]] && built="$candidate" && break
       done
       if [[ -z "$built" ]]; then

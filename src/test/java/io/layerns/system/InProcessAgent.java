@@ -78,6 +78,32 @@ public record InProcessAgent(
     return start(cp, name, address, root, UnaryOperator.identity(), true, volumes, false);
   }
 
+  /**
+   * An agent with the cold tier, as the plugin runs it: fetches from the bucket before the registry
+   * and keeps the bucket copies its spec marks, with the credentials Secret read from {@code
+   * secretNamespace} and the given scrub settings.
+   */
+  static InProcessAgent startCold(
+      ControlPlane cp,
+      String name,
+      String address,
+      Path root,
+      String secretNamespace,
+      io.layerns.csi.agent.Scrubber.Settings coldScrub)
+      throws IOException {
+    return start(
+        cp,
+        name,
+        address,
+        root,
+        UnaryOperator.identity(),
+        false,
+        List::of,
+        true,
+        io.layerns.csi.cold.ColdBuckets.of(cp.newAdminClient(), secretNamespace),
+        coldScrub);
+  }
+
   private static InProcessAgent start(
       ControlPlane cp,
       String name,
@@ -87,6 +113,21 @@ public record InProcessAgent(
       boolean withSftp,
       VolumeUsage volumes,
       boolean startWatch)
+      throws IOException {
+    return start(cp, name, address, root, advertise, withSftp, volumes, startWatch, null, null);
+  }
+
+  private static InProcessAgent start(
+      ControlPlane cp,
+      String name,
+      String address,
+      Path root,
+      UnaryOperator<URI> advertise,
+      boolean withSftp,
+      VolumeUsage volumes,
+      boolean startWatch,
+      io.layerns.csi.cold.ColdBuckets cold,
+      io.layerns.csi.agent.Scrubber.Settings coldScrub)
       throws IOException {
     InetAddress bind = InetAddress.getByName(address);
     LocalLayerStore store = LocalLayerStore.open(root);
@@ -122,7 +163,8 @@ public record InProcessAgent(
                     nodeKey.keyPair(),
                     new MemberExportKeys(new KubernetesClusterView(cp.newAdminClient(), name))),
                 Duration.ofSeconds(30)),
-            registry);
+            registry,
+            cold);
     NodeAgent agent =
         new NodeAgent(
             cp.newAdminClient(),
@@ -136,6 +178,16 @@ public record InProcessAgent(
             Duration.ofSeconds(30),
             new RegistryPreloader(importer, store),
             Clock.systemUTC());
+    if (cold != null) {
+      agent.keepCold(
+          cold,
+          coldScrub,
+          new io.layerns.api.events.EventRecorder(
+              cp.newAdminClient(),
+              Clock.systemUTC(),
+              io.layerns.api.events.EventRecorder.NODE_PLUGIN,
+              name));
+    }
     if (startWatch) {
       agent.start();
     }

@@ -377,6 +377,8 @@ class ManifestsIT {
         allow(np, "create", "events.k8s.io/events").in("default"),
         allow(np, "create", "events").in("default"),
         allow(np, "patch", "events").in("default"),
+        // The cold tier's credentials, by name, in its own namespace.
+        allow(np, "get", "secrets").in(NS).named("layerns-cold-tier"),
         // ...and nothing else: the spec is the operator's, Layers are the operator's.
         deny(np, "patch", "layerns.io/layerstores"),
         deny(np, "update", "layerns.io/layerstores"),
@@ -399,6 +401,9 @@ class ManifestsIT {
         deny(np, "get", "secrets").in(NS).named("layerns-sftp-key"),
         deny(np, "update", "secrets").in(NS).named("layerns-sftp-key"),
         deny(np, "create", "secrets").in(NS),
+        deny(np, "list", "secrets").in(NS),
+        deny(np, "update", "secrets").in(NS).named("layerns-cold-tier"),
+        deny(np, "get", "secrets").in("team-a").named("layerns-cold-tier"),
         deny(np, "list", "pods"),
         deny(np, "create", "pods").in(NS),
         deny(np, "delete", "pods").in("team-a"),

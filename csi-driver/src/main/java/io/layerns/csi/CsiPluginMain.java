@@ -13,6 +13,7 @@ import io.layerns.csi.agent.NodeAgent;
 import io.layerns.csi.agent.PeerLayerFetcher;
 import io.layerns.csi.agent.RegistryPreloader;
 import io.layerns.csi.agent.VolumeUsages;
+import io.layerns.csi.cold.ColdBuckets;
 import io.layerns.csi.export.http.HttpExportServer;
 import io.layerns.csi.export.nfs.GaneshaConfig;
 import io.layerns.csi.export.nfs.NfsExport;
@@ -305,6 +306,9 @@ public final class CsiPluginMain {
             new CommandMounter(config.stateDir().resolve("scratch")),
             states);
     assembler.adopt(node.publishedVolumes());
+    // The cold tier's credentials: a Secret in the plugin's own namespace (its service account's).
+    ColdBuckets cold = ColdBuckets.of(client, pluginNamespace(client));
+    assembler.useColdTier(cold);
 
     long capacity =
         config.capacityBytes() > 0
@@ -315,7 +319,7 @@ public final class CsiPluginMain {
             client,
             config.nodeName(),
             store,
-            new PeerLayerFetcher(peers, registry),
+            new PeerLayerFetcher(peers, registry, cold),
             () -> VolumeUsages.of(node, assembler),
             new StoreEndpoints(export.baseUri().toString(), sftp, sftpHostKey, nfs),
             capacity,
@@ -333,11 +337,21 @@ public final class CsiPluginMain {
         config.remoteMountCheck(),
         events);
     agent.scrub(config.scrub(), events);
+    agent.keepCold(cold, config.coldScrub(), events);
     writeContainerdHosts(config, registryHosts, mirrorUri(config.mirror()), client, events);
     agent.start();
     problems.add(agent::notRunningReason);
     LOG.info("node agent serving {} on {}", config.storeRoot(), export.baseUri());
     return node;
+  }
+
+  /** The namespace the plugin runs in: its service account's, else POD_NAMESPACE, else default. */
+  private static String pluginNamespace(KubernetesClient client) {
+    String ns = System.getenv("POD_NAMESPACE");
+    if (ns != null && !ns.isBlank()) {
+      return ns;
+    }
+    return client.getNamespace() == null ? "default" : client.getNamespace();
   }
 
   /** How often containerd's host files are checked against the settings after the first write. */

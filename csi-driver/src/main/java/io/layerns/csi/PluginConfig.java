@@ -34,6 +34,9 @@ import java.util.Optional;
  * @param scrub how fast the agent re-verifies its copies, and within what period each
  * @param registryAllowedNetworks loopback, link-local or unspecified addresses registry requests
  *     may go to (none by default)
+ * @param coldScrub how fast the cold keeper re-reads the bucket copies it keeps, and within what
+ *     period each ({@code LAYERNS_COLD_SCRUB_BYTES_PER_SECOND}, {@code
+ *     LAYERNS_COLD_SCRUB_PERIOD_SECONDS})
  * @param mirror containerd's registry mirror on this node ({@code LAYERNS_MIRROR_*} or {@code
  *     --mirror-address}, {@code --mirror-tag-max-age}, {@code --mirror-keep}; see {@link
  *     io.layerns.csi.mirror.MirrorServer})
@@ -63,7 +66,8 @@ public record PluginConfig(
     io.layerns.csi.agent.Scrubber.Settings scrub,
     RegistryAddresses registryAllowedNetworks,
     io.layerns.csi.mirror.MirrorServer.Settings mirror,
-    io.layerns.csi.containerd.ContainerdHosts.Settings containerdHosts) {
+    io.layerns.csi.containerd.ContainerdHosts.Settings containerdHosts,
+    io.layerns.csi.agent.Scrubber.Settings coldScrub) {
 
   /** Parses arguments, falling back on {@code env} (CSI_ENDPOINT, NODE_NAME, ...) and defaults. */
   public static PluginConfig parse(String[] args, Map<String, String> env) {
@@ -150,7 +154,24 @@ public record PluginConfig(
                     "mirror-registries",
                     io.layerns.csi.containerd.ContainerdHosts.Settings.REGISTRIES,
                     "containerd-hosts-dir",
-                    io.layerns.csi.containerd.ContainerdHosts.Settings.DIR))));
+                    io.layerns.csi.containerd.ContainerdHosts.Settings.DIR))),
+        new io.layerns.csi.agent.Scrubber.Settings(
+            Long.parseLong(
+                value(
+                    a,
+                    env,
+                    "cold-scrub-bytes-per-second",
+                    "LAYERNS_COLD_SCRUB_BYTES_PER_SECOND",
+                    Long.toString(io.layerns.csi.cold.ColdKeeper.DEFAULT_SCRUB.bytesPerSecond()))),
+            java.time.Duration.ofSeconds(
+                Long.parseLong(
+                    value(
+                        a,
+                        env,
+                        "cold-scrub-period-seconds",
+                        "LAYERNS_COLD_SCRUB_PERIOD_SECONDS",
+                        Long.toString(
+                            io.layerns.csi.cold.ColdKeeper.DEFAULT_SCRUB.period().toSeconds()))))));
   }
 
   /** {@code env} with the variables that {@code --name=value} arguments set (name -> variable). */

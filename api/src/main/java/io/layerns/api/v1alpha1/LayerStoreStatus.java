@@ -45,7 +45,49 @@ public record LayerStoreStatus(
             "The bucket copies of the layers this node is the cold keeper of"
                 + " (spec.layers[].coldKeeper), sorted by digest. Reports for other layers are"
                 + " ignored.")
-        List<ColdCopy> coldCopies) {
+        List<ColdCopy> coldCopies,
+    @JsonPropertyDescription(
+            "Bytes of layer blobs this node has fetched from its namespace's cold tier bucket"
+                + " since its store was made.")
+        Long fetchedFromBucketBytes) {
+
+  /** A status that does not count bytes fetched from the bucket. */
+  public LayerStoreStatus(
+      Long observedGeneration,
+      StoreEndpoints endpoints,
+      Long capacityBytes,
+      Long usedBytes,
+      String capacitySize,
+      String usedSize,
+      Integer assignedLayers,
+      Integer heldLayers,
+      List<HeldLayer> layers,
+      List<PublishedVolume> volumes,
+      Integer volumeCount,
+      List<Condition> conditions,
+      Long fetchedFromPeersBytes,
+      Long fetchedFromRegistriesBytes,
+      List<String> releasedLayers,
+      List<ColdCopy> coldCopies) {
+    this(
+        observedGeneration,
+        endpoints,
+        capacityBytes,
+        usedBytes,
+        capacitySize,
+        usedSize,
+        assignedLayers,
+        heldLayers,
+        layers,
+        volumes,
+        volumeCount,
+        conditions,
+        fetchedFromPeersBytes,
+        fetchedFromRegistriesBytes,
+        releasedLayers,
+        coldCopies,
+        null);
+  }
 
   /** A status without cold copies (no cold tier, or an agent that does not keep any). */
   public LayerStoreStatus(

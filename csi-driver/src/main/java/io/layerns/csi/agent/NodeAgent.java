@@ -61,6 +61,9 @@ public final class NodeAgent implements AutoCloseable {
   /** The Normal event for a remote layer mount that answers again (sshfs reconnects). */
   public static final String REMOTE_MOUNT_RECOVERED = "RemoteMountRecovered";
 
+  /** The Normal event for a layer fetched from the cold tier's bucket (no member held it). */
+  public static final String FETCHED_FROM_BUCKET = "FetchedFromBucket";
+
   /** The Warning event for an image that could not be preloaded (tried again every 30 s). */
   public static final String PRELOAD_FAILED_EVENT = "PreloadFailed";
 
@@ -149,6 +152,9 @@ public final class NodeAgent implements AutoCloseable {
   private volatile Runnable mountCheck;
 
   private SharedIndexInformer<io.layerns.api.v1alpha1.LayerStore> informer;
+
+  /** Null while this agent keeps no bucket copies (then it reports no cold copies). */
+  private volatile io.layerns.csi.cold.ColdKeeper coldKeeper;
 
   /** Null while this agent does not scrub (then copies report no verification time). */
   private volatile Scrubber scrubber;
@@ -396,6 +402,40 @@ public final class NodeAgent implements AutoCloseable {
     metrics.watchScrubReads(started::bytesRead);
   }
 
+  /**
+   * Keeps the bucket copies of the layers the spec marks {@code coldKeeper} (see {@link
+   * io.layerns.csi.cold.ColdKeeper}): their states go to {@code status.coldCopies}, the bucket's
+   * health to the {@code ColdTierReady} condition, and what the scrub finds to events.
+   */
+  public void keepCold(
+      io.layerns.csi.cold.ColdBuckets buckets, Scrubber.Settings settings, EventRecorder events) {
+    coldKeeper =
+        new io.layerns.csi.cold.ColdKeeper(
+                buckets,
+                store::blob,
+                settings,
+                clock,
+                new io.layerns.csi.cold.ColdKeeper.Listener() {
+                  @Override
+                  public void changed() {
+                    trigger();
+                  }
+
+                  @Override
+                  public void event(boolean warning, String reason, String message) {
+                    tell(
+                        o -> {
+                          if (warning) {
+                            events.warning(o, reason, message);
+                          } else {
+                            events.normal(o, reason, message);
+                          }
+                        });
+                  }
+                })
+            .start();
+  }
+
   /** Asks for a pass; passes coalesce while one is queued. */
   public void trigger() {
     if (pending.compareAndSet(false, true)) {
@@ -434,7 +474,14 @@ public final class NodeAgent implements AutoCloseable {
     Set<String> wanted = new HashSet<>();
     Scrubber scrub = scrubber;
     var now = clock.instant();
+    Set<Digest> keptCold = new HashSet<>();
     for (AssignedLayer layer : assigned) {
+      if (layer.keepsColdCopy()) {
+        keptCold.add(Digest.parse(layer.digest()));
+      }
+      if (!layer.mustHold()) {
+        continue; // listed only to keep its bucket copy checked: fetched for nothing
+      }
       wanted.add(layer.digest());
       if (scrub != null && layer.verifyAfter() != null && held.containsKey(layer.digest())) {
         Digest d = Digest.parse(layer.digest());
@@ -447,8 +494,13 @@ public final class NodeAgent implements AutoCloseable {
           && !waitingToRetry(layer.digest(), now)
           && inFlight.putIfAbsent(layer.digest(), CopyState.Fetching) == null) {
         own.placing(layer.digest());
-        fetches.execute(() -> fetch(layer, peers));
+        io.layerns.api.v1alpha1.ColdTier cold = spec.coldTier();
+        fetches.execute(() -> fetch(layer, peers, cold));
       }
+    }
+    io.layerns.csi.cold.ColdKeeper keeper = coldKeeper;
+    if (keeper != null) {
+      keeper.keep(spec.coldTier(), keptCold);
     }
     seenInSpec.update(wanted, held.keySet());
     preload(spec, now);
@@ -565,18 +617,32 @@ public final class NodeAgent implements AutoCloseable {
     return expired;
   }
 
-  private void fetch(AssignedLayer layer, Map<String, StoreEndpoints> peers) {
+  private void fetch(
+      AssignedLayer layer,
+      Map<String, StoreEndpoints> peers,
+      io.layerns.api.v1alpha1.ColdTier coldTier) {
     long start = System.nanoTime();
     try {
       // Before it lands: a layer private on the peers is private here too (see learnMarks).
       learnMarks(layer);
-      fetcher.fetch(layer, peers);
+      String from = fetcher.fetch(layer, peers, coldTier);
       failures.remove(layer.digest());
       retryAt.remove(layer.digest());
+      long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
       LOG.info(
-          "fetched {} in {} ms",
+          "fetched {} from {} in {} ms",
           layer.digest(),
-          TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+          from == null ? "the store (another fetch brought it)" : from,
+          ms);
+      if (from != null && from.startsWith(io.layerns.csi.cold.Bucket.DESCRIBED_AS)) {
+        // Rare and worth seeing: no member held the layer, and the registry was not needed.
+        tell(
+            o ->
+                events.normal(
+                    o,
+                    FETCHED_FROM_BUCKET,
+                    "layer " + layer.digest() + " fetched from " + from + " in " + ms + " ms"));
+      }
     } catch (IOException | RuntimeException e) {
       if (failures.put(layer.digest(), String.valueOf(e.getMessage())) == null) {
         tell(
@@ -736,6 +802,25 @@ public final class NodeAgent implements AutoCloseable {
               obj.getMetadata().getGeneration(),
               clock.instant());
     }
+    io.layerns.csi.cold.ColdKeeper keeper = coldKeeper;
+    var access =
+        keeper == null || obj.getSpec().coldTier() == null
+            ? java.util.Optional.<io.layerns.csi.cold.ColdKeeper.Access>empty()
+            : keeper.access();
+    if (access.isPresent()) {
+      conditions =
+          Conditions.set(
+              conditions,
+              Conditions.COLD_TIER_READY,
+              access.get().ready(),
+              access.get().reason(),
+              access.get().message(),
+              obj.getMetadata().getGeneration(),
+              clock.instant());
+    } else if (conditions != null && obj.getSpec().coldTier() == null) {
+      conditions =
+          conditions.stream().filter(c -> !Conditions.COLD_TIER_READY.equals(c.getType())).toList();
+    }
     Map<RemoteLayer, DeadMount> dead = deadMounts;
     if (dead != null) {
       conditions =
@@ -768,7 +853,9 @@ public final class NodeAgent implements AutoCloseable {
             conditions,
             store.fetchedBytes().fromPeers(),
             store.fetchedBytes().fromRegistries(),
-            own.released());
+            own.released(),
+            coldCopies(obj.getSpec()),
+            store.fetchedBytes().fromBucket());
     if (status.equals(lastReported) || status.equals(obj.getStatus())) {
       lastReported = status;
       return;
@@ -784,6 +871,15 @@ public final class NodeAgent implements AutoCloseable {
       throw new IOException(
           "could not report status of LayerStore " + nodeName + ": " + e.getMessage(), e);
     }
+  }
+
+  /** The cold keeper's reports, or null when this node keeps no bucket copies. */
+  private List<io.layerns.api.v1alpha1.ColdCopy> coldCopies(LayerStoreSpec spec) {
+    io.layerns.csi.cold.ColdKeeper keeper = coldKeeper;
+    if (keeper == null || spec.coldTier() == null) {
+      return null;
+    }
+    return keeper.copies();
   }
 
   private static String failedPreloadsMessage(Map<String, String> failed) {
@@ -831,6 +927,9 @@ public final class NodeAgent implements AutoCloseable {
     fetches.shutdownNow();
     if (scrubber != null) {
       scrubber.close();
+    }
+    if (coldKeeper != null) {
+      coldKeeper.close();
     }
     mountChecks.shutdownNow();
   }

@@ -192,11 +192,11 @@ public final class Scrubber implements AutoCloseable {
   }
 
   /** The scrub's rate limit, on a clock of nanoseconds that the caller passes in. */
-  static final class Pace {
+  public static final class Pace {
     private final long bytesPerSecond;
     private long nextFreeNanos;
 
-    Pace(long bytesPerSecond, long nowNanos) {
+    public Pace(long bytesPerSecond, long nowNanos) {
       this.bytesPerSecond = bytesPerSecond;
       this.nextFreeNanos = nowNanos;
     }
@@ -207,7 +207,7 @@ public final class Scrubber implements AutoCloseable {
      * too, added each read's time to the pause and kept the scrub at 19 MiB/s of 32 on the
      * benchmark's disk ({@code make bench}, scrub).
      */
-    long before(long bytes, long nowNanos) {
+    public long before(long bytes, long nowNanos) {
       long start = Math.max(nextFreeNanos, nowNanos);
       nextFreeNanos = start + bytes * 1_000_000_000L / bytesPerSecond;
       return start - nowNanos;

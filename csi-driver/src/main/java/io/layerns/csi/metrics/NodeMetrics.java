@@ -47,7 +47,9 @@ public final class NodeMetrics {
   public enum Source {
     PEER,
     REGISTRY,
-    LAYOUT;
+    LAYOUT,
+    /** The cold tier's bucket. */
+    BUCKET;
 
     String label() {
       return name().toLowerCase(Locale.ROOT);

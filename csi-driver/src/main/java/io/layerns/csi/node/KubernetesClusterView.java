@@ -65,7 +65,7 @@ public final class KubernetesClusterView implements ClusterView {
         }
         peers.add(peerOf(node, s));
       }
-      return new NamespaceView(ns, transport, peers);
+      return new NamespaceView(ns, transport, peers, own.getSpec().coldTier());
     } catch (KubernetesClientException e) {
       throw new IOException(
           "could not read the LayerStores of node " + nodeName + "'s namespace: " + e.getMessage(),

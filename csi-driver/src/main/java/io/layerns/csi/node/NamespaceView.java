@@ -17,14 +17,25 @@ import java.util.TreeSet;
  * @param name the namespace, or null when the node is no member
  * @param transport how this node uses a layer only peers hold
  * @param peers the other member nodes, in a stable order (by name)
+ * @param coldTier the namespace's cold tier, where layers no member holds are read before the
+ *     registry; null when it has none
  */
-public record NamespaceView(String name, Transport transport, List<PeerStore> peers) {
+public record NamespaceView(
+    String name,
+    Transport transport,
+    List<PeerStore> peers,
+    io.layerns.api.v1alpha1.ColdTier coldTier) {
 
   /** A node that is no member: no peers, so layers come from the store or the registry. */
   public static final NamespaceView NONE = new NamespaceView(null, Transport.Copy, List.of());
 
   public NamespaceView {
     peers = peers.stream().sorted(Comparator.comparing(PeerStore::node)).toList();
+  }
+
+  /** A namespace without a cold tier. */
+  public NamespaceView(String name, Transport transport, List<PeerStore> peers) {
+    this(name, transport, peers, null);
   }
 
   /**

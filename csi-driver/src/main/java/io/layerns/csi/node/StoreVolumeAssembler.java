@@ -83,6 +83,35 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
 
   private static final String COPIED = "copy";
 
+  /** The cold tier's buckets; null: layers no member holds come from the registry only. */
+  private volatile io.layerns.csi.cold.ColdBuckets cold;
+
+  /**
+   * Reads what no member holds from the namespace's cold tier bucket, before the registry (see
+   * {@link NamespaceView#coldTier()}).
+   */
+  public void useColdTier(io.layerns.csi.cold.ColdBuckets buckets) {
+    this.cold = buckets;
+  }
+
+  /**
+   * What to try after the peers: the namespace's bucket (when it has a cold tier), then the
+   * registry. A bucket that cannot be used (its Secret missing, say) is left out, logged: the
+   * registry may still serve.
+   */
+  private List<ContentSource> fallbacks(NamespaceView ns, ContentSource registry) {
+    io.layerns.csi.cold.ColdBuckets buckets = cold;
+    if (buckets == null || ns.coldTier() == null) {
+      return List.of(registry);
+    }
+    try {
+      return List.of(buckets.source(ns.coldTier()).orElseThrow(), registry);
+    } catch (io.layerns.csi.cold.BucketException e) {
+      LOG.warn("the cold tier's bucket cannot be read, trying the registry: {}", e.getMessage());
+      return List.of(registry);
+    }
+  }
+
   /**
    * @param nodeName this node's name: what {@code readsFrom} says for a local copy
    * @param importer the importer of this node's store
@@ -218,7 +247,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
       // A tag whose digest is known (the registry's answer, or the record when it cannot be
       // asked) is resolved by that digest, so peers may serve what it points at.
       return importer.resolve(
-          local.map(ref::withDigest).orElse(ref), peers.sources(members, List.of(registry)));
+          local.map(ref::withDigest).orElse(ref), peers.sources(members, fallbacks(ns, registry)));
     } catch (FetchFailedException e) {
       throw translate(e, ref, asked, registry);
     }
@@ -363,7 +392,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     if (!marks.isEmpty()) {
       importer.privateImages().recordLayer(layer.digest(), marks);
     }
-    LayerUse copied = copy(layer, holders, registry, request.volumeId());
+    LayerUse copied = copy(layer, holders, fallbacks(ns, registry), request.volumeId());
     transports.putIfAbsent(request.volumeId(), COPIED);
     return copied;
   }
@@ -484,11 +513,14 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
     throw (RuntimeException) last;
   }
 
-  /** Fetches the layer into the store (holders' HTTP exports first, then the registry). */
+  /**
+   * Fetches the layer into the store: holders' HTTP exports first, then the fallbacks (the
+   * namespace's bucket, the registry).
+   */
   private LayerUse copy(
       PulledImage.Layer layer,
       List<NamespaceView.PeerStore> holders,
-      ContentSource registry,
+      List<ContentSource> fallbacks,
       String volumeId)
       throws IOException {
     List<URI> from = new ArrayList<>();
@@ -502,7 +534,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
         layer.diffId(),
         layer.mediaType(),
         layer.size(),
-        peers.sources(from, List.of(registry)));
+        peers.sources(from, fallbacks));
     // The agent may drop an unassigned copy between fetch and lease; then fetch again once.
     Optional<LayerUse> leased = leaseLocal(layer, volumeId);
     if (leased.isEmpty()) {
@@ -511,7 +543,7 @@ public final class StoreVolumeAssembler implements VolumeAssembler {
           layer.diffId(),
           layer.mediaType(),
           layer.size(),
-          peers.sources(from, List.of(registry)));
+          peers.sources(from, fallbacks));
       leased = leaseLocal(layer, volumeId);
     }
     return leased.orElseThrow(

@@ -30,6 +30,19 @@ public interface ContentSource {
   }
 
   /**
+   * What kind of source this is, for the fetched-bytes figures: a registry repository names itself,
+   * a peer resolves no tags, what is left is a layout. The cold tier's bucket says so itself.
+   */
+  default io.layerns.csi.metrics.NodeMetrics.Source kind() {
+    if (repository().isPresent()) {
+      return io.layerns.csi.metrics.NodeMetrics.Source.REGISTRY;
+    }
+    return resolvesTags()
+        ? io.layerns.csi.metrics.NodeMetrics.Source.LAYOUT
+        : io.layerns.csi.metrics.NodeMetrics.Source.PEER;
+  }
+
+  /**
    * Reads a manifest by tag or digest (the caller checks the digest).
    *
    * @throws RegistryException when the source answers without the manifest

@@ -610,12 +610,15 @@ public final class ImageImporter {
     }
   }
 
-  /** Adds a layer's blob to the store's bytes from peers or registries (a layout is neither). */
+  /** Adds a layer's blob to the store's bytes from peers, registries or the bucket. */
   private void countFetched(ContentSource source, Digest digest) {
     FetchedBytes.Origin origin =
-        source.repository().isPresent()
-            ? FetchedBytes.Origin.REGISTRY
-            : source.resolvesTags() ? null : FetchedBytes.Origin.PEER;
+        switch (source.kind()) {
+          case REGISTRY -> FetchedBytes.Origin.REGISTRY;
+          case PEER -> FetchedBytes.Origin.PEER;
+          case BUCKET -> FetchedBytes.Origin.BUCKET;
+          case LAYOUT -> null;
+        };
     if (origin != null) {
       store.fetchedBytes().add(origin, store.blob(digest).map(ImageImporter::sizeOf).orElse(0L));
     }
@@ -733,21 +736,11 @@ public final class ImageImporter {
   private InputStream open(ContentSource source, Digest digest, long size) throws IOException {
     InputStream body =
         StallGuard.watch(
-            metrics.countFetched(sourceKind(source), source.openBlob(digest)),
+            metrics.countFetched(source.kind(), source.openBlob(digest)),
             stallTimeout,
             source.describe(),
             "blob " + digest);
     return bounded(body, size, source, digest);
-  }
-
-  /** A registry repository names itself; a peer resolves no tags; what is left is a layout. */
-  private static io.layerns.csi.metrics.NodeMetrics.Source sourceKind(ContentSource source) {
-    if (source.repository().isPresent()) {
-      return io.layerns.csi.metrics.NodeMetrics.Source.REGISTRY;
-    }
-    return source.resolvesTags()
-        ? io.layerns.csi.metrics.NodeMetrics.Source.LAYOUT
-        : io.layerns.csi.metrics.NodeMetrics.Source.PEER;
   }
 
   /**

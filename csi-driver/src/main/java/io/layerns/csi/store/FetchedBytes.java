@@ -22,12 +22,15 @@ public final class FetchedBytes {
   /** Where a layer's bytes came from. */
   public enum Origin {
     PEER,
-    REGISTRY
+    REGISTRY,
+    /** The cold tier's bucket. */
+    BUCKET
   }
 
   private final Path file;
   private long fromPeers;
   private long fromRegistries;
+  private long fromBucket;
 
   FetchedBytes(Path file) {
     this.file = file;
@@ -38,10 +41,12 @@ public final class FetchedBytes {
         p.load(in);
         fromPeers = Long.parseLong(p.getProperty("peers", "0"));
         fromRegistries = Long.parseLong(p.getProperty("registries", "0"));
+        fromBucket = Long.parseLong(p.getProperty("bucket", "0"));
       } catch (IOException | IllegalArgumentException e) {
         LOG.warn("{} is unreadable, counting fetched bytes from 0 again: {}", file, e.toString());
         fromPeers = 0;
         fromRegistries = 0;
+        fromBucket = 0;
       }
     }
   }
@@ -57,10 +62,12 @@ public final class FetchedBytes {
     switch (origin) {
       case PEER -> fromPeers += bytes;
       case REGISTRY -> fromRegistries += bytes;
+      case BUCKET -> fromBucket += bytes;
     }
     Properties p = new Properties();
     p.setProperty("peers", Long.toString(fromPeers));
     p.setProperty("registries", Long.toString(fromRegistries));
+    p.setProperty("bucket", Long.toString(fromBucket));
     Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
     try {
       try (Writer out = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
@@ -78,5 +85,9 @@ public final class FetchedBytes {
 
   public synchronized long fromRegistries() {
     return fromRegistries;
+  }
+
+  public synchronized long fromBucket() {
+    return fromBucket;
   }
 }

@@ -76,6 +76,11 @@ public final class PeerFetcher {
     return b.build();
   }
 
+  /** The importer whose store receives what is fetched. */
+  public ImageImporter importer() {
+    return importer;
+  }
+
   /** The client peers are asked with, for other reads of their exports. */
   public HttpClient http() {
     return http;
