@@ -252,10 +252,11 @@ public final class CsiPluginMain {
             importer,
             PeerFetcher.httpClient(address, nodeKey.keyPair(), new MemberExportKeys(cluster)),
             Duration.ofMinutes(2));
+    io.layerns.csi.mirror.MirrorServer mirror = null;
     if (config.mirror().address().isPresent()) {
       // containerd's mirror on this node: lives as long as the plugin.
-      io.layerns.csi.mirror.MirrorServer.start(config.mirror(), importer, peers, cluster)
-          .recordTo(metrics);
+      mirror = io.layerns.csi.mirror.MirrorServer.start(config.mirror(), importer, peers, cluster);
+      mirror.recordTo(metrics);
     }
     if (nfsExport != null) {
       // Public layers only: NFS believes the uid a client claims. Exported before the plugin
@@ -329,6 +330,10 @@ public final class CsiPluginMain {
     agent.recordTo(metrics);
     metrics.watchRemoteMounts(() -> sshfs.holders().keySet(), agent::deadRemoteMounts);
     node.onVolumesChanged(agent::trigger);
+    if (mirror != null) {
+      // A layer the mirror keeps is reported at once, so the operator sees this node hold it.
+      mirror.onKept(agent::trigger);
+    }
     EventRecorder events =
         new EventRecorder(client, Clock.systemUTC(), EventRecorder.NODE_PLUGIN, config.nodeName());
     agent.watchRemoteMounts(

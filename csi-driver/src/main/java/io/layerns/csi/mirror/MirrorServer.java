@@ -156,6 +156,7 @@ public final class MirrorServer implements AutoCloseable {
   private final ExecutorService executor;
   private volatile NodeMetrics metrics = NodeMetrics.NONE;
   private volatile CachedView view;
+  private volatile Runnable kept = () -> {};
 
   private record CachedView(NamespaceView view, Instant until) {}
 
@@ -224,6 +225,16 @@ public final class MirrorServer implements AutoCloseable {
         settings.tagMaxAge().toSeconds(),
         settings.keepFetched());
     return mirror;
+  }
+
+  /**
+   * Runs {@code listener} each time a layer fetched from a peer has been kept (is a held layer).
+   * The plugin passes its node agent's trigger: the agent reports its held layers only on a pass,
+   * and nothing else starts one when the mirror adds a layer (no spec change, no volume), so
+   * without it the copy stayed out of the LayerStore status, unseen by the operator.
+   */
+  public void onKept(Runnable listener) {
+    this.kept = listener;
   }
 
   /** Where requests and bytes served are counted, by source. */
@@ -506,6 +517,14 @@ public final class MirrorServer implements AutoCloseable {
               }
             } catch (IOException again) {
               LOG.warn("could not drop blob {}: {}", digest, again.toString());
+            }
+            return;
+          }
+          if (keep) {
+            try {
+              kept.run(); // the agent's pass reports it as held; placement then takes it in
+            } catch (RuntimeException e) {
+              LOG.warn("kept layer {} could not be reported at once: {}", digest, e.toString());
             }
           }
         });

@@ -248,15 +248,21 @@ class MirrorServerIT {
   void fetchesABlobTheNodeLacksFromAMemberPeerVerifiedAndKeepsItAsAHeldLayer() throws Exception {
     TestImage.Layer layer = peerImage.layers().get(1);
     assertThat(store.hasBlob(layer.digest())).isFalse();
+    // The plugin's node agent listens here: told only once the layer is held, so its pass reports
+    // it in the LayerStore status (without this the kept copy stayed unreported: issue 19).
+    List<Boolean> heldWhenTold = new java.util.concurrent.CopyOnWriteArrayList<>();
+    mirror.onKept(() -> heldWhenTold.add(store.hasLayer(layer.digest())));
 
     HttpResponse<byte[]> blob = get("team/peer", "blobs/" + layer.digest(), publicRegistry, null);
 
     assertThat(blob.statusCode()).isEqualTo(200);
     assertThat(blob.body()).isEqualTo(layer.blob());
-    // Kept: unpacked into a held layer, which the agent then reports in the LayerStore status.
+    // Kept: unpacked into a held layer, and the agent told to report it.
     await()
         .atMost(Duration.ofSeconds(30))
         .until(() -> store.listLayers().stream().anyMatch(l -> l.digest().equals(layer.digest())));
+    await().atMost(Duration.ofSeconds(10)).until(() -> !heldWhenTold.isEmpty());
+    assertThat(heldWhenTold).containsExactly(true);
     assertThat(
             store.layer(layer.digest()).orElseThrow().directory().resolve("usr/share/doc/readme"))
         .hasContent("zstd layer of mirror-peer\n");
