@@ -92,6 +92,19 @@ class MirrorKeptIT {
                   holders(client, digest)
                       .contains(new LayerHolder("mirror-kept-1", CopyState.Present)));
 
+      // The preload goes to one member by rendezvous over the image reference (whose registry
+      // port differs per run), so once the mirror's node joined it could preload the image itself
+      // before its pull: the preload is taken out now that the peer holds the only copy.
+      ns.setSpec(new LayerNamespaceSpec(POOL, 1, Transport.Copy, 600, 300, null, null));
+      client.resource(ns).forceConflicts().serverSideApply();
+      await("the preload taken out")
+          .atMost(Duration.ofSeconds(60))
+          .until(
+              () -> {
+                LayerStore s = client.resources(LayerStore.class).withName("mirror-kept-1").get();
+                return s != null && s.getSpec() != null && s.getSpec().preloadImages() == null;
+              });
+
       // The mirror's node joins; it settles (reports its empty store) before containerd pulls.
       TestNodes.addReadyNode(client, "mirror-kept-2", POOL);
       node = InProcessAgent.start(cp, "mirror-kept-2", "127.0.1.42", dir.resolve("store-2"));
