@@ -83,6 +83,14 @@ public final class ColdKeeper implements AutoCloseable {
   private final Thread thread;
   private volatile boolean running = true;
   private ColdTier tier;
+
+  /**
+   * The tier the running pass works on. A pass that began before the spec named another tier must
+   * not report into the new tier's reports (a copy Confirmed in the old bucket would read as
+   * Confirmed in the new one, and stay so until its scrub).
+   */
+  private volatile ColdTier working;
+
   private Set<Digest> kept = Set.of();
   private volatile Access access;
   private long bytesRead;
@@ -172,6 +180,7 @@ public final class ColdKeeper implements AutoCloseable {
     synchronized (this) {
       t = tier;
       k = kept;
+      working = t;
       if (t == null) {
         wait(IDLE.toMillis());
         return;
@@ -317,7 +326,10 @@ public final class ColdKeeper implements AutoCloseable {
    * The bucket failed as a whole: the condition says why, and copies not yet Confirmed are Failed
    * with the reason. Confirmed ones stay: a server that is down has not lost them.
    */
-  private void failed(ColdTier t, Set<Digest> k, BucketException e) {
+  private synchronized void failed(ColdTier t, Set<Digest> k, BucketException e) {
+    if (!java.util.Objects.equals(t, tier)) {
+      return; // a pass over a tier the spec no longer names
+    }
     Access before = access;
     setAccess(new Access(false, e.reason().condition(), e.getMessage()));
     if (before == null || before.ready() || !before.reason().equals(e.reason().condition())) {
@@ -340,7 +352,10 @@ public final class ColdKeeper implements AutoCloseable {
     }
   }
 
-  private void report(Digest digest, ColdCopyState state, String message) {
+  private synchronized void report(Digest digest, ColdCopyState state, String message) {
+    if (!java.util.Objects.equals(working, tier)) {
+      return; // a pass over a tier the spec no longer names
+    }
     ColdCopy before = reports.get(digest);
     reports.put(
         digest, new ColdCopy(digest.toString(), state, message, clock.instant().toString()));
