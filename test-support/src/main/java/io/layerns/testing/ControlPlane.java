@@ -434,6 +434,24 @@ public final class ControlPlane implements AutoCloseable {
     return kubeconfig;
   }
 
+  /**
+   * Runs {@link #kubectl()} against this control plane and returns what it printed (stdout and
+   * stderr); fails, with that output, when kubectl exits non-zero.
+   */
+  public String runKubectl(String... args) throws IOException, InterruptedException {
+    List<String> command = new java.util.ArrayList<>();
+    command.add(kubectl().toString());
+    command.add("--kubeconfig=" + kubeconfig);
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String out =
+        new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    if (p.waitFor() != 0) {
+      throw new IllegalStateException("kubectl " + String.join(" ", args) + " failed:\n" + out);
+    }
+    return out;
+  }
+
   public Path workDir() {
     return workDir;
   }

@@ -254,15 +254,7 @@ class ColdTierIT {
   }
 
   private String kubectl(String... args) throws Exception {
-    var command = new ArrayList<String>();
-    command.add(controlPlane.kubectl().toString());
-    command.add("--kubeconfig=" + controlPlane.kubeconfig());
-    command.addAll(List.of(args));
-    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-    String out =
-        new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-    assertThat(p.waitFor()).as(out).isZero();
-    return out;
+    return controlPlane.runKubectl(args);
   }
 
   @Test

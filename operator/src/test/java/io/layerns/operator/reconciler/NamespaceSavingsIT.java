@@ -20,7 +20,6 @@ import io.layerns.testing.ControlPlane;
 import io.layerns.testing.WithControlPlane;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -133,14 +132,6 @@ class NamespaceSavingsIT {
   }
 
   private static String kubectl(ControlPlane cp, String... args) throws Exception {
-    List<String> command = new ArrayList<>();
-    command.add(cp.kubectl().toString());
-    command.add("--kubeconfig=" + cp.kubeconfig());
-    command.addAll(List.of(args));
-    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-    String out =
-        new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-    assertThat(p.waitFor()).as(out).isZero();
-    return out;
+    return cp.runKubectl(args);
   }
 }
